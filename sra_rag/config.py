@@ -1,0 +1,151 @@
+"""Settings for the two SRA policies: validated on construction, frozen, JSON round-trip, presets.
+
+A config is checked before it can reach a model, so a bad value fails where it was written, with
+the field name and the allowed range, instead of as a silent no-op deep inside a forward pass.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, ClassVar, TypeAlias
+
+
+def _check_number(owner: str, name: str, value: Any, *, low: float, strict: bool) -> None:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+        raise ValueError(f"{owner}.{name} must be a finite number, got {value!r}")
+    if value < low or (strict and value == low):
+        bound = f"> {low}" if strict else f">= {low}"
+        raise ValueError(f"{owner}.{name} must be {bound}, got {value!r}")
+
+
+def _check_int(owner: str, name: str, value: Any, *, low: int) -> None:
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise ValueError(f"{owner}.{name} must be an integer >= {low}, got {value!r}")
+    if value < low:
+        raise ValueError(f"{owner}.{name} must be an integer >= {low}, got {value!r}")
+
+
+@dataclass(frozen=True)
+class SRAConfig:
+    """Scaled ReAttention (SRA_SPEC.md section 1). Defaults are the reference code's (`paper`)."""
+
+    policy: ClassVar[str] = "sra"
+
+    begin_length: int = 100
+    question_length: int = 200
+    inter_eliminate: float = 0.5
+    outer_eliminate: float = 0.3
+    inter_strength: float = 4.0
+    outer_strength: float = 4.0
+    gem_share: float = 100.0
+    filler_share: float = 5.0
+    dynamic_question_divisor: int | None = field(default=None)
+
+    def __post_init__(self) -> None:
+        owner = type(self).__name__
+        _check_int(owner, "begin_length", self.begin_length, low=0)
+        _check_int(owner, "question_length", self.question_length, low=0)
+        for name in ("inter_eliminate", "outer_eliminate", "gem_share", "filler_share"):
+            _check_number(owner, name, getattr(self, name), low=0.0, strict=True)
+        for name in ("inter_strength", "outer_strength"):
+            _check_number(owner, name, getattr(self, name), low=0.0, strict=False)
+        if self.dynamic_question_divisor is not None:
+            _check_int(owner, "dynamic_question_divisor", self.dynamic_question_divisor, low=1)
+
+    def question_tokens(self, n: int) -> int:
+        """The question tail `t` for a prompt of `n` tokens."""
+        if self.dynamic_question_divisor is None:
+            return self.question_length
+        return n // self.dynamic_question_divisor
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"policy": self.policy, **dataclasses.asdict(self)}
+
+
+@dataclass(frozen=True)
+class TransitionConfig:
+    """Attention Transition, the paper's first version (SRA_SPEC.md section 2)."""
+
+    policy: ClassVar[str] = "transition"
+
+    alpha: float = 0.5
+    beta: float = 0.1
+    intervals_per_layer: int = 2
+    min_length: int = 400
+
+    def __post_init__(self) -> None:
+        owner = type(self).__name__
+        _check_number(owner, "alpha", self.alpha, low=0.0, strict=True)
+        _check_number(owner, "beta", self.beta, low=0.0, strict=False)
+        _check_int(owner, "intervals_per_layer", self.intervals_per_layer, low=1)
+        _check_int(owner, "min_length", self.min_length, low=0)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"policy": self.policy, **dataclasses.asdict(self)}
+
+
+AnyConfig: TypeAlias = SRAConfig | TransitionConfig
+_POLICIES: dict[str, type[SRAConfig] | type[TransitionConfig]] = {
+    "sra": SRAConfig,
+    "transition": TransitionConfig,
+}
+
+PRESETS: dict[str, AnyConfig] = {
+    "paper": SRAConfig(),
+    "paper_demo": SRAConfig(
+        begin_length=5,
+        question_length=50,
+        inter_eliminate=0.5,
+        outer_eliminate=0.5,
+        inter_strength=5.0,
+        outer_strength=5.0,
+    ),
+    "transition": TransitionConfig(),
+}
+
+
+def preset(name: str) -> AnyConfig:
+    """A named, shipped configuration (`paper`, `paper_demo`, `transition`)."""
+    try:
+        return PRESETS[name]
+    except KeyError:
+        raise ValueError(f"unknown preset {name!r}; choose one of {sorted(PRESETS)}") from None
+
+
+def config_from_dict(data: dict[str, Any]) -> AnyConfig:
+    """Inverse of `to_dict`: the `policy` key picks the class; unknown keys are an error."""
+    if not isinstance(data, dict):
+        raise ValueError(f"a config must be a JSON object, got {type(data).__name__}")
+    values = dict(data)
+    policy = values.pop("policy", "sra")
+    if policy not in _POLICIES:
+        raise ValueError(f"unknown policy {policy!r}; choose one of {sorted(_POLICIES)}")
+    cls = _POLICIES[policy]
+    known = {f.name for f in dataclasses.fields(cls)}
+    unknown = sorted(set(values) - known)
+    if unknown:
+        raise ValueError(f"unknown {cls.__name__} field(s) {unknown}; allowed: {sorted(known)}")
+    return cls(**values)
+
+
+def config_to_json(config: AnyConfig) -> str:
+    return json.dumps(config.to_dict(), indent=2, sort_keys=True)
+
+
+def config_from_json(text: str) -> AnyConfig:
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as error:
+        raise ValueError(f"config is not valid JSON: {error}") from None
+    return config_from_dict(data)
+
+
+def load_config(path: str | Path) -> AnyConfig:
+    """Read a config file (JSON) or a preset name."""
+    if str(path) in PRESETS:
+        return preset(str(path))
+    return config_from_json(Path(path).read_text(encoding="utf-8"))

@@ -1,0 +1,90 @@
+"""What SRA did during a forward pass, layer by layer.
+
+Counting costs a device sync per step, so it happens only inside `record_diagnostics()`; the
+recorder is a ContextVar, so concurrent calls each see only their own passes.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from .rules import StepStats
+
+
+@dataclass
+class LayerReport:
+    """Totals for one layer over every sequence and prefill pass recorded."""
+
+    layer_idx: int
+    rows_touched: int = 0
+    qualifying_pairs: int = 0
+    eliminated_mass: float = 0.0
+    redistributed_mass: float = 0.0
+    steps: dict[str, int] = field(default_factory=dict)
+
+    def add(self, kind: str, stats: StepStats) -> None:
+        self.rows_touched += stats.rows
+        self.qualifying_pairs += int(stats.qualifying_pairs)
+        self.eliminated_mass += stats.eliminated_mass
+        self.redistributed_mass += stats.redistributed_mass
+        self.steps[kind] = self.steps.get(kind, 0) + stats.rows
+
+
+@dataclass
+class Diagnostics:
+    """Per-layer reports of the prefill passes run inside one `record_diagnostics()` block."""
+
+    layers: dict[int, LayerReport] = field(default_factory=dict)
+
+    def add(self, layer_idx: int, kind: str, stats: StepStats) -> None:
+        report = self.layers.setdefault(layer_idx, LayerReport(layer_idx))
+        report.add(kind, stats)
+
+    @property
+    def changed(self) -> bool:
+        """True when some row had mass eliminated or redistributed."""
+        return any(r.redistributed_mass > 0 or r.eliminated_mass > 0 for r in self.layers.values())
+
+    def summary(self) -> dict[str, Any]:
+        """A small JSON-ready digest (for response metadata and logs)."""
+        reports = list(self.layers.values())
+        return {
+            "layers_touched": len(reports),
+            "rows_touched": sum(r.rows_touched for r in reports),
+            "qualifying_pairs": sum(r.qualifying_pairs for r in reports),
+            "eliminated_mass": sum(r.eliminated_mass for r in reports),
+            "redistributed_mass": sum(r.redistributed_mass for r in reports),
+        }
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            **self.summary(),
+            "layers": [asdict(self.layers[k]) for k in sorted(self.layers)],
+        }
+
+
+_RECORDER: ContextVar[Diagnostics | None] = ContextVar("sra_diagnostics", default=None)
+
+
+def active_recorder() -> Diagnostics | None:
+    return _RECORDER.get()
+
+
+@contextmanager
+def record_diagnostics() -> Iterator[Diagnostics]:
+    """Collect what SRA does in the forward passes run inside this block.
+
+    >>> with record_diagnostics() as diag:
+    ...     model(**inputs)
+    >>> diag.summary()["rows_touched"]
+    """
+    diagnostics = Diagnostics()
+    token = _RECORDER.set(diagnostics)
+    try:
+        yield diagnostics
+    finally:
+        _RECORDER.reset(token)

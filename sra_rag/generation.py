@@ -1,0 +1,255 @@
+"""Prompt or chat messages in, only the new text out: the one generation path every integration
+(LangChain, LlamaIndex, the CLI) shares.
+
+Non-streaming generation is streaming, collected; so stop strings, usage counts and per-call SRA
+settings behave identically in both. Generation runs in a worker thread that inherits the
+caller's context (per-call SRA override, diagnostics recorder), so concurrent calls on one model
+never see each other's settings.
+"""
+
+from __future__ import annotations
+
+import contextvars
+import threading
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import ExitStack
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+import torch
+from transformers import (
+    PreTrainedModel,
+    PreTrainedTokenizerBase,
+    StoppingCriteria,
+    StoppingCriteriaList,
+    TextIteratorStreamer,
+)
+
+from .config import AnyConfig
+from .diagnostics import record_diagnostics
+from .patch import check_config, enable_sra, is_patched, use_sra
+
+Message = Mapping[str, Any]
+Prompt = str | Sequence[Message]
+FinishReason = Literal["stop", "length"]
+
+
+class _Default:
+    def __repr__(self) -> str:
+        return "DEFAULT"
+
+
+DEFAULT: Any = _Default()
+"""Per-call `sra=DEFAULT` keeps the model's own setting; None is the baseline."""
+
+
+class ContextWindowError(ValueError):
+    """The prompt plus the requested new tokens do not fit the model's context window."""
+
+
+@dataclass(frozen=True)
+class Usage:
+    input_tokens: int
+    output_tokens: int
+
+    @property
+    def total_tokens(self) -> int:
+        return self.input_tokens + self.output_tokens
+
+
+@dataclass(frozen=True)
+class Generation:
+    text: str
+    usage: Usage
+    finish_reason: FinishReason
+    diagnostics: dict[str, Any] | None = None
+
+
+class _StopFilter:
+    """Holds back text that may be the start of a stop string; cuts at the first stop string."""
+
+    def __init__(self, stops: Sequence[str]) -> None:
+        self.stops = [s for s in stops if s]
+        self.buffer = ""
+        self.stopped = False
+
+    def push(self, chunk: str) -> str:
+        self.buffer += chunk
+        hits = [i for i in (self.buffer.find(s) for s in self.stops) if i >= 0]
+        if hits:
+            out, self.buffer, self.stopped = self.buffer[: min(hits)], "", True
+            return out
+        keep = max(
+            (k for s in self.stops for k in range(min(len(s) - 1, len(self.buffer)), 0, -1)
+             if self.buffer.endswith(s[:k])),
+            default=0,
+        )
+        out, self.buffer = self.buffer[: len(self.buffer) - keep], self.buffer[len(self.buffer) - keep :]
+        return out
+
+    def flush(self) -> str:
+        out, self.buffer = self.buffer, ""
+        return out
+
+
+class _Cancelled(StoppingCriteria):
+    """Stops the worker when the consumer abandons the stream."""
+
+    def __init__(self, event: threading.Event) -> None:
+        self.event = event
+
+    def __call__(self, input_ids: torch.LongTensor, scores: torch.FloatTensor, **kwargs: Any) -> torch.BoolTensor:
+        return torch.full((input_ids.shape[0],), self.event.is_set(), dtype=torch.bool, device=input_ids.device)
+
+
+@dataclass
+class GenerationStream:
+    """Iterate for text chunks; after the end, `usage`, `finish_reason` and `diagnostics` are set."""
+
+    _chunks: Iterator[str]
+    usage: Usage | None = None
+    finish_reason: FinishReason | None = None
+    diagnostics: dict[str, Any] | None = None
+    _cancel: threading.Event = field(default_factory=threading.Event)
+
+    def __iter__(self) -> Iterator[str]:
+        return self._chunks
+
+    def close(self) -> None:
+        """Stop generating (also done when the iterator is garbage-collected or closed)."""
+        self._cancel.set()
+
+
+class Generator:
+    """Generation for one model and tokenizer; safe to call from several threads at once."""
+
+    def __init__(self, model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase) -> None:
+        self.model = model
+        self.tokenizer = tokenizer
+        text_config = model.config.get_text_config()
+        self.context_window: int | None = getattr(text_config, "max_position_embeddings", None)
+
+    def render(self, prompt: Prompt, tools: Sequence[Any] | None = None) -> str:
+        """A string is used as is; chat messages go through the tokenizer's chat template."""
+        if isinstance(prompt, str):
+            if tools:
+                raise ValueError("tools need chat messages, not a plain string prompt")
+            return prompt
+        if not getattr(self.tokenizer, "chat_template", None):
+            raise ValueError("this tokenizer has no chat template; pass a plain string prompt")
+        return self.tokenizer.apply_chat_template(
+            [dict(m) for m in prompt], tools=list(tools) if tools else None,
+            add_generation_prompt=True, tokenize=False,
+        )
+
+    def encode(self, prompt: Prompt, max_new_tokens: int = 0, tools: Sequence[Any] | None = None) -> torch.Tensor:
+        """Token ids (1, n) of the rendered prompt; raises ContextWindowError if it cannot fit."""
+        text = self.render(prompt, tools)
+        ids = self.tokenizer(text, return_tensors="pt", add_special_tokens=isinstance(prompt, str)).input_ids
+        window = self.context_window
+        if window is not None and ids.shape[1] + max_new_tokens > window:
+            raise ContextWindowError(
+                f"the prompt is {ids.shape[1]} tokens and {max_new_tokens} new tokens were requested, "
+                f"but the model's context window is {window} tokens; shorten the prompt "
+                "(fewer or smaller retrieved chunks) or lower max_new_tokens"
+            )
+        return ids
+
+    def stream(
+        self,
+        prompt: Prompt,
+        *,
+        max_new_tokens: int = 256,
+        temperature: float = 0.0,
+        top_p: float = 1.0,
+        stop: Sequence[str] | None = None,
+        sra: AnyConfig | None = DEFAULT,
+        diagnostics: bool = False,
+        tools: Sequence[Any] | None = None,
+    ) -> GenerationStream:
+        """Start generating; the returned stream yields new text only (never the prompt)."""
+        if sra is not DEFAULT:
+            check_config(sra)
+            if not is_patched(self.model):
+                enable_sra(self.model, None)  # routed but inactive: the override does the rest
+        if max_new_tokens < 1:
+            raise ValueError(f"max_new_tokens must be >= 1, got {max_new_tokens}")
+        if temperature < 0 or not 0 < top_p <= 1:
+            raise ValueError(f"need temperature >= 0 and 0 < top_p <= 1, got {temperature}, {top_p}")
+        if isinstance(stop, str):
+            stop = [stop]
+        input_ids = self.encode(prompt, max_new_tokens, tools).to(self.model.device)
+        streamer = TextIteratorStreamer(self.tokenizer, skip_prompt=True, skip_special_tokens=True)
+        result = GenerationStream(iter(()))
+        options: dict[str, Any] = {
+            "input_ids": input_ids,
+            "attention_mask": torch.ones_like(input_ids),
+            "max_new_tokens": max_new_tokens,
+            "streamer": streamer,
+            "pad_token_id": self.tokenizer.pad_token_id,
+            "stopping_criteria": StoppingCriteriaList([_Cancelled(result._cancel)]),
+            "do_sample": temperature > 0,
+        }
+        if temperature > 0:
+            options.update(temperature=temperature, top_p=top_p)
+        else:  # greedy: clear sampling defaults a model's generation config may carry
+            options.update(temperature=None, top_p=None, top_k=None)
+        if stop:
+            options.update(stop_strings=list(stop), tokenizer=self.tokenizer)
+        outcome: dict[str, Any] = {}
+
+        def work() -> None:
+            try:
+                with ExitStack() as stack:
+                    if sra is not DEFAULT:
+                        stack.enter_context(use_sra(self.model, sra))
+                    recorder = stack.enter_context(record_diagnostics()) if diagnostics else None
+                    with torch.inference_mode():
+                        outcome["ids"] = self.model.generate(**options)
+                    outcome["diagnostics"] = recorder.summary() if recorder else None
+            except BaseException as error:  # handed to the consumer, who re-raises it
+                outcome["error"] = error
+                streamer.end()
+
+        worker = threading.Thread(target=contextvars.copy_context().run, args=(work,), daemon=True)
+        worker.start()
+        result._chunks = self._chunks(streamer, worker, outcome, result, stop or (), input_ids.shape[1])
+        return result
+
+    def _chunks(
+        self,
+        streamer: TextIteratorStreamer,
+        worker: threading.Thread,
+        outcome: dict[str, Any],
+        result: GenerationStream,
+        stop: Sequence[str],
+        prompt_length: int,
+    ) -> Iterator[str]:
+        stops = _StopFilter(stop)
+        try:
+            for chunk in streamer:
+                text = stops.push(chunk)
+                if text:
+                    yield text
+                if stops.stopped:
+                    break
+            if not stops.stopped and (tail := stops.flush()):
+                yield tail
+        finally:
+            result._cancel.set()
+            worker.join()
+        if "error" in outcome:
+            raise outcome["error"]
+        new_ids = outcome["ids"][0, prompt_length:]
+        eos = self.model.generation_config.eos_token_id
+        eos_ids = set(eos if isinstance(eos, list) else [eos] if eos is not None else [])
+        ended = stops.stopped or (len(new_ids) > 0 and int(new_ids[-1]) in eos_ids)
+        result.usage = Usage(prompt_length, len(new_ids))
+        result.finish_reason = "stop" if ended else "length"
+        result.diagnostics = outcome.get("diagnostics")
+
+    def generate(self, prompt: Prompt, **options: Any) -> Generation:
+        """Generate to the end; same options as `stream`."""
+        stream = self.stream(prompt, **options)
+        text = "".join(stream)
+        return Generation(text, stream.usage, stream.finish_reason, stream.diagnostics)  # type: ignore[arg-type]

@@ -1,0 +1,146 @@
+"""Switch SRA on and off on a Hugging Face causal LM: enable_sra, disable_sra, use_sra.
+
+Patching changes one thing on the model: its attention implementation becomes "sra" (a function
+registered once with transformers' AttentionInterface). The setting itself is kept beside the
+model (`state.py`), and `disable_sra` puts the previous implementation back, so the model is
+exactly the stock model again.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+from transformers import AttentionInterface, PreTrainedModel
+from transformers.masking_utils import AttentionMaskInterface, sdpa_mask
+
+from .attention import ATTENTION_NAME, sra_attention_forward
+from .config import AnyConfig, SRAConfig, TransitionConfig
+from .state import Mode, PatchState, clear_state, get_state, override, patch_lock, set_state
+
+
+class UnsupportedModelError(ValueError):
+    """The model cannot run SRA (no AttentionInterface routing, or no rotary embedding)."""
+
+
+def _register() -> None:
+    """Register the attention and mask functions (idempotent)."""
+    if AttentionInterface._global_mapping.get(ATTENTION_NAME) is not sra_attention_forward:
+        AttentionInterface.register(ATTENTION_NAME, sra_attention_forward)
+        AttentionMaskInterface.register(ATTENTION_NAME, sdpa_mask)
+
+
+def _text_config(model: PreTrainedModel) -> Any:
+    return model.config.get_text_config()
+
+
+def _has_rope(config: Any) -> bool:
+    return bool(getattr(config, "rope_parameters", None)) or getattr(config, "rope_theta", None) is not None
+
+
+def unsupported_reason(model: Any) -> str | None:
+    """Why `model` cannot run SRA, or None when it can."""
+    if not isinstance(model, PreTrainedModel):
+        return f"expected a transformers PreTrainedModel, got {type(model).__name__}"
+    model_type = getattr(model.config, "model_type", type(model).__name__)
+    if not (type(model)._supports_attention_backend and type(model)._can_set_attn_implementation()):
+        return (
+            f"model type {model_type!r} ({type(model).__name__}) does not route attention through "
+            "transformers' AttentionInterface, which SRA plugs into"
+        )
+    if not _has_rope(_text_config(model)):
+        return (
+            f"model type {model_type!r} has no rotary position embedding (RoPE); SRA is defined "
+            "for RoPE models, whose attention decays with distance"
+        )
+    return None
+
+
+def is_supported(model: Any) -> bool:
+    """True when `enable_sra` can patch `model`."""
+    return unsupported_reason(model) is None
+
+
+def check_config(config: Any) -> None:
+    """Raise TypeError unless `config` is an SRA config or None."""
+    if config is not None and not isinstance(config, (SRAConfig, TransitionConfig)):
+        raise TypeError(
+            f"sra must be an SRAConfig, a TransitionConfig or None, got {type(config).__name__}"
+        )
+
+
+def enable_sra(
+    model: PreTrainedModel, config: AnyConfig | None = SRAConfig(), *, mode: Mode = "fast"
+) -> PreTrainedModel:
+    """Patch `model` in place so its prefill passes apply `config` (None: routed, but inactive).
+
+    `mode="naive"` runs eager attention everywhere and applies the rules to full matrices, as the
+    authors' code does: slow, for checking and benchmarking the default fast path.
+    """
+    check_config(config)
+    if mode not in ("fast", "naive"):
+        raise ValueError(f"mode must be 'fast' or 'naive', got {mode!r}")
+    reason = unsupported_reason(model)
+    if reason is not None:
+        raise UnsupportedModelError(reason)
+    text_config = _text_config(model)
+    with patch_lock():
+        _register()
+        state = get_state(text_config)
+        if state is not None:
+            state.config, state.mode = config, mode
+            return model
+        previous = model.config._attn_implementation
+        model.set_attn_implementation(ATTENTION_NAME)
+        if text_config._attn_implementation != ATTENTION_NAME:
+            model.set_attn_implementation(previous)
+            raise UnsupportedModelError(
+                f"{type(model).__name__} refused the attention implementation {ATTENTION_NAME!r}"
+            )
+        set_state(
+            text_config,
+            PatchState(config, mode, previous, num_layers=text_config.num_hidden_layers),
+        )
+    return model
+
+
+def disable_sra(model: PreTrainedModel) -> PreTrainedModel:
+    """Restore the attention implementation the model had before `enable_sra` (no-op if unpatched)."""
+    text_config = _text_config(model)
+    with patch_lock():
+        state = get_state(text_config)
+        if state is None:
+            return model
+        model.set_attn_implementation(state.previous_implementation)
+        clear_state(text_config)
+    return model
+
+
+def sra_config(model: PreTrainedModel) -> AnyConfig | None:
+    """The model's default SRA setting (None when unpatched or patched inactive)."""
+    state = get_state(_text_config(model))
+    return None if state is None else state.config
+
+
+def is_patched(model: PreTrainedModel) -> bool:
+    return get_state(_text_config(model)) is not None
+
+
+@contextmanager
+def use_sra(model: PreTrainedModel, config: AnyConfig | None) -> Iterator[PreTrainedModel]:
+    """Run the block with `config` (None: baseline); the previous state is back afterwards.
+
+    On a patched model this is a per-thread, per-task override: concurrent callers may each use
+    their own setting. On an unpatched model it patches for the block and restores after.
+    """
+    check_config(config)
+    if is_patched(model):
+        with override(_text_config(model), config):
+            yield model
+        return
+    enable_sra(model, config)
+    try:
+        yield model
+    finally:
+        disable_sra(model)

@@ -1,0 +1,65 @@
+"""Shared fixtures: tiny sharpened models per architecture, and the bundled SmolLM2."""
+
+from __future__ import annotations
+
+import os
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+
+from pathlib import Path
+
+import pytest
+import torch
+import transformers
+from transformers import PreTrainedModel
+
+# copied from the project's shared/reference_vectors: the authors' code's inputs and outputs
+REFERENCE = Path(__file__).resolve().parent / "reference"
+
+_COMMON = dict(
+    vocab_size=256,
+    hidden_size=64,
+    intermediate_size=128,
+    num_hidden_layers=6,
+    num_attention_heads=4,
+    num_key_value_heads=2,
+    max_position_embeddings=4096,
+)
+
+ARCHITECTURES: dict[str, tuple[str, str, dict]] = {
+    "llama": ("LlamaConfig", "LlamaForCausalLM", {}),
+    "qwen2": ("Qwen2Config", "Qwen2ForCausalLM", {}),
+    "qwen3": ("Qwen3Config", "Qwen3ForCausalLM", {"head_dim": 16}),
+    "mistral": ("MistralConfig", "MistralForCausalLM", {"sliding_window": None}),
+    # sliding-window layers narrower than the test prompts, so the window really cuts keys
+    "gemma3": (
+        "Gemma3TextConfig",
+        "Gemma3ForCausalLM",
+        {"head_dim": 16, "sliding_window": 48, "layer_types": ["sliding_attention"] * 2 + ["full_attention"]
+         + ["sliding_attention"] * 2 + ["full_attention"]},
+    ),
+    "phi3": ("Phi3Config", "Phi3ForCausalLM", {"pad_token_id": 0}),
+}
+
+
+def tiny_model(arch: str, seed: int = 0) -> PreTrainedModel:
+    """A random-initialised model whose attention is sharpened (scores x10), so the SRA
+    threshold really eliminates weights; a uniform-attention model would prove nothing."""
+    config_name, model_name, extra = ARCHITECTURES[arch]
+    torch.manual_seed(seed)
+    config = getattr(transformers, config_name)(**{**_COMMON, **extra})
+    config._attn_implementation = "sdpa"
+    model = getattr(transformers, model_name)(config).eval()
+    for module in model.modules():
+        if hasattr(module, "scaling") and hasattr(module, "layer_idx"):
+            module.scaling = module.scaling * 10.0
+    return model
+
+
+@pytest.fixture(scope="session")
+def smollm2():
+    """The bundled SmolLM2-135M-Instruct, loaded once, unpatched."""
+    from sra_rag.models import load_model
+
+    return load_model(sra=None)
