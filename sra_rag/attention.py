@@ -118,9 +118,7 @@ def _fast(
     softcap: float | None,
     **kwargs: Any,
 ) -> torch.Tensor:
-    output, _ = sdpa_attention_forward(
-        module, query, key, value, attention_mask, scaling=scaling, **kwargs
-    )
+    output, _ = sdpa_attention_forward(module, query, key, value, attention_mask, scaling=scaling, **kwargs)
     batch, _, length, _ = query.shape
     keep = _allowed(attention_mask)
     layer_idx = module.layer_idx

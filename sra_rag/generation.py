@@ -80,8 +80,12 @@ class _StopFilter:
             out, self.buffer, self.stopped = self.buffer[: min(hits)], "", True
             return out
         keep = max(
-            (k for s in self.stops for k in range(min(len(s) - 1, len(self.buffer)), 0, -1)
-             if self.buffer.endswith(s[:k])),
+            (
+                k
+                for s in self.stops
+                for k in range(min(len(s) - 1, len(self.buffer)), 0, -1)
+                if self.buffer.endswith(s[:k])
+            ),
             default=0,
         )
         out, self.buffer = self.buffer[: len(self.buffer) - keep], self.buffer[len(self.buffer) - keep :]
@@ -98,8 +102,12 @@ class _Cancelled(StoppingCriteria):
     def __init__(self, event: threading.Event) -> None:
         self.event = event
 
-    def __call__(self, input_ids: torch.LongTensor, scores: torch.FloatTensor, **kwargs: Any) -> torch.BoolTensor:
-        return torch.full((input_ids.shape[0],), self.event.is_set(), dtype=torch.bool, device=input_ids.device)
+    def __call__(
+        self, input_ids: torch.LongTensor, scores: torch.FloatTensor, **kwargs: Any
+    ) -> torch.BoolTensor:
+        return torch.full(
+            (input_ids.shape[0],), self.event.is_set(), dtype=torch.bool, device=input_ids.device
+        )
 
 
 @dataclass
@@ -138,11 +146,15 @@ class Generator:
         if not getattr(self.tokenizer, "chat_template", None):
             raise ValueError("this tokenizer has no chat template; pass a plain string prompt")
         return self.tokenizer.apply_chat_template(
-            [dict(m) for m in prompt], tools=list(tools) if tools else None,
-            add_generation_prompt=True, tokenize=False,
+            [dict(m) for m in prompt],
+            tools=list(tools) if tools else None,
+            add_generation_prompt=True,
+            tokenize=False,
         )
 
-    def encode(self, prompt: Prompt, max_new_tokens: int = 0, tools: Sequence[Any] | None = None) -> torch.Tensor:
+    def encode(
+        self, prompt: Prompt, max_new_tokens: int = 0, tools: Sequence[Any] | None = None
+    ) -> torch.Tensor:
         """Token ids (1, n) of the rendered prompt; raises ContextWindowError if it cannot fit."""
         text = self.render(prompt, tools)
         ids = self.tokenizer(text, return_tensors="pt", add_special_tokens=isinstance(prompt, str)).input_ids

@@ -65,9 +65,7 @@ def is_supported(model: Any) -> bool:
 def check_config(config: Any) -> None:
     """Raise TypeError unless `config` is an SRA config or None."""
     if config is not None and not isinstance(config, (SRAConfig, TransitionConfig)):
-        raise TypeError(
-            f"sra must be an SRAConfig, a TransitionConfig or None, got {type(config).__name__}"
-        )
+        raise TypeError(f"sra must be an SRAConfig, a TransitionConfig or None, got {type(config).__name__}")
 
 
 def enable_sra(

@@ -36,7 +36,11 @@ def test_configs_are_frozen():
 
 @pytest.mark.parametrize(
     "config",
-    [SRAConfig(), SRAConfig(question_length=64, dynamic_question_divisor=20), TransitionConfig(alpha=1.5, beta=0.3)],
+    [
+        SRAConfig(),
+        SRAConfig(question_length=64, dynamic_question_divisor=20),
+        TransitionConfig(alpha=1.5, beta=0.3),
+    ],
 )
 def test_json_round_trip(config):
     assert config_from_json(config_to_json(config)) == config
@@ -55,7 +59,12 @@ def test_unknown_keys_and_policy_are_rejected():
 def test_presets_match_the_spec():
     assert preset("paper") == SRAConfig(100, 200, 0.5, 0.3, 4.0, 4.0)
     demo = preset("paper_demo")
-    assert (demo.begin_length, demo.question_length, demo.outer_eliminate, demo.inter_strength) == (5, 50, 0.5, 5.0)
+    assert (demo.begin_length, demo.question_length, demo.outer_eliminate, demo.inter_strength) == (
+        5,
+        50,
+        0.5,
+        5.0,
+    )
     assert isinstance(PRESETS["transition"], TransitionConfig)
     with pytest.raises(ValueError, match="unknown preset"):
         preset("best")

@@ -6,15 +6,22 @@ import json
 import numpy as np
 import pytest
 import torch
-
 from conftest import REFERENCE
+
 from sra_rag import SRAConfig, TransitionConfig, config_from_dict, plan, reallocate
 
 VECTORS = REFERENCE
 CASES = json.loads((VECTORS / "sra_reference_vectors.json").read_text())
 _PARAMETERS = {
-    "begin_length", "question_length", "inter_eliminate", "outer_eliminate", "inter_strength",
-    "outer_strength", "alpha", "beta", "intervals_per_layer",
+    "begin_length",
+    "question_length",
+    "inter_eliminate",
+    "outer_eliminate",
+    "inter_strength",
+    "outer_strength",
+    "alpha",
+    "beta",
+    "intervals_per_layer",
 }
 
 
@@ -33,13 +40,17 @@ def expected():
 
 @pytest.mark.parametrize("case", CASES, ids=[c["name"] for c in CASES])
 def test_parity_with_reference_code(case, expected):
-    config = config_from_dict({"policy": case["policy"], **{k: v for k, v in case.items() if k in _PARAMETERS}})
+    config = config_from_dict(
+        {"policy": case["policy"], **{k: v for k, v in case.items() if k in _PARAMETERS}}
+    )
     weights = torch.from_numpy(_reference_input()(case["seq_len"], case["num_heads"], case["case_id"]))
     out = reallocate(weights, config, case["layer_idx"], case["num_layers"])
     delta = (out - weights).numpy()
     np.testing.assert_allclose(delta, expected[case["name"]], rtol=0, atol=1e-6)
     assert int((delta != 0).sum()) == case["changed_entries"]
-    assert torch.equal(weights, torch.from_numpy(_reference_input()(case["seq_len"], case["num_heads"], case["case_id"])))
+    assert torch.equal(
+        weights, torch.from_numpy(_reference_input()(case["seq_len"], case["num_heads"], case["case_id"]))
+    )
 
 
 def test_rows_are_not_renormalised():

@@ -1,0 +1,134 @@
+"""The fast attention path against the naive full-matrix path, on every supported architecture."""
+
+import copy
+
+import pytest
+import torch
+from conftest import ARCHITECTURES, tiny_model
+
+from sra_rag import SRAConfig, TransitionConfig, disable_sra, enable_sra, record_diagnostics, use_sra
+from sra_rag.rules import plan
+
+SRA = SRAConfig(begin_length=5, question_length=30)
+TRANSITION = TransitionConfig(alpha=1.0, beta=0.5, min_length=0)
+CONFIGS = {"sra": SRA, "transition": TRANSITION}
+
+
+def _ids(length: int, seed: int = 1, batch: int = 1) -> torch.Tensor:
+    return torch.randint(0, 256, (batch, length), generator=torch.Generator().manual_seed(seed))
+
+
+@torch.no_grad()
+def _logits(model, ids, **kwargs):
+    return model(ids, **kwargs).logits
+
+
+@pytest.mark.parametrize("policy", sorted(CONFIGS))
+@pytest.mark.parametrize("arch", sorted(ARCHITECTURES))
+def test_fast_path_equals_naive_path(arch, policy):
+    model = tiny_model(arch)
+    ids = _ids(200)
+    stock = _logits(model, ids)
+    enable_sra(model, CONFIGS[policy])
+    fast = _logits(model, ids)
+    enable_sra(model, CONFIGS[policy], mode="naive")
+    naive = _logits(model, ids)
+    disable_sra(model)
+    assert (fast - stock).abs().max() > 1e-3, "SRA must change the logits, or this test proves nothing"
+    torch.testing.assert_close(fast, naive, rtol=0, atol=1e-5)
+    assert torch.equal(_logits(model, ids), stock)
+    assert model.config._attn_implementation == "sdpa"
+
+
+@pytest.mark.parametrize("arch", sorted(ARCHITECTURES))
+def test_sra_off_equals_stock(arch):
+    model = tiny_model(arch)
+    ids = _ids(200)
+    stock = _logits(model, ids)
+    enable_sra(model, None)
+    assert torch.equal(_logits(model, ids), stock)
+    enable_sra(model, SRA)
+    with use_sra(model, None):
+        assert torch.equal(_logits(model, ids), stock)
+    assert not torch.equal(_logits(model, ids), stock)
+
+
+@pytest.mark.parametrize("arch", sorted(ARCHITECTURES))
+def test_left_padded_batch_matches_each_sequence_alone(arch):
+    model = enable_sra(tiny_model(arch), SRA)
+    lengths = (200, 150)
+    ids = _ids(200, batch=2)
+    mask = torch.ones_like(ids)
+    mask[1, : 200 - lengths[1]] = 0
+    positions = (mask.cumsum(-1) - 1).clamp(min=0)
+    batched = _logits(model, ids, attention_mask=mask, position_ids=positions)
+    for row, length in enumerate(lengths):
+        alone = _logits(model, ids[row : row + 1, 200 - length :])
+        torch.testing.assert_close(batched[row, 200 - length :], alone[0], rtol=0, atol=1e-5)
+
+
+@pytest.mark.parametrize("arch", sorted(ARCHITECTURES))
+def test_generate_padded_batch_matches_alone(arch):
+    model = enable_sra(tiny_model(arch), SRA)
+    ids = _ids(120, batch=2, seed=3)
+    mask = torch.ones_like(ids)
+    mask[1, :40] = 0
+    with torch.no_grad():
+        batched = model.generate(ids, attention_mask=mask, max_new_tokens=6, do_sample=False, pad_token_id=0)
+        first = model.generate(
+            ids[:1], attention_mask=mask[:1], max_new_tokens=6, do_sample=False, pad_token_id=0
+        )
+        alone = ids[1:, 40:]
+        second = model.generate(
+            alone, attention_mask=torch.ones_like(alone), max_new_tokens=6, do_sample=False, pad_token_id=0
+        )
+    assert torch.equal(batched[0, 120:], first[0, 120:])
+    assert torch.equal(batched[1, 120:], second[0, 80:])
+
+
+@pytest.mark.parametrize("arch", ["llama", "gemma3"])
+def test_decode_steps_are_left_unchanged(arch):
+    """The KV cache carries SRA's effect; the decode step itself runs the stock kernel."""
+    model = enable_sra(tiny_model(arch), SRA)
+    ids = _ids(200)
+    with torch.no_grad():
+        prefill = model(ids, use_cache=True)
+        with use_sra(model, None):
+            stock_prefill = model(ids).logits
+        assert not torch.equal(prefill.logits, stock_prefill)
+        step = ids[:, -1:]
+        cache_a, cache_b = prefill.past_key_values, copy.deepcopy(prefill.past_key_values)
+        with_sra = model(step, past_key_values=cache_a).logits
+        with use_sra(model, None):
+            without = model(step, past_key_values=cache_b).logits
+    assert torch.equal(with_sra, without)
+
+
+def test_diagnostics_count_what_the_plan_touches():
+    model = enable_sra(tiny_model("llama"), SRA)
+    ids = _ids(200)
+    with record_diagnostics() as diagnostics, torch.no_grad():
+        model(ids)
+    layers = model.config.num_hidden_layers
+    for layer in range(layers):
+        rows = sum(s.rows[1] - s.rows[0] for s in plan(SRA, 200, layer, layers))
+        report = diagnostics.layers.get(layer)
+        assert (report.rows_touched if report else 0) == rows
+    report = diagnostics.layers[1]
+    heads = model.config.num_attention_heads
+    assert 0 < report.qualifying_pairs <= heads * report.rows_touched
+    # redistributed = strength x (eliminated + the rows' float32 rounding from 1)
+    assert report.redistributed_mass == pytest.approx(SRA.inter_strength * report.eliminated_mass, rel=1e-3)
+    assert diagnostics.changed
+    with record_diagnostics() as quiet, use_sra(model, None), torch.no_grad():
+        model(ids)
+    assert not quiet.changed and quiet.layers == {}
+
+
+def test_a_mask_with_holes_is_a_clear_error():
+    model = enable_sra(tiny_model("llama"), SRA)
+    ids = _ids(200)
+    mask = torch.ones_like(ids)
+    mask[0, 100] = 0
+    with pytest.raises(ValueError, match="one contiguous run"), torch.no_grad():
+        model(ids, attention_mask=mask)

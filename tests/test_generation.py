@@ -1,0 +1,114 @@
+"""sra_rag.generation on the bundled SmolLM2: new text only, streaming, stops, usage, threads."""
+
+import threading
+
+import pytest
+import torch
+from transformers import pipeline
+
+from sra_rag import SRAConfig, disable_sra, enable_sra
+from sra_rag.generation import ContextWindowError, Generator
+
+QUESTION = [{"role": "user", "content": "What is the capital of France?"}]
+SMALL_SRA = SRAConfig(begin_length=5, question_length=20)
+
+
+@pytest.fixture(scope="module")
+def generator(smollm2):
+    yield Generator(*smollm2)
+    disable_sra(smollm2[0])  # per-call settings patched it; leave the shared model stock
+
+
+def _long_prompt(tokens: int = 500) -> list[dict]:
+    facts = " ".join(
+        f"Item {i} of the inventory is a crate of {i * 7 % 13} apples." for i in range(tokens // 14)
+    )
+    return [{"role": "user", "content": f"{facts}\nHow many apples are in item 12? Answer briefly."}]
+
+
+def test_returns_only_new_text_with_usage(generator):
+    result = generator.generate(QUESTION, max_new_tokens=20)
+    assert "Paris" in result.text
+    assert "capital of France?" not in result.text and "<|im_start|>" not in result.text
+    assert result.usage.input_tokens == generator.encode(QUESTION).shape[1]
+    assert 0 < result.usage.output_tokens <= 20
+    assert result.usage.total_tokens == result.usage.input_tokens + result.usage.output_tokens
+    assert result.finish_reason == "stop"
+
+
+def test_stream_yields_the_same_text_in_pieces(generator):
+    stream = generator.stream("1, 2, 3, 4, 5,", max_new_tokens=12)
+    chunks = list(stream)
+    assert len(chunks) > 1
+    assert "".join(chunks) == generator.generate("1, 2, 3, 4, 5,", max_new_tokens=12).text
+    assert stream.usage.output_tokens == 12 and stream.finish_reason == "length"
+
+
+@pytest.mark.parametrize("streaming", [False, True])
+def test_multi_token_stop_string_stops_and_is_trimmed(generator, streaming):
+    options = {"max_new_tokens": 30, "stop": [", 9"]}
+    if streaming:
+        stream = generator.stream("1, 2, 3, 4, 5,", **options)
+        text, reason, used = "".join(stream), stream.finish_reason, stream.usage.output_tokens
+    else:
+        result = generator.generate("1, 2, 3, 4, 5,", **options)
+        text, reason, used = result.text, result.finish_reason, result.usage.output_tokens
+    assert text == " 6, 7, 8"
+    assert reason == "stop" and used < 30
+
+
+def test_prompt_over_the_context_window_says_how_long(generator):
+    prompt = "word " * 8300
+    with pytest.raises(
+        ContextWindowError, match=r"the prompt is \d+ tokens .* context window is 8192 tokens"
+    ):
+        generator.generate(prompt, max_new_tokens=5)
+
+
+def test_sra_per_call_and_diagnostics(generator):
+    prompt = _long_prompt()
+    on = generator.generate(prompt, max_new_tokens=4, sra=SMALL_SRA, diagnostics=True)
+    off = generator.generate(prompt, max_new_tokens=4, sra=None, diagnostics=True)
+    assert on.diagnostics["rows_touched"] > 0 and on.diagnostics["redistributed_mass"] > 0
+    assert off.diagnostics["rows_touched"] == 0
+
+
+def test_bad_options_are_rejected(generator):
+    with pytest.raises(ValueError, match="max_new_tokens"):
+        generator.generate(QUESTION, max_new_tokens=0)
+    with pytest.raises(TypeError, match="SRAConfig"):
+        generator.generate(QUESTION, sra={"policy": "sra"})
+    with pytest.raises(ValueError, match="tools need chat messages"):
+        generator.generate("hi", tools=[{"type": "function"}])
+
+
+def test_concurrent_calls_match_sequential_ones(generator):
+    prompt = _long_prompt(300)
+    settings = [SMALL_SRA, None, SMALL_SRA, None]
+    expected = [generator.generate(prompt, max_new_tokens=6, sra=s).text for s in settings]
+    got: dict[int, str] = {}
+
+    def run(index: int) -> None:
+        got[index] = generator.generate(prompt, max_new_tokens=6, sra=settings[index]).text
+
+    threads = [threading.Thread(target=run, args=(i,)) for i in range(len(settings))]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert [got[i] for i in range(len(settings))] == expected
+
+
+def test_transformers_pipeline_runs_with_sra(smollm2):
+    model, tokenizer = smollm2
+    enable_sra(model, SMALL_SRA)
+    try:
+        generate = pipeline("text-generation", model=model, tokenizer=tokenizer)
+        out = generate(_long_prompt(300), max_new_tokens=8, do_sample=False)
+        reply = out[0]["generated_text"][-1]
+        assert reply["role"] == "assistant" and reply["content"].strip()
+    finally:
+        disable_sra(model)
+    assert model.config._attn_implementation == "sdpa"
+    with torch.no_grad():
+        assert torch.isfinite(model(torch.tensor([[1, 2, 3]])).logits).all()
