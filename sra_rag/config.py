@@ -94,8 +94,11 @@ _POLICIES: dict[str, type[SRAConfig] | type[TransitionConfig]] = {
     "transition": TransitionConfig,
 }
 
+PAPER = SRAConfig()
+"""The reference code's defaults: what `enable_sra` and `load_model` apply unless told otherwise."""
+
 PRESETS: dict[str, AnyConfig] = {
-    "paper": SRAConfig(),
+    "paper": PAPER,
     "paper_demo": SRAConfig(
         begin_length=5,
         question_length=50,

@@ -23,7 +23,7 @@ import torch
 from safetensors.torch import save_model
 from transformers import AutoModelForCausalLM, AutoTokenizer, PreTrainedModel, PreTrainedTokenizerBase
 
-from .config import AnyConfig, SRAConfig
+from .config import PAPER, AnyConfig
 from .patch import check_config, enable_sra
 
 logger = logging.getLogger(__name__)
@@ -164,7 +164,7 @@ def _prepare_tokenizer(tokenizer: PreTrainedTokenizerBase) -> PreTrainedTokenize
 def load_model(
     model: str | os.PathLike[str] | None = None,
     *,
-    sra: AnyConfig | None = SRAConfig(),
+    sra: AnyConfig | None = PAPER,
     dtype: torch.dtype | str = torch.float32,
     device: str | torch.device = "cpu",
     trust_remote_code: bool = False,

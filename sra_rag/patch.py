@@ -16,7 +16,7 @@ from transformers import AttentionInterface, PreTrainedModel
 from transformers.masking_utils import AttentionMaskInterface, sdpa_mask
 
 from .attention import ATTENTION_NAME, sra_attention_forward
-from .config import AnyConfig, SRAConfig, TransitionConfig
+from .config import PAPER, AnyConfig, SRAConfig, TransitionConfig
 from .state import Mode, PatchState, clear_state, get_state, override, patch_lock, set_state
 
 
@@ -69,7 +69,7 @@ def check_config(config: Any) -> None:
 
 
 def enable_sra(
-    model: PreTrainedModel, config: AnyConfig | None = SRAConfig(), *, mode: Mode = "fast"
+    model: PreTrainedModel, config: AnyConfig | None = PAPER, *, mode: Mode = "fast"
 ) -> PreTrainedModel:
     """Patch `model` in place so its prefill passes apply `config` (None: routed, but inactive).
 

@@ -33,7 +33,7 @@ class PatchState:
 
 _LOCK = threading.RLock()
 _STATES: dict[int, PatchState] = {}
-_OVERRIDES: ContextVar[dict[int, AnyConfig | None]] = ContextVar("sra_overrides", default={})
+_OVERRIDES: ContextVar[dict[int, AnyConfig | None] | None] = ContextVar("sra_overrides", default=None)
 
 
 def patch_lock() -> threading.RLock:
@@ -61,14 +61,14 @@ def effective_config(text_config: Any) -> tuple[PatchState, AnyConfig | None] | 
     state = _STATES.get(id(text_config))
     if state is None:
         return None
-    overrides = _OVERRIDES.get()
+    overrides = _OVERRIDES.get() or {}
     return state, overrides.get(id(text_config), state.config)
 
 
 @contextmanager
 def override(text_config: Any, config: AnyConfig | None) -> Iterator[None]:
     """Within this context (this thread or task only), use `config` for that model."""
-    token = _OVERRIDES.set({**_OVERRIDES.get(), id(text_config): config})
+    token = _OVERRIDES.set({**(_OVERRIDES.get() or {}), id(text_config): config})
     try:
         yield
     finally:

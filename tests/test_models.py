@@ -68,7 +68,7 @@ def test_local_directory_never_touches_the_network(smollm2, tmp_path, monkeypatc
 
     monkeypatch.setattr(AutoModelForCausalLM, "from_pretrained", classmethod(spy))
     monkeypatch.setattr(socket.socket, "connect", no_network)
-    model, tokenizer = load_model(tmp_path, sra=SRAConfig(question_length=64))
+    model, _ = load_model(tmp_path, sra=SRAConfig(question_length=64))
     assert sra_config(model) == SRAConfig(question_length=64)
     assert seen["trust_remote_code"] is False and seen["local_files_only"] is True
 
@@ -76,7 +76,7 @@ def test_local_directory_never_touches_the_network(smollm2, tmp_path, monkeypatc
 def test_bad_paths_say_what_to_pass(tmp_path):
     with pytest.raises(ModelNotFoundError, match="no model at '/no/such/model'"):
         load_model("/no/such/model")
-    with pytest.raises(ModelNotFoundError, match="without config.json"):
+    with pytest.raises(ModelNotFoundError, match=r"without config\.json"):
         load_model(tmp_path)
     with pytest.raises(TypeError, match="SRAConfig, a TransitionConfig or None"):
         load_model(tmp_path, sra="paper")
