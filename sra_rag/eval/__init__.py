@@ -1,0 +1,1 @@
+"""Evaluation and benchmarks: long-prompt tasks and the cost of SRA against the baseline."""
