@@ -58,51 +58,49 @@ def _causal(rows: range, keys: int, offset: int, device: torch.device) -> torch.
     return (torch.arange(keys, device=device)[None, :] <= row_index)[None]
 
 
-def _softmax(scores: torch.Tensor, keep: torch.Tensor, softcap: float | None) -> torch.Tensor:
-    if softcap is not None:
-        scores = torch.tanh(scores / softcap) * softcap
-    scores = scores.masked_fill(~keep, torch.finfo(scores.dtype).min)
-    return torch.softmax(scores, dim=-1)
-
-
 def _touched_rows(
     steps: list[Step],
     query: torch.Tensor,
     key: torch.Tensor,
     value: torch.Tensor,
     keep: torch.Tensor | None,
-    start: int,
     scaling: float,
-    softcap: float | None,
     layer_idx: int,
 ) -> list[tuple[int, torch.Tensor]]:
-    """Recompute one sequence's touched rows: [(first local row, output (rows, heads, dim))].
+    """Recompute one sequence's touched rows: [(first row, output (rows, heads, dim))].
 
-    `query` is (heads, q, dim) for the sequence; `key`/`value` are (kv_heads, n, dim) float32,
-    sliced to its real tokens; `keep` is (1|heads, q, kv) or None for a plain causal mask.
+    All arguments are sliced to the sequence's real tokens (local coordinates): `query` is
+    (heads, n, dim), `key`/`value` are (kv_heads, n, dim) float32, `keep` is (1|heads, n, n) or
+    None for a plain causal mask. Rows below r1 never see keys from r1 on (causality), so each
+    block works on keys [0, r1) only, and a plain causal mask only cuts the block's own square.
     """
     heads, _, dim = query.shape
-    kv_heads, n, _ = key.shape
+    kv_heads = key.shape[0]
     groups = heads // kv_heads
     recorder = active_recorder()
     results = []
     for step in steps:
         for r0 in range(step.rows[0], step.rows[1], ROW_BLOCK):
             r1 = min(r0 + ROW_BLOCK, step.rows[1])
-            q = query[:, start + r0 : start + r1].float()
+            rows = r1 - r0
             # grouped-query attention without copying K/V: fold each group's heads into rows
-            scores = (q.reshape(kv_heads, groups * (r1 - r0), dim) @ key.transpose(-1, -2)) * scaling
-            scores = scores.view(heads, r1 - r0, n)
+            q = query[:, r0:r1].float().reshape(kv_heads, groups * rows, dim)
+            scores = torch.baddbmm(
+                q.new_empty(()), q, key[:, :r1].transpose(-1, -2), beta=0.0, alpha=scaling
+            ).view(heads, rows, r1)
+            minimum = torch.finfo(scores.dtype).min
             if keep is None:
-                rows_keep = _causal(range(r0, r1), n, 0, q.device)
+                rows_keep = None
+                scores[..., r0:r1].masked_fill_(~_causal(range(rows), rows, 0, q.device), minimum)
             else:
-                rows_keep = keep[:, start + r0 : start + r1, start : start + n]
-            weights = _softmax(scores, rows_keep, softcap)
+                rows_keep = keep[:, r0:r1, :r1]
+                scores.masked_fill_(~rows_keep, minimum)
+            weights = torch.softmax(scores, dim=-1)
             stats = step.apply(weights, rows_keep, stats=recorder is not None)
             if stats is not None:
                 recorder.add(layer_idx, step.kind, stats)
-            out = weights.view(kv_heads, groups * (r1 - r0), n) @ value
-            results.append((r0, out.view(heads, r1 - r0, dim).transpose(0, 1)))
+            out = torch.bmm(weights.view(kv_heads, groups * rows, r1), value[:, :r1])
+            results.append((r0, out.view(heads, rows, dim).transpose(0, 1)))
     return results
 
 
@@ -115,27 +113,42 @@ def _fast(
     config: AnyConfig,
     num_layers: int,
     scaling: float,
-    softcap: float | None,
     **kwargs: Any,
 ) -> torch.Tensor:
-    output, _ = sdpa_attention_forward(module, query, key, value, attention_mask, scaling=scaling, **kwargs)
     batch, _, length, _ = query.shape
     keep = _allowed(attention_mask)
     layer_idx = module.layer_idx
+    # Without padding or windows, a step that owns the prompt's tail (the question) rewrites those
+    # rows whole, so SDPA runs on the rows before it only: a plain causal block from position 0.
+    tail = length
+    if keep is None:
+        tail = min(
+            (s.rows[0] for s in plan(config, length, layer_idx, num_layers) if s.rows[1] == length),
+            default=length,
+        )
+    if tail < length:
+        head, _ = sdpa_attention_forward(
+            module, query[:, :, :tail], key[:, :, :tail], value[:, :, :tail], None, scaling=scaling, **kwargs
+        )
+        output = head.new_empty(batch, length, *head.shape[2:])
+        output[:, :tail] = head
+    else:
+        output, _ = sdpa_attention_forward(
+            module, query, key, value, attention_mask, scaling=scaling, **kwargs
+        )
     for b, (start, n) in enumerate(_sequence_spans(keep, batch, length)):
         steps = plan(config, n, layer_idx, num_layers)
         if not steps:
             continue
-        seq_keep = None if keep is None else keep[b if keep.shape[0] > 1 else 0]
+        span = slice(start, start + n)
+        seq_keep = None if keep is None else keep[b if keep.shape[0] > 1 else 0, :, span, span]
         rows = _touched_rows(
             steps,
-            query[b],
-            key[b, :, start : start + n].float(),
-            value[b, :, start : start + n].float(),
+            query[b, :, span],
+            key[b, :, span].float(),
+            value[b, :, span].float(),
             seq_keep,
-            start,
             scaling,
-            softcap,
             layer_idx,
         )
         for r0, out in rows:
@@ -152,7 +165,6 @@ def _naive(
     config: AnyConfig,
     num_layers: int,
     scaling: float,
-    softcap: float | None,
     prefill: bool,
 ) -> torch.Tensor:
     batch, heads, length, _ = query.shape
@@ -162,7 +174,8 @@ def _naive(
     keep = _allowed(attention_mask)
     if keep is None:
         keep = _causal(range(length), keys.shape[2], keys.shape[2] - length, query.device)[None]
-    weights = _softmax((query.float() @ keys.transpose(2, 3)) * scaling, keep, softcap)
+    scores = (query.float() @ keys.transpose(2, 3)) * scaling
+    weights = torch.softmax(scores.masked_fill(~keep, torch.finfo(scores.dtype).min), dim=-1)
     if prefill:
         for b, (start, n) in enumerate(_sequence_spans(keep, batch, length)):
             span = slice(start, start + n)
@@ -192,24 +205,19 @@ def sra_attention_forward(
         )
     state = found[0]
     scaling = query.shape[-1] ** -0.5 if scaling is None else scaling
-    softcap = kwargs.get("softcap")
     q_len, kv_len = query.shape[2], key.shape[2]
     prefill = q_len > 1 and kv_len == q_len
-    if q_len > 1 and kv_len != q_len:
+    if q_len > 1 and kv_len != q_len and module.layer_idx == 0:
         logger.warning(
-            "SRA skipped a %d-token pass that continues from %d cached tokens: it applies to a "
-            "prompt processed whole, from an empty cache",
+            "SRA skipped a %d-token pass over %d keys: it applies to a prompt processed whole "
+            "from an empty dynamic cache (not to a pass that continues a cache, nor a static cache)",
             q_len,
-            kv_len - q_len,
+            kv_len,
         )
     if state.mode == "naive":
-        output = _naive(
-            module, query, key, value, attention_mask, config, state.num_layers, scaling, softcap, prefill
-        )
+        output = _naive(module, query, key, value, attention_mask, config, state.num_layers, scaling, prefill)
         return output, None
     if not prefill:
         return sdpa_attention_forward(module, query, key, value, attention_mask, scaling=scaling, **kwargs)
-    output = _fast(
-        module, query, key, value, attention_mask, config, state.num_layers, scaling, softcap, **kwargs
-    )
+    output = _fast(module, query, key, value, attention_mask, config, state.num_layers, scaling, **kwargs)
     return output, None

@@ -24,14 +24,14 @@ class LayerReport:
     qualifying_pairs: int = 0
     eliminated_mass: float = 0.0
     redistributed_mass: float = 0.0
-    steps: dict[str, int] = field(default_factory=dict)
+    rows_by_kind: dict[str, int] = field(default_factory=dict)
 
     def add(self, kind: str, stats: StepStats) -> None:
         self.rows_touched += stats.rows
         self.qualifying_pairs += int(stats.qualifying_pairs)
         self.eliminated_mass += stats.eliminated_mass
         self.redistributed_mass += stats.redistributed_mass
-        self.steps[kind] = self.steps.get(kind, 0) + stats.rows
+        self.rows_by_kind[kind] = self.rows_by_kind.get(kind, 0) + stats.rows
 
 
 @dataclass

@@ -13,7 +13,7 @@ import contextvars
 import threading
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import ExitStack
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Literal
 
 import torch
@@ -111,21 +111,55 @@ class _Cancelled(StoppingCriteria):
 
 
 @dataclass
-class GenerationStream:
-    """Iterate for text chunks; after the end, `usage`, `finish_reason` and `diagnostics` are set."""
+class _Outcome:
+    """What the worker and the chunk iterator learn, read by the stream (no reference cycle)."""
 
-    _chunks: Iterator[str]
+    ids: torch.Tensor | None = None
+    error: BaseException | None = None
+    diagnostics: dict[str, Any] | None = None
     usage: Usage | None = None
     finish_reason: FinishReason | None = None
-    diagnostics: dict[str, Any] | None = None
-    _cancel: threading.Event = field(default_factory=threading.Event)
+
+
+class GenerationStream:
+    """Iterate for text chunks; once exhausted, `usage`, `finish_reason` and `diagnostics` are set.
+
+    Closing it, leaving its `with` block or dropping it stops the generation behind it.
+    """
+
+    def __init__(self, chunks: Iterator[str], outcome: _Outcome, cancel: threading.Event) -> None:
+        self._chunks = chunks
+        self._outcome = outcome
+        self._cancel = cancel
 
     def __iter__(self) -> Iterator[str]:
         return self._chunks
 
-    def close(self) -> None:
-        """Stop generating (also done when the iterator is garbage-collected or closed)."""
+    def __enter__(self) -> GenerationStream:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def __del__(self) -> None:
         self._cancel.set()
+
+    def close(self) -> None:
+        """Stop generating and wait for the worker to finish its current step."""
+        self._cancel.set()
+        self._chunks.close()  # type: ignore[attr-defined]
+
+    @property
+    def usage(self) -> Usage | None:
+        return self._outcome.usage
+
+    @property
+    def finish_reason(self) -> FinishReason | None:
+        return self._outcome.finish_reason
+
+    @property
+    def diagnostics(self) -> dict[str, Any] | None:
+        return self._outcome.diagnostics
 
 
 class Generator:
@@ -179,11 +213,13 @@ class Generator:
         diagnostics: bool = False,
         tools: Sequence[Any] | None = None,
     ) -> GenerationStream:
-        """Start generating; the returned stream yields new text only (never the prompt)."""
+        """Start generating; the returned stream yields new text only (never the prompt).
+
+        A per-call `sra` on a model that was never patched patches it once, inactive (its default
+        stays the stock attention), so that each call's setting is private to that call.
+        """
         if sra is not DEFAULT:
             check_config(sra)
-            if not is_patched(self.model):
-                enable_sra(self.model, None)  # routed but inactive: the override does the rest
         if max_new_tokens < 1:
             raise ValueError(f"max_new_tokens must be >= 1, got {max_new_tokens}")
         if temperature < 0 or not 0 < top_p <= 1:
@@ -191,15 +227,18 @@ class Generator:
         if isinstance(stop, str):
             stop = [stop]
         input_ids = self.encode(prompt, max_new_tokens, tools).to(self.model.device)
+        if sra is not DEFAULT and not is_patched(self.model):
+            enable_sra(self.model, None)
         streamer = TextIteratorStreamer(self.tokenizer, skip_prompt=True, skip_special_tokens=True)
-        result = GenerationStream(iter(()))
+        cancel = threading.Event()
+        outcome = _Outcome()
         options: dict[str, Any] = {
             "input_ids": input_ids,
             "attention_mask": torch.ones_like(input_ids),
             "max_new_tokens": max_new_tokens,
             "streamer": streamer,
             "pad_token_id": self.tokenizer.pad_token_id,
-            "stopping_criteria": StoppingCriteriaList([_Cancelled(result._cancel)]),
+            "stopping_criteria": StoppingCriteriaList([_Cancelled(cancel)]),
             "do_sample": temperature > 0,
         }
         if temperature > 0:
@@ -208,7 +247,6 @@ class Generator:
             options.update(temperature=None, top_p=None, top_k=None)
         if stop:
             options.update(stop_strings=list(stop), tokenizer=self.tokenizer)
-        outcome: dict[str, Any] = {}
 
         def work() -> None:
             try:
@@ -217,23 +255,23 @@ class Generator:
                         stack.enter_context(use_sra(self.model, sra))
                     recorder = stack.enter_context(record_diagnostics()) if diagnostics else None
                     with torch.inference_mode():
-                        outcome["ids"] = self.model.generate(**options)
-                    outcome["diagnostics"] = recorder.summary() if recorder else None
+                        outcome.ids = self.model.generate(**options)
+                    outcome.diagnostics = recorder.summary() if recorder else None
             except BaseException as error:  # handed to the consumer, who re-raises it
-                outcome["error"] = error
+                outcome.error = error
                 streamer.end()
 
         worker = threading.Thread(target=contextvars.copy_context().run, args=(work,), daemon=True)
         worker.start()
-        result._chunks = self._chunks(streamer, worker, outcome, result, stop or (), input_ids.shape[1])
-        return result
+        chunks = self._chunks(streamer, worker, outcome, cancel, stop or (), input_ids.shape[1])
+        return GenerationStream(chunks, outcome, cancel)
 
     def _chunks(
         self,
         streamer: TextIteratorStreamer,
         worker: threading.Thread,
-        outcome: dict[str, Any],
-        result: GenerationStream,
+        outcome: _Outcome,
+        cancel: threading.Event,
         stop: Sequence[str],
         prompt_length: int,
     ) -> Iterator[str]:
@@ -248,17 +286,16 @@ class Generator:
             if not stops.stopped and (tail := stops.flush()):
                 yield tail
         finally:
-            result._cancel.set()
+            cancel.set()
             worker.join()
-        if "error" in outcome:
-            raise outcome["error"]
-        new_ids = outcome["ids"][0, prompt_length:]
+        if outcome.error is not None:
+            raise outcome.error
+        new_ids = outcome.ids[0, prompt_length:]
         eos = self.model.generation_config.eos_token_id
         eos_ids = set(eos if isinstance(eos, list) else [eos] if eos is not None else [])
         ended = stops.stopped or (len(new_ids) > 0 and int(new_ids[-1]) in eos_ids)
-        result.usage = Usage(prompt_length, len(new_ids))
-        result.finish_reason = "stop" if ended else "length"
-        result.diagnostics = outcome.get("diagnostics")
+        outcome.usage = Usage(prompt_length, len(new_ids))
+        outcome.finish_reason = "stop" if ended else "length"
 
     def generate(self, prompt: Prompt, **options: Any) -> Generation:
         """Generate to the end; same options as `stream`."""

@@ -121,6 +121,8 @@ def converted_gguf(gguf: Path, cache_dir: Path | None = None) -> Path:
         _save_dequantized(model, staging)
         tokenizer.save_pretrained(staging)
         _write_manifest(staging, gguf)
+        if _manifest_ok(target):  # another process finished first: keep its copy
+            return target
         if target.exists():
             shutil.rmtree(target)
         try:
@@ -145,7 +147,8 @@ def _resolve(model: str | os.PathLike[str] | None, cache_dir: Path | None) -> tu
             raise ModelNotFoundError(f"{path} is a directory without config.json, not a Hugging Face model")
         return str(path), True
     text = str(model)
-    looks_like_repo = text.count("/") == 1 and not text.startswith((".", "/", "~")) and not path.suffix
+    file_like = path.suffix in {".gguf", ".safetensors", ".bin", ".json", ".pt"}
+    looks_like_repo = text.count("/") == 1 and not text.startswith((".", "/", "~")) and not file_like
     if not looks_like_repo:
         raise ModelNotFoundError(
             f"no model at {text!r}: pass a local Hugging Face model directory, a .gguf file, "

@@ -8,6 +8,7 @@ exactly the stock model again.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -49,6 +50,11 @@ def unsupported_reason(model: Any) -> str | None:
             f"model type {model_type!r} ({type(model).__name__}) does not route attention through "
             "transformers' AttentionInterface, which SRA plugs into"
         )
+    if getattr(_text_config(model), "attn_logit_softcapping", None) is not None:
+        return (
+            f"model type {model_type!r} soft-caps its attention logits, which the fused SDPA kernel "
+            "SRA builds on cannot do"
+        )
     if not _has_rope(_text_config(model)):
         return (
             f"model type {model_type!r} has no rotary position embedding (RoPE); SRA is defined "
@@ -87,7 +93,7 @@ def enable_sra(
         _register()
         state = get_state(text_config)
         if state is not None:
-            state.config, state.mode = config, mode
+            set_state(text_config, dataclasses.replace(state, config=config, mode=mode))
             return model
         previous = model.config._attn_implementation
         model.set_attn_implementation(ATTENTION_NAME)

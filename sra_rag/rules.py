@@ -49,7 +49,8 @@ class Dispense:
         t0, t1 = self.target
         row_mass = w.sum(-1, keepdim=True) if stats else None
         qualifies = (w[..., t0:t1] > self.tau).any(-1, keepdim=True)
-        w.masked_fill_((w < self.tau) & qualifies, 0.0)
+        # one threshold per row (-inf for rows that do not qualify): a single pass over the block
+        w.masked_fill_(w < torch.where(qualifies, self.tau, -math.inf).to(w.dtype), 0.0)
         kept = w.sum(-1, keepdim=True)
         remaining = 1.0 - kept
         target = w[..., t0:t1]
@@ -165,10 +166,9 @@ def _transition_plan(config: TransitionConfig, n: int, layer_idx: int, num_layer
     if span <= 0:
         return []
     starts = [(layer_idx + k + 1) * span for k in range(config.intervals_per_layer)]
+    # the last interval ends at (num_layers - 2 + intervals) * span <= n - span: always inside
     return [
-        Transition(rows=(p, p + span), interval=span, alpha=config.alpha, beta=config.beta)
-        for p in starts
-        if p + span <= n
+        Transition(rows=(p, p + span), interval=span, alpha=config.alpha, beta=config.beta) for p in starts
     ]
 
 

@@ -21,7 +21,7 @@ from .config import AnyConfig
 Mode = Literal["fast", "naive"]
 
 
-@dataclass
+@dataclass(frozen=True)
 class PatchState:
     """What `enable_sra` set on one model, and what `disable_sra` must restore."""
 
@@ -33,6 +33,7 @@ class PatchState:
 
 _LOCK = threading.RLock()
 _STATES: dict[int, PatchState] = {}
+_FINALIZED: set[int] = set()
 _OVERRIDES: ContextVar[dict[int, AnyConfig | None] | None] = ContextVar("sra_overrides", default=None)
 
 
@@ -46,10 +47,17 @@ def get_state(text_config: Any) -> PatchState | None:
 
 
 def set_state(text_config: Any, state: PatchState) -> None:
+    """Install `state` with one assignment, so a concurrent forward sees the old or the new whole."""
     key = id(text_config)
-    if key not in _STATES:
-        weakref.finalize(text_config, _STATES.pop, key, None)
+    if key not in _FINALIZED:  # forget the state when the config (and so the model) is collected
+        _FINALIZED.add(key)
+        weakref.finalize(text_config, _forget, key)
     _STATES[key] = state
+
+
+def _forget(key: int) -> None:
+    _STATES.pop(key, None)
+    _FINALIZED.discard(key)
 
 
 def clear_state(text_config: Any) -> None:

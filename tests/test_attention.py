@@ -6,7 +6,15 @@ import pytest
 import torch
 from conftest import ARCHITECTURES, tiny_model
 
-from sra_rag import SRAConfig, TransitionConfig, disable_sra, enable_sra, record_diagnostics, use_sra
+from sra_rag import (
+    SRAConfig,
+    TransitionConfig,
+    attention,
+    disable_sra,
+    enable_sra,
+    record_diagnostics,
+    use_sra,
+)
 from sra_rag.rules import plan
 
 SRA = SRAConfig(begin_length=5, question_length=30)
@@ -25,7 +33,8 @@ def _logits(model, ids, **kwargs):
 
 @pytest.mark.parametrize("policy", sorted(CONFIGS))
 @pytest.mark.parametrize("arch", sorted(ARCHITECTURES))
-def test_fast_path_equals_naive_path(arch, policy):
+def test_fast_path_equals_naive_path(arch, policy, monkeypatch):
+    monkeypatch.setattr(attention, "ROW_BLOCK", 7)  # several row blocks per step
     model = tiny_model(arch)
     ids = _ids(200)
     stock = _logits(model, ids)
@@ -73,7 +82,16 @@ def test_generate_padded_batch_matches_alone(arch):
     ids = _ids(120, batch=2, seed=3)
     mask = torch.ones_like(ids)
     mask[1, :40] = 0
+    options = {"max_new_tokens": 6, "do_sample": False, "pad_token_id": 0}
     with torch.no_grad():
+        with use_sra(model, None):
+            stock = model.generate(
+                ids, attention_mask=mask, output_scores=True, return_dict_in_generate=True, **options
+            )
+        scored = model.generate(
+            ids, attention_mask=mask, output_scores=True, return_dict_in_generate=True, **options
+        )
+        assert (scored.scores[0] - stock.scores[0]).abs().max() > 1e-3, "SRA must act on this batch"
         batched = model.generate(ids, attention_mask=mask, max_new_tokens=6, do_sample=False, pad_token_id=0)
         first = model.generate(
             ids[:1], attention_mask=mask[:1], max_new_tokens=6, do_sample=False, pad_token_id=0

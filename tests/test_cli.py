@@ -5,9 +5,11 @@ from sra_rag.cli import main
 
 def test_demo_compares_baseline_and_sra(smollm2, capsys):
     assert main(["demo", "--tokens", "600", "--depths", "0.5"]) == 0
-    out = capsys.readouterr().out
-    assert "baseline" in out and "sra" in out
-    assert "correct" in out and "/1 correct" in out
+    lines = capsys.readouterr().out.splitlines()
+    rows = [line.split() for line in lines if line.strip().startswith("0.50")]
+    assert [row[1] for row in rows] == ["baseline", "sra"]
+    assert int(rows[1][-1]) > 0 and int(rows[0][-1]) == 0  # rows touched: SRA acted, baseline not
+    assert any(line.startswith("baseline ") and "/1 correct, SRA" in line for line in lines)
 
 
 def test_bad_config_exits_with_a_one_line_reason(tmp_path, capsys):

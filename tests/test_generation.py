@@ -87,9 +87,11 @@ def test_concurrent_calls_match_sequential_ones(generator):
     settings = [SMALL_SRA, None, SMALL_SRA, None]
     expected = [generator.generate(prompt, max_new_tokens=6, sra=s).text for s in settings]
     got: dict[int, str] = {}
+    touched: dict[int, int] = {}
 
     def run(index: int) -> None:
-        got[index] = generator.generate(prompt, max_new_tokens=6, sra=settings[index]).text
+        result = generator.generate(prompt, max_new_tokens=6, sra=settings[index], diagnostics=True)
+        got[index], touched[index] = result.text, result.diagnostics["rows_touched"]
 
     threads = [threading.Thread(target=run, args=(i,)) for i in range(len(settings))]
     for thread in threads:
@@ -97,6 +99,16 @@ def test_concurrent_calls_match_sequential_ones(generator):
     for thread in threads:
         thread.join()
     assert [got[i] for i in range(len(settings))] == expected
+    assert [touched[i] > 0 for i in range(len(settings))] == [True, False, True, False]
+
+
+def test_closing_a_stream_stops_the_generation(generator):
+    stream = generator.stream("1, 2, 3, 4, 5,", max_new_tokens=200)
+    first = next(iter(stream))
+    stream.close()
+    assert first
+    produced = stream._outcome.ids.shape[1] - generator.encode("1, 2, 3, 4, 5,").shape[1]
+    assert produced < 200
 
 
 def test_transformers_pipeline_runs_with_sra(smollm2):

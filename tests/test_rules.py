@@ -73,13 +73,17 @@ def test_plan_touches_the_spec_blocks():
 
 
 def test_sliding_window_keeps_added_mass_inside():
+    # a 150-key window: question rows 160..172 see only part of layer 1's outer target [18, 23)
     weights = torch.from_numpy(_reference_input()(360, 2, 1))
     keep = torch.ones(360, 360, dtype=torch.bool).tril()
-    keep &= ~torch.ones(360, 360, dtype=torch.bool).tril(-40)  # a 40-key window
+    keep &= ~torch.ones(360, 360, dtype=torch.bool).tril(-150)
     windowed = torch.where(keep, weights, 0.0)
     windowed = windowed / windowed.sum(-1, keepdim=True)
-    out = reallocate(windowed, SRAConfig(), 1, 30, key_mask=keep)
-    assert torch.all(out[..., ~keep] == 0)
+    inside = reallocate(windowed, SRAConfig(), 1, 30, key_mask=keep)
+    careless = reallocate(windowed, SRAConfig(), 1, 30)
+    assert careless[..., ~keep].sum() > 0, "the window must cut the target, or this test proves nothing"
+    assert torch.all(inside[..., ~keep] == 0)
+    assert (inside - windowed)[..., 160:173, 18:23].sum() > 0
 
 
 def test_reallocate_rejects_non_square():

@@ -17,6 +17,7 @@ import logging
 import os
 import platform
 import statistics
+import sys
 import threading
 import time
 from collections.abc import Callable
@@ -44,7 +45,7 @@ VARIANTS: dict[str, tuple[AnyConfig | None, str]] = {
 
 def _rss_bytes() -> int:
     with open("/proc/self/statm") as handle:
-        return int(handle.read().split()[1]) * 4096
+        return int(handle.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
 
 
 class _PeakMemory:
@@ -147,6 +148,26 @@ def run(
     }
 
 
+def markdown_table(report: dict[str, Any]) -> str:
+    """The README's cost table: ratios to the baseline, per prompt length."""
+    lines = [
+        "| prompt tokens | variant | prefill | decode / token | peak extra memory |",
+        "| ---: | --- | ---: | ---: | ---: |",
+    ]
+    for result in report["results"]:
+        base = result["median"]["baseline"]
+        lines.append(
+            f"| {result['prompt_tokens']} | baseline (SDPA) | {base['prefill_s']:.2f} s | "
+            f"{base['decode_s_per_token'] * 1000:.0f} ms | {base['peak_extra_mib']:.0f} MiB |"
+        )
+        for name, ratio in result["ratio_to_baseline"].items():
+            lines.append(
+                f"| {result['prompt_tokens']} | {name} | {ratio['prefill']:.2f}x | {ratio['decode']:.2f}x | "
+                f"{ratio['peak_extra_memory']:.2f}x |"
+            )
+    return "\n".join(lines)
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -154,8 +175,16 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--lengths", type=int, nargs="+", default=[1024, 4096, 8000])
     parser.add_argument("--decode-tokens", type=int, default=16)
     parser.add_argument("--naive-up-to", type=int, default=4096, help="skip the slow naive path above this")
-    parser.add_argument("--out", type=Path, required=True)
+    parser.add_argument("--out", type=Path, help="where to write the JSON report")
+    parser.add_argument("--table", type=Path, help="print the markdown table of a saved report and exit")
     args = parser.parse_args(argv)
+    if args.table:
+        sys.stdout.write(markdown_table(json.loads(args.table.read_text(encoding="utf-8"))) + "\n")
+        return
+    if args.out is None:
+        parser.error("--out is required to run the benchmark")
+    if args.decode_tokens < 1:
+        parser.error("--decode-tokens must be at least 1")
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     report = run(args.lengths, lambda n: 2 if n <= 2048 else 1, args.decode_tokens, args.naive_up_to)
     args.out.parent.mkdir(parents=True, exist_ok=True)
