@@ -1,10 +1,11 @@
 """The attention function registered with transformers' AttentionInterface under the name "sra".
 
-Fast path (DESIGN.md, "The attention path"): every row is computed by SDPA as before; then only
-the rows SRA touches in this layer (an inter block of about n / (L + 3) rows and the question
-tail, or the transition intervals) are recomputed eagerly in float32, edited by the rules, and
-written back. The rules are row-local, so this equals applying them to the full matrix, at a cost
-proportional to the touched rows. The naive path (mode "naive") runs eager attention on every row
+Fast path (DESIGN.md, "The attention path"): rows are computed by SDPA as before; then only the
+rows SRA touches in this layer (an inter block of about n / (L + 3) rows and the question tail,
+or the transition intervals) are recomputed eagerly in float32, edited by the rules, and written
+back. The rules are row-local, so this equals applying them to the full matrix, at a cost
+proportional to the touched rows. When the question tail is rewritten whole (no padding, no
+window), SDPA skips those rows altogether. The naive path (mode "naive") runs eager attention on every row
 and layer and applies the rules to whole matrices, as the authors' code does: it is the reference
 the fast path is tested and benchmarked against (it records no diagnostics).
 """
