@@ -24,7 +24,7 @@ test: install
 	$(PY) -m pytest -q
 
 bench: install
-	MALLOC_MMAP_THRESHOLD_=131072 $(PY) -m sra_rag.eval.speed --out docs/results/speed_smollm2.json
+	$(PY) -m sra_rag.eval.speed --out docs/results/speed_smollm2.json
 
 lint: install
 	$(PY) -m ruff check sra_rag tests

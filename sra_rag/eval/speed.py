@@ -2,10 +2,9 @@
 
 Every variant runs on the same model and prompt, interleaved repeat by repeat after a warm-up
 pass, so the ratios compare like with like on a noisy machine; times are the best of the repeats
-(the least disturbed run), memory the median, and every raw run is kept in the report. Peak
-memory is the process's resident set sampled during the pass, minus what it held before (the
-model itself is not counted); run with MALLOC_MMAP_THRESHOLD_=131072 (as `make bench` does) so
-freed tensors go back to the system between passes and each pass's peak is its own.
+(the least disturbed run), and every raw run is kept in the report. Memory is measured after the
+timings, one prefill per variant: the peak resident memory the pass adds to the loaded model,
+with glibc set to return freed tensors to the system so each pass's peak is its own.
 
     python -m sra_rag.eval.speed --out docs/results/speed_smollm2.json
 """
@@ -13,15 +12,14 @@ freed tensors go back to the system between passes and each pass's peak is its o
 from __future__ import annotations
 
 import argparse
+import ctypes
 import json
 import logging
 import os
 import platform
-import statistics
 import sys
 import threading
 import time
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -73,67 +71,97 @@ class _PeakMemory:
         return self.peak - self.start
 
 
+def _release_freed_memory() -> str:
+    """Make glibc hand freed tensors back to the system (mmap them), so that each pass's resident
+    peak is its own; the default allocator keeps freed memory and hides later peaks."""
+    try:
+        libc = ctypes.CDLL("libc.so.6")
+        libc.mallopt(-3, 128 * 1024)  # M_MMAP_THRESHOLD
+        libc.malloc_trim(0)
+    except (OSError, AttributeError):
+        return "resident set; freed memory may be retained by the allocator"
+    return "resident set, glibc M_MMAP_THRESHOLD=128 KiB"
+
+
+def _use(model: Any, variant: str) -> None:
+    config, mode = VARIANTS[variant]
+    if config is None:
+        disable_sra(model)
+    else:
+        enable_sra(model, config, mode=mode)
+
+
 @torch.inference_mode()
-def _measure(model: Any, ids: torch.Tensor, decode_tokens: int) -> dict[str, float]:
-    with _PeakMemory() as memory:
-        start = time.perf_counter()
-        out = model(ids, use_cache=True, logits_to_keep=1)  # as generate does
-        prefill = time.perf_counter() - start
+def _timed(model: Any, ids: torch.Tensor, decode_tokens: int) -> dict[str, float]:
+    start = time.perf_counter()
+    out = model(ids, use_cache=True, logits_to_keep=1)  # as generate does
+    prefill = time.perf_counter() - start
     cache, token = out.past_key_values, out.logits[:, -1:].argmax(-1)
     start = time.perf_counter()
     for _ in range(decode_tokens):
         out = model(token, past_key_values=cache, use_cache=True)
         cache, token = out.past_key_values, out.logits[:, -1:].argmax(-1)
-    decode = (time.perf_counter() - start) / decode_tokens
-    return {"prefill_s": prefill, "decode_s_per_token": decode, "peak_extra_mib": memory.extra / 2**20}
+    return {"prefill_s": prefill, "decode_s_per_token": (time.perf_counter() - start) / decode_tokens}
 
 
-def run(
-    lengths: list[int], repeats: Callable[[int], int], decode_tokens: int, naive_up_to: int
-) -> dict[str, Any]:
+@torch.inference_mode()
+def _peak_extra_mib(model: Any, ids: torch.Tensor) -> float:
+    with _PeakMemory() as memory:
+        model(ids, use_cache=True, logits_to_keep=1)
+    return memory.extra / 2**20
+
+
+def run(lengths: list[int], repeats: int, decode_tokens: int, naive_up_to: int) -> dict[str, Any]:
+    """Times first (the allocator as users run it), then one memory pass per variant."""
     model, tokenizer = load_model(sra=None)
-    torch.manual_seed(0)
-    results = []
-    for length in lengths:
-        prompt = passkey_prompt(tokenizer, length)
-        ids = Generator(model, tokenizer).encode(prompt.messages)
-        _measure(model, ids, 1)  # warm-up: first-pass allocations and thread pools
-        runs: dict[str, list[dict[str, float]]] = {name: [] for name in VARIANTS}
-        for repeat in range(repeats(length)):
-            for name, (config, mode) in VARIANTS.items():
-                if mode == "naive" and length > naive_up_to:
-                    continue
-                if config is None:
-                    disable_sra(model)
-                else:
-                    enable_sra(model, config, mode=mode)
-                runs[name].append(_measure(model, ids, decode_tokens))
-                logger.info("%d tokens, repeat %d, %s: %s", ids.shape[1], repeat, name, runs[name][-1])
+    prompts = {n: Generator(model, tokenizer).encode(passkey_prompt(tokenizer, n).messages) for n in lengths}
+    variants = {n: [v for v in VARIANTS if VARIANTS[v][1] == "fast" or n <= naive_up_to] for n in lengths}
+    timings: dict[int, dict[str, list[dict[str, float]]]] = {}
+    for n, ids in prompts.items():
         disable_sra(model)
+        _timed(model, ids, 1)  # warm-up: first-pass allocations and thread pools
+        timings[n] = {v: [] for v in variants[n]}
+        for repeat in range(repeats):
+            for variant in variants[n]:
+                _use(model, variant)
+                timings[n][variant].append(_timed(model, ids, decode_tokens))
+                logger.info(
+                    "%d tokens, repeat %d, %s: %s", ids.shape[1], repeat, variant, timings[n][variant][-1]
+                )
+    memory_method = _release_freed_memory()
+    memory = {}
+    for n, ids in prompts.items():
+        memory[n] = {}
+        for variant in variants[n]:
+            _use(model, variant)
+            memory[n][variant] = _peak_extra_mib(model, ids)
+            logger.info("%d tokens, %s: peak extra %.0f MiB", ids.shape[1], variant, memory[n][variant])
+    disable_sra(model)
+    results = []
+    for n, ids in prompts.items():
         best = {
-            name: {
-                "prefill_s": min(r["prefill_s"] for r in measured),
-                "decode_s_per_token": min(r["decode_s_per_token"] for r in measured),
-                "peak_extra_mib": statistics.median(r["peak_extra_mib"] for r in measured),
+            v: {
+                "prefill_s": min(r["prefill_s"] for r in timings[n][v]),
+                "decode_s_per_token": min(r["decode_s_per_token"] for r in timings[n][v]),
+                "peak_extra_mib": memory[n][v],
             }
-            for name, measured in runs.items()
-            if measured
+            for v in variants[n]
         }
         base = best["baseline"]
         results.append(
             {
                 "prompt_tokens": ids.shape[1],
-                "repeats": repeats(length),
+                "repeats": repeats,
                 "best": best,
-                "runs": runs,
+                "runs": timings[n],
                 "ratio_to_baseline": {
-                    name: {
+                    v: {
                         "prefill": m["prefill_s"] / base["prefill_s"],
                         "decode": m["decode_s_per_token"] / base["decode_s_per_token"],
                         "peak_extra_memory": m["peak_extra_mib"] / max(base["peak_extra_mib"], 1e-9),
                     }
-                    for name, m in best.items()
-                    if name != "baseline"
+                    for v, m in best.items()
+                    if v != "baseline"
                 },
             }
         )
@@ -146,7 +174,7 @@ def run(
         "torch": torch.__version__,
         "transformers": transformers.__version__,
         "decode_tokens": decode_tokens,
-        "malloc_mmap_threshold": os.environ.get("MALLOC_MMAP_THRESHOLD_"),
+        "memory_method": memory_method,
         "variants": {
             name: {"config": None if c is None else c.to_dict(), "mode": m}
             for name, (c, m) in VARIANTS.items()
@@ -181,6 +209,7 @@ def main(argv: list[str] | None = None) -> None:
     )
     parser.add_argument("--lengths", type=int, nargs="+", default=[1024, 4096, 8000])
     parser.add_argument("--decode-tokens", type=int, default=16)
+    parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--naive-up-to", type=int, default=4096, help="skip the slow naive path above this")
     parser.add_argument("--out", type=Path, help="where to write the JSON report")
     parser.add_argument("--table", type=Path, help="print the markdown table of a saved report and exit")
@@ -193,7 +222,7 @@ def main(argv: list[str] | None = None) -> None:
     if args.decode_tokens < 1:
         parser.error("--decode-tokens must be at least 1")
     logging.basicConfig(level=logging.INFO, format="%(message)s")
-    report = run(args.lengths, lambda n: 3, args.decode_tokens, args.naive_up_to)
+    report = run(args.lengths, args.repeats, args.decode_tokens, args.naive_up_to)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
     logger.info("wrote %s", args.out)
