@@ -132,6 +132,8 @@ def run(lengths: list[int], repeats: int, decode_tokens: int, naive_up_to: int) 
     memory = {}
     for n, ids in prompts.items():
         memory[n] = {}
+        disable_sra(model)
+        _peak_extra_mib(model, ids)  # settle the allocator at this length before measuring
         for variant in variants[n]:
             _use(model, variant)
             memory[n][variant] = _peak_extra_mib(model, ids)
