@@ -26,7 +26,9 @@ from .state import effective_config
 logger = logging.getLogger(__name__)
 
 ATTENTION_NAME = "sra"
-ROW_BLOCK = 256  # query rows recomputed at once: bounds the float32 block to heads x 256 x n
+# Scores recomputed at once (float32): 16 MiB blocks bound the memory and stay small enough for
+# the allocator to reuse freed heap memory; bigger blocks are mapped fresh, page by page, each time.
+BLOCK_ELEMENTS = 1 << 22
 
 
 def _allowed(mask: torch.Tensor | None) -> torch.Tensor | None:
@@ -81,8 +83,9 @@ def _touched_rows(
     recorder = active_recorder()
     results = []
     for step in steps:
-        for r0 in range(step.rows[0], step.rows[1], ROW_BLOCK):
-            r1 = min(r0 + ROW_BLOCK, step.rows[1])
+        block = max(1, BLOCK_ELEMENTS // (heads * step.rows[1]))
+        for r0 in range(step.rows[0], step.rows[1], block):
+            r1 = min(r0 + block, step.rows[1])
             rows = r1 - r0
             # grouped-query attention without copying K/V: fold each group's heads into rows
             q = query[:, r0:r1].float().reshape(kv_heads, groups * rows, dim)

@@ -34,7 +34,7 @@ def _logits(model, ids, **kwargs):
 @pytest.mark.parametrize("policy", sorted(CONFIGS))
 @pytest.mark.parametrize("arch", sorted(ARCHITECTURES))
 def test_fast_path_equals_naive_path(arch, policy, monkeypatch):
-    monkeypatch.setattr(attention, "ROW_BLOCK", 7)  # several row blocks per step
+    monkeypatch.setattr(attention, "BLOCK_ELEMENTS", 4 * 200 * 7)  # 7-row blocks: several per step
     model = tiny_model(arch)
     ids = _ids(200)
     stock = _logits(model, ids)
