@@ -2,8 +2,9 @@
 
 Every variant runs on the same model and prompt, interleaved repeat by repeat after a warm-up
 pass, so the ratios compare like with like on a noisy machine; times are the best of the repeats
-(the least disturbed run), and every raw run is kept in the report. Memory is measured after the
-timings, one prefill per variant: the peak resident memory the pass adds to the loaded model,
+(the least disturbed run); ratios are the median over repeats of each run against the baseline
+run just before it, with their range, and every raw run is kept in the report. Memory is measured after the
+timings, the larger of two prefills per variant: the peak resident memory the pass adds to the loaded model,
 with glibc set to return freed tensors to the system so each pass's peak is its own.
 
     python -m sra_rag.eval.speed --out docs/results/speed_smollm2.json
@@ -17,6 +18,7 @@ import json
 import logging
 import os
 import platform
+import statistics
 import sys
 import threading
 import time
@@ -111,6 +113,16 @@ def _peak_extra_mib(model: Any, ids: torch.Tensor) -> float:
     return memory.extra / 2**20
 
 
+def _paired(runs: list[dict[str, float]], baseline: list[dict[str, float]]) -> dict[str, Any]:
+    """Ratios of each repeat to the baseline run right before it: the median, and their range."""
+    out: dict[str, Any] = {}
+    for key, name in (("prefill_s", "prefill"), ("decode_s_per_token", "decode")):
+        ratios = sorted(r[key] / b[key] for r, b in zip(runs, baseline, strict=True))
+        out[name] = statistics.median(ratios)
+        out[f"{name}_range"] = [ratios[0], ratios[-1]]
+    return out
+
+
 def run(lengths: list[int], repeats: int, decode_tokens: int, naive_up_to: int) -> dict[str, Any]:
     """Times first (the allocator as users run it), then one memory pass per variant."""
     model, tokenizer = load_model(sra=None)
@@ -136,7 +148,8 @@ def run(lengths: list[int], repeats: int, decode_tokens: int, naive_up_to: int) 
         _peak_extra_mib(model, ids)  # settle the allocator at this length before measuring
         for variant in variants[n]:
             _use(model, variant)
-            memory[n][variant] = _peak_extra_mib(model, ids)
+            # the larger of two passes: a pass that happens to reuse retained memory reads low
+            memory[n][variant] = max(_peak_extra_mib(model, ids) for _ in range(2))
             logger.info("%d tokens, %s: peak extra %.0f MiB", ids.shape[1], variant, memory[n][variant])
     disable_sra(model)
     results = []
@@ -158,8 +171,7 @@ def run(lengths: list[int], repeats: int, decode_tokens: int, naive_up_to: int) 
                 "runs": timings[n],
                 "ratio_to_baseline": {
                     v: {
-                        "prefill": m["prefill_s"] / base["prefill_s"],
-                        "decode": m["decode_s_per_token"] / base["decode_s_per_token"],
+                        **_paired(timings[n][v], timings[n]["baseline"]),
                         "peak_extra_memory": m["peak_extra_mib"] / max(base["peak_extra_mib"], 1e-9),
                     }
                     for v, m in best.items()
@@ -188,7 +200,7 @@ def run(lengths: list[int], repeats: int, decode_tokens: int, naive_up_to: int) 
 def markdown_table(report: dict[str, Any]) -> str:
     """The README's cost table: ratios to the baseline, per prompt length."""
     lines = [
-        "| prompt tokens | variant | prefill | decode / token | peak extra memory |",
+        "| prompt tokens | variant | prefill (range) | decode / token (range) | peak extra memory |",
         "| ---: | --- | ---: | ---: | ---: |",
     ]
     for result in report["results"]:
@@ -198,8 +210,11 @@ def markdown_table(report: dict[str, Any]) -> str:
             f"{base['decode_s_per_token'] * 1000:.0f} ms | {base['peak_extra_mib']:.0f} MiB |"
         )
         for name, ratio in result["ratio_to_baseline"].items():
+            low, high = ratio["prefill_range"]
+            decode_low, decode_high = ratio["decode_range"]
             lines.append(
-                f"| {result['prompt_tokens']} | {name} | {ratio['prefill']:.2f}x | {ratio['decode']:.2f}x | "
+                f"| {result['prompt_tokens']} | {name} | {ratio['prefill']:.2f}x ({low:.2f}-{high:.2f}) | "
+                f"{ratio['decode']:.2f}x ({decode_low:.2f}-{decode_high:.2f}) | "
                 f"{ratio['peak_extra_memory']:.2f}x |"
             )
     return "\n".join(lines)
