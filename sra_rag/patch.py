@@ -22,7 +22,7 @@ from .state import Mode, PatchState, clear_state, get_state, override, patch_loc
 
 
 class UnsupportedModelError(ValueError):
-    """The model cannot run SRA (no AttentionInterface routing, or no rotary embedding)."""
+    """The model cannot run SRA (no AttentionInterface routing, logit soft-capping, or no RoPE)."""
 
 
 def _register() -> None:
