@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import re
 import sys
 import time
 
@@ -26,11 +27,12 @@ def _demo(args: argparse.Namespace) -> int:
         prompt = passkey_prompt(tokenizer, args.tokens, depth)
         for name, setting in (("baseline", None), ("sra", config)):
             start = time.perf_counter()
-            result = generator.generate(prompt.messages, max_new_tokens=12, sra=setting, diagnostics=True)
+            result = generator.generate(prompt.messages, max_new_tokens=24, sra=setting, diagnostics=True)
             seconds = time.perf_counter() - start
             hit = prompt.answer in result.text
             correct[name] += hit
-            answer = result.text.strip().replace("\n", " ")[:14]
+            number = re.search(r"\d{3,}", result.text)  # the model often wraps the key in a sentence
+            answer = number.group() if number else result.text.strip().replace("\n", " ")[:14]
             rows = result.diagnostics["rows_touched"] if result.diagnostics else 0
             print(f"{depth:>5.2f}  {name:<8}  {answer:<14}  {hit!s:<7}  {seconds:>7.1f}  {rows}")
     total = len(args.depths)
