@@ -122,14 +122,14 @@ def _fast(
     batch, _, length, _ = query.shape
     keep = _allowed(attention_mask)
     layer_idx = module.layer_idx
-    # Without padding or windows, a step that owns the prompt's tail (the question) rewrites those
-    # rows whole, so SDPA runs on the rows before it only: a plain causal block from position 0.
+    spans = _sequence_spans(keep, batch, length)
+    plans = [plan(config, n, layer_idx, num_layers) for _, n in spans]
+    # Without padding or windows every sequence is the whole prompt with the same plan; a step that
+    # owns the prompt's tail (the question) rewrites those rows whole, so SDPA runs on the rows
+    # before it only: a plain causal block from position 0.
     tail = length
     if keep is None:
-        tail = min(
-            (s.rows[0] for s in plan(config, length, layer_idx, num_layers) if s.rows[1] == length),
-            default=length,
-        )
+        tail = min((s.rows[0] for s in plans[0] if s.rows[1] == length), default=length)
     if tail < length:
         head, _ = sdpa_attention_forward(
             module, query[:, :, :tail], key[:, :, :tail], value[:, :, :tail], None, scaling=scaling, **kwargs
@@ -140,8 +140,7 @@ def _fast(
         output, _ = sdpa_attention_forward(
             module, query, key, value, attention_mask, scaling=scaling, **kwargs
         )
-    for b, (start, n) in enumerate(_sequence_spans(keep, batch, length)):
-        steps = plan(config, n, layer_idx, num_layers)
+    for b, ((start, n), steps) in enumerate(zip(spans, plans, strict=True)):
         if not steps:
             continue
         span = slice(start, start + n)
