@@ -18,6 +18,7 @@ from typing import Any
 import torch
 from transformers.integrations.sdpa_attention import repeat_kv, sdpa_attention_forward
 
+from .attention_share import active_probe
 from .config import AnyConfig
 from .diagnostics import active_recorder
 from .rules import Step, plan, reallocate
@@ -202,6 +203,12 @@ def sra_attention_forward(
     """transformers attention function: SDPA, plus the SRA rules on the rows they touch."""
     found = effective_config(module.config)
     config = None if found is None else found[1]
+    probe = active_probe()
+    if probe is not None and found is not None and query.shape[2] == key.shape[2] > 1:
+        scale = query.shape[-1] ** -0.5 if scaling is None else scaling
+        probe.observe(
+            module.layer_idx, query, key, _allowed(attention_mask), scale, config, found[0].num_layers
+        )
     if config is None or module.training:
         return sdpa_attention_forward(
             module, query, key, value, attention_mask, dropout=dropout, scaling=scaling, **kwargs
