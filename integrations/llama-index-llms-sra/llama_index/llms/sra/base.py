@@ -1,0 +1,424 @@
+"""SRALLM: a local Hugging Face causal LM, patched with Scaled ReAttention, as a LlamaIndex LLM.
+
+A thin adapter over `sra_rag.generation.Generator`: every method, sync or async, streaming or not,
+runs the same path (one generation stream; the non-streaming methods collect it), so stop strings,
+usage counts and per-call settings behave identically everywhere.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import contextvars
+import os
+import threading
+from collections import deque
+from collections.abc import AsyncIterator, Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, TypeVar
+
+from llama_index.core.base.llms.types import (
+    ChatMessage,
+    ChatResponse,
+    ChatResponseAsyncGen,
+    ChatResponseGen,
+    CompletionResponse,
+    CompletionResponseAsyncGen,
+    CompletionResponseGen,
+    LLMMetadata,
+    MessageRole,
+    TextBlock,
+)
+from llama_index.core.bridge.pydantic import Field, PrivateAttr, field_serializer, field_validator
+from llama_index.core.constants import DEFAULT_CONTEXT_WINDOW
+from llama_index.core.llms.callbacks import llm_chat_callback, llm_completion_callback
+from llama_index.core.llms.custom import CustomLLM
+from transformers import PreTrainedModel, PreTrainedTokenizerBase
+
+from sra_rag.config import PAPER, AnyConfig
+from sra_rag.generation import DEFAULT, GenerationStream, Generator, Prompt
+from sra_rag.models import BUNDLED_MODEL_NAME, load_model
+from sra_rag.patch import check_config
+from sra_rag.state import effective_config
+
+CALL_OPTIONS = ("max_tokens", "max_new_tokens", "temperature", "top_p", "stop", "sra", "diagnostics")
+"""Keyword arguments every call accepts; each overrides the field of the same name for that call."""
+
+T = TypeVar("T")
+_ROLE_ALIASES = {"chatbot": "assistant", "model": "assistant", "developer": "system"}
+
+
+def _describe(config: AnyConfig | None) -> dict[str, Any] | None:
+    return None if config is None else config.to_dict()
+
+
+@dataclass(frozen=True)
+class _Piece:
+    """One step of a generation: the new text, the text so far, and (last step only) the report."""
+
+    delta: str
+    text: str
+    raw: dict[str, Any] | None = None
+
+    @property
+    def summary(self) -> dict[str, Any]:
+        """The flat part of the report, for `additional_kwargs`."""
+        if self.raw is None:
+            return {}
+        sra = self.raw["sra"]
+        return {
+            **self.raw["usage"],
+            "finish_reason": self.raw["finish_reason"],
+            "sra_policy": None if sra is None else sra["policy"],
+        }
+
+    def completion(self, streaming: bool) -> CompletionResponse:
+        return CompletionResponse(
+            text=self.text,
+            delta=self.delta if streaming else None,
+            raw=self.raw,
+            additional_kwargs=self.summary,
+        )
+
+    def chat(self, streaming: bool) -> ChatResponse:
+        return ChatResponse(
+            message=ChatMessage(role=MessageRole.ASSISTANT, content=self.text),
+            delta=self.delta if streaming else None,
+            raw=self.raw,
+            additional_kwargs=self.summary,
+        )
+
+
+def _pieces(stream: GenerationStream, sra: AnyConfig | None) -> Iterator[_Piece]:
+    """Pieces of `stream`, one chunk behind, so the last piece can carry usage and finish reason
+    (known only once the stream is exhausted) without an extra empty piece. Closing this iterator
+    stops the generation."""
+    text = delta = ""
+    with stream:
+        for chunk in stream:
+            if delta:
+                yield _Piece(delta, text)
+            delta, text = chunk, text + chunk
+    usage = stream.usage
+    raw = {
+        "usage": {
+            "input_tokens": usage.input_tokens,
+            "output_tokens": usage.output_tokens,
+            "total_tokens": usage.total_tokens,
+        },
+        "finish_reason": stream.finish_reason,
+        "sra": _describe(sra),
+        "diagnostics": stream.diagnostics,
+    }
+    yield _Piece(delta, text, raw)
+
+
+def _last(pieces: Iterator[_Piece]) -> _Piece:
+    """Collect a generation: its last piece holds the whole text and the report."""
+    return deque(pieces, maxlen=1)[0]
+
+
+async def _alast(pieces: AsyncIterator[_Piece]) -> _Piece:
+    async for piece in pieces:
+        last = piece
+    return last
+
+
+def _each(pieces: Iterator[_Piece], convert: Callable[[_Piece], T]) -> Iterator[T]:
+    """Map `pieces`; closing the result stops the generation at once."""
+    with contextlib.closing(pieces):  # type: ignore[type-var]
+        for piece in pieces:
+            yield convert(piece)
+
+
+async def _aeach(pieces: AsyncIterator[_Piece], convert: Callable[[_Piece], T]) -> AsyncIterator[T]:
+    async with contextlib.aclosing(pieces):  # type: ignore[type-var]
+        async for piece in pieces:
+            yield convert(piece)
+
+
+async def _apieces(pieces: Iterator[_Piece]) -> AsyncIterator[_Piece]:
+    """Drive the blocking `pieces` in a worker thread and hand them to the event loop, which never
+    blocks. Leaving early (break, cancellation) stops the generation at its next chunk."""
+    loop = asyncio.get_running_loop()
+    queue: asyncio.Queue[tuple[_Piece | None, BaseException | None]] = asyncio.Queue()
+    abandoned = threading.Event()
+
+    def hand(item: tuple[_Piece | None, BaseException | None]) -> None:
+        with contextlib.suppress(RuntimeError):  # the loop is closed: nobody is listening any more
+            loop.call_soon_threadsafe(queue.put_nowait, item)
+
+    def produce() -> None:
+        try:
+            for piece in pieces:
+                if abandoned.is_set():
+                    return
+                hand((piece, None))
+            hand((None, None))
+        except BaseException as error:  # re-raised in the consumer's task
+            hand((None, error))
+        finally:
+            pieces.close()  # type: ignore[attr-defined]
+
+    threading.Thread(target=contextvars.copy_context().run, args=(produce,), daemon=True).start()
+    try:
+        while True:
+            piece, error = await queue.get()
+            if error is not None:
+                raise error
+            if piece is None:
+                return
+            yield piece
+    finally:
+        abandoned.set()
+
+
+class SRALLM(CustomLLM):
+    """A local Hugging Face causal LM with Scaled ReAttention, for query engines, chat engines and agents.
+
+    Build it from a model and tokenizer you loaded (`SRALLM(model, tokenizer)`), or let it load one:
+    `SRALLM()` is the bundled SmolLM2-135M-Instruct with the paper's SRA settings,
+    `SRALLM("path/to/model", sra=TransitionConfig())` a local directory or `.gguf` file.
+    Every call accepts the options in `CALL_OPTIONS`, which override the fields for that call only.
+    """
+
+    model_name: str = Field(description="Name reported in the metadata.")
+    context_window: int = Field(
+        gt=0, description="Prompt plus new tokens: at most the model's own window; prompts beyond it fail."
+    )
+    max_new_tokens: int = Field(default=256, ge=1, description="New tokens per call (num_output).")
+    temperature: float = Field(default=0.0, ge=0.0, description="0 decodes greedily.")
+    top_p: float = Field(default=1.0, gt=0.0, le=1.0, description="Nucleus sampling, when temperature > 0.")
+    stop: list[str] = Field(
+        default_factory=list, description="Stop strings, trimmed from the output; any token length."
+    )
+    sra: Any = Field(
+        default=DEFAULT,
+        description="SRAConfig, TransitionConfig or None (baseline) for every call; DEFAULT keeps the "
+        "model's own setting.",
+    )
+    diagnostics: bool = Field(
+        default=False,
+        description="Record what SRA did in each call (response.raw['diagnostics']); costs a sync per layer.",
+    )
+
+    _generator: Generator = PrivateAttr()
+    _custom_completion_to_prompt: bool = PrivateAttr(default=False)
+    _custom_messages_to_prompt: bool = PrivateAttr(default=False)
+
+    def __init__(
+        self,
+        model: PreTrainedModel | str | os.PathLike[str] | None = None,
+        tokenizer: PreTrainedTokenizerBase | None = None,
+        *,
+        sra: AnyConfig | None = DEFAULT,
+        context_window: int | None = None,
+        model_name: str | None = None,
+        load_kwargs: Mapping[str, Any] | None = None,
+        completion_to_prompt: Callable[[str], str] | None = None,
+        messages_to_prompt: Callable[[Sequence[ChatMessage]], str] | None = None,
+        **kwargs: Any,
+    ) -> None:
+        """`model`: a loaded `PreTrainedModel` (pass its `tokenizer` too), or what `sra_rag.load_model`
+        takes: None for the bundled model, a local directory, a `.gguf` file.
+
+        With a loaded model, `sra` applies to this LLM's calls only (the model's own setting is left
+        alone); when the LLM loads the model, `sra` (default: the paper's settings) is the model's.
+        `load_kwargs` go to `load_model` (dtype, device, cache_dir, trust_remote_code).
+        """
+        if sra is not DEFAULT:
+            check_config(sra)
+        if isinstance(model, PreTrainedModel):
+            if tokenizer is None:
+                raise ValueError("pass the model's tokenizer with a loaded model: SRALLM(model, tokenizer)")
+            if load_kwargs:
+                raise ValueError("load_kwargs are for a model SRALLM loads, not for a loaded model")
+            name = model_name or Path(model.config.name_or_path or type(model).__name__).name
+        elif model is None or isinstance(model, (str, os.PathLike)):
+            if tokenizer is not None:
+                raise ValueError("a tokenizer goes with a loaded model, not with a path to load")
+            name = model_name or (BUNDLED_MODEL_NAME if model is None else Path(model).name)
+            model, tokenizer = load_model(model, sra=PAPER if sra is DEFAULT else sra, **(load_kwargs or {}))
+            sra = DEFAULT  # the loaded model carries the setting
+        else:
+            raise TypeError(
+                "model must be a transformers PreTrainedModel, a path, or None for the bundled model, "
+                f"got {type(model).__name__}"
+            )
+        generator = Generator(model, tokenizer)
+        window = generator.context_window
+        if context_window is not None and window is not None and context_window > window:
+            raise ValueError(f"context_window={context_window} exceeds the model's window of {window} tokens")
+        context_window = context_window or window or DEFAULT_CONTEXT_WINDOW
+        super().__init__(
+            model_name=name,
+            context_window=context_window,
+            sra=sra,
+            completion_to_prompt=completion_to_prompt,
+            messages_to_prompt=messages_to_prompt,
+            **kwargs,
+        )
+        generator.context_window = context_window  # enforce the window the metadata promises
+        self._generator = generator
+        self._custom_completion_to_prompt = completion_to_prompt is not None
+        self._custom_messages_to_prompt = messages_to_prompt is not None
+
+    @field_validator("sra")
+    @classmethod
+    def _check_sra(cls, sra: Any) -> Any:
+        if sra is not DEFAULT:
+            check_config(sra)
+        return sra
+
+    @field_validator("stop", mode="before")
+    @classmethod
+    def _stop_list(cls, stop: Any) -> Any:
+        return [stop] if isinstance(stop, str) else stop
+
+    @field_serializer("sra")
+    def _serialize_sra(self, sra: Any) -> dict[str, Any] | str | None:
+        return "default" if sra is DEFAULT else _describe(sra)
+
+    @classmethod
+    def class_name(cls) -> str:
+        return "SRALLM"
+
+    @property
+    def metadata(self) -> LLMMetadata:
+        return LLMMetadata(
+            context_window=self.context_window,
+            num_output=self.max_new_tokens,
+            is_chat_model=True,
+            model_name=self.model_name,
+        )
+
+    @property
+    def model(self) -> PreTrainedModel:
+        return self._generator.model
+
+    @property
+    def tokenizer(self) -> PreTrainedTokenizerBase:
+        """The model's tokenizer: `Settings.tokenizer = llm.tokenizer.encode` makes LlamaIndex count
+        tokens as the model does, so prompts and chat memory fit the context window exactly."""
+        return self._generator.tokenizer
+
+    def to_payload(self) -> dict[str, Any]:
+        """What callback handlers and instrumentation see: the metadata and the SRA setting in force."""
+        return {**super().to_payload(), "sra": _describe(self._config_in_force(self.sra))}
+
+    # -- the one generation path --
+
+    def _config_in_force(self, sra: Any) -> AnyConfig | None:
+        """The SRA setting a call runs with: its own, else the model's (including any `use_sra`
+        block the caller is in)."""
+        if sra is not DEFAULT:
+            return sra
+        found = effective_config(self.model.config.get_text_config())
+        return None if found is None else found[1]
+
+    def _options(self, kwargs: Mapping[str, Any]) -> dict[str, Any]:
+        unknown = sorted(set(kwargs) - set(CALL_OPTIONS))
+        if unknown:
+            raise TypeError(f"SRALLM got unknown keyword argument(s) {unknown}; the options: {CALL_OPTIONS}")
+        if "max_tokens" in kwargs and "max_new_tokens" in kwargs:
+            raise TypeError("pass max_tokens or max_new_tokens, not both")
+        stop = kwargs.get("stop", self.stop)
+        return {
+            "max_new_tokens": kwargs.get("max_tokens", kwargs.get("max_new_tokens", self.max_new_tokens)),
+            "temperature": kwargs.get("temperature", self.temperature),
+            "top_p": kwargs.get("top_p", self.top_p),
+            "stop": [stop] if isinstance(stop, str) else list(stop or ()),
+            "sra": kwargs.get("sra", self.sra),
+            "diagnostics": kwargs.get("diagnostics", self.diagnostics),
+        }
+
+    def _start(self, prompt: Prompt, kwargs: Mapping[str, Any]) -> Iterator[_Piece]:
+        """Validate, encode and start generating now, so bad input fails at the call, not later."""
+        options = self._options(kwargs)
+        stream = self._generator.stream(prompt, **options)
+        return _pieces(stream, self._config_in_force(options["sra"]))
+
+    async def _astart(self, prompt: Prompt, kwargs: Mapping[str, Any]) -> AsyncIterator[_Piece]:
+        return _apieces(await asyncio.to_thread(self._start, prompt, kwargs))
+
+    def _has_chat_template(self) -> bool:
+        return bool(getattr(self.tokenizer, "chat_template", None))
+
+    def _completion_prompt(self, prompt: str, formatted: bool) -> Prompt:
+        """The one formatting rule of complete and stream_complete (sync and async).
+
+        `formatted=True`: the text goes to the model as is. Otherwise the prompt (in the
+        `query_wrapper_prompt`, if set) becomes the user turn of the chat template, after
+        `system_prompt`; with a `completion_to_prompt` of your own, or no chat template, that
+        function formats it instead.
+        """
+        if formatted:
+            return prompt
+        if self.query_wrapper_prompt is not None:
+            prompt = self.query_wrapper_prompt.format(query_str=prompt)
+        if self._custom_completion_to_prompt or not self._has_chat_template():
+            if self.system_prompt:
+                prompt = f"{self.system_prompt}\n\n{prompt}"
+            return self.completion_to_prompt(prompt)
+        messages = [ChatMessage(role=MessageRole.USER, content=prompt)]
+        if self.system_prompt:
+            messages.insert(0, ChatMessage(role=MessageRole.SYSTEM, content=self.system_prompt))
+        return self._chat_prompt(messages)
+
+    def _chat_prompt(self, messages: Sequence[ChatMessage]) -> Prompt:
+        """Messages for the tokenizer's chat template, or your `messages_to_prompt`'s text."""
+        if self._custom_messages_to_prompt or not self._has_chat_template():
+            return self.messages_to_prompt(messages)
+        converted = []
+        for message in messages:
+            other = [type(b).__name__ for b in message.blocks if not isinstance(b, TextBlock)]
+            if other:
+                raise ValueError(f"SRALLM takes text messages only, got block(s) {other}")
+            role = message.role.value
+            converted.append({"role": _ROLE_ALIASES.get(role, role), "content": message.content or ""})
+        return converted
+
+    # -- LlamaIndex's interface --
+
+    @llm_completion_callback()
+    def complete(self, prompt: str, formatted: bool = False, **kwargs: Any) -> CompletionResponse:
+        pieces = self._start(self._completion_prompt(prompt, formatted), kwargs)
+        return _last(pieces).completion(streaming=False)
+
+    @llm_completion_callback()
+    def stream_complete(self, prompt: str, formatted: bool = False, **kwargs: Any) -> CompletionResponseGen:
+        pieces = self._start(self._completion_prompt(prompt, formatted), kwargs)
+        return _each(pieces, lambda piece: piece.completion(streaming=True))
+
+    @llm_chat_callback()
+    def chat(self, messages: Sequence[ChatMessage], **kwargs: Any) -> ChatResponse:
+        pieces = self._start(self._chat_prompt(messages), kwargs)
+        return _last(pieces).chat(streaming=False)
+
+    @llm_chat_callback()
+    def stream_chat(self, messages: Sequence[ChatMessage], **kwargs: Any) -> ChatResponseGen:
+        pieces = self._start(self._chat_prompt(messages), kwargs)
+        return _each(pieces, lambda piece: piece.chat(streaming=True))
+
+    @llm_completion_callback()
+    async def acomplete(self, prompt: str, formatted: bool = False, **kwargs: Any) -> CompletionResponse:
+        pieces = await self._astart(self._completion_prompt(prompt, formatted), kwargs)
+        return (await _alast(pieces)).completion(streaming=False)
+
+    @llm_completion_callback()
+    async def astream_complete(
+        self, prompt: str, formatted: bool = False, **kwargs: Any
+    ) -> CompletionResponseAsyncGen:
+        pieces = await self._astart(self._completion_prompt(prompt, formatted), kwargs)
+        return _aeach(pieces, lambda piece: piece.completion(streaming=True))
+
+    @llm_chat_callback()
+    async def achat(self, messages: Sequence[ChatMessage], **kwargs: Any) -> ChatResponse:
+        pieces = await self._astart(self._chat_prompt(messages), kwargs)
+        return (await _alast(pieces)).chat(streaming=False)
+
+    @llm_chat_callback()
+    async def astream_chat(self, messages: Sequence[ChatMessage], **kwargs: Any) -> ChatResponseAsyncGen:
+        pieces = await self._astart(self._chat_prompt(messages), kwargs)
+        return _aeach(pieces, lambda piece: piece.chat(streaming=True))
