@@ -1,71 +1,204 @@
-"""The `sra-rag` command line: `demo` compares baseline and SRA answers on a long prompt;
-`bench` measures what SRA costs (see sra_rag.eval.speed)."""
+"""The `sra-rag` command line.
+
+demo     index the bundled corpus (once) and answer its questions with and without SRA
+index    index a folder of .txt/.md files (only new and changed files are embedded again)
+ask      answer a question from an index
+compare  answer it with and without SRA, with the attention each source received
+bench    what SRA costs: prefill/decode time and memory against the baseline
+"""
 
 from __future__ import annotations
 
 import argparse
 import logging
-import re
 import sys
-import time
+from pathlib import Path
+from typing import Any
 
-from .config import PRESETS, load_config
-from .eval import speed
-from .eval.passkey import passkey_prompt
-from .generation import Generator
-from .models import BUNDLED_MODEL_NAME, load_model
+from .config import PRESETS, AnyConfig, load_config
+
+logger = logging.getLogger("sra_rag.cli")
+
+DEFAULT_TOP_K = 16
+
+
+def _config(args: argparse.Namespace) -> AnyConfig | None:
+    return None if getattr(args, "no_sra", False) else load_config(args.config)
+
+
+def _console() -> Any:
+    from rich.console import Console
+
+    return Console()
+
+
+def _pipeline(index_path: str | Path, args: argparse.Namespace, sra: AnyConfig | None) -> Any:
+    from .rag import RagPipeline
+
+    return RagPipeline.from_index(index_path, args.model, sra=sra, top_k=args.top_k)
 
 
 def _demo(args: argparse.Namespace) -> int:
-    config = load_config(args.config)
-    model, tokenizer = load_model(sra=None)
-    generator = Generator(model, tokenizer)
-    print(f"{BUNDLED_MODEL_NAME}, a passkey hidden in ~{args.tokens} tokens of text; SRA: {config}\n")
-    print(f"{'depth':>5}  {'variant':<8}  {'answer':<14}  {'correct':<7}  {'seconds':>7}  rows touched")
+    from rich.table import Table
+    from tqdm.auto import tqdm
+
+    from .models import default_cache_dir
+    from .rag import Embedder, demo_corpus_dir, demo_questions, index_folder
+
+    config = _config(args)
+    console = _console()
+    out = Path(args.index) if args.index else default_cache_dir() / "demo-index"
+    _, report = index_folder(demo_corpus_dir(), out, Embedder(), progress=True)
+    console.print(f"index {out}: {report.chunks} chunks, {report.embedded_chunks} embedded now")
+    questions = demo_questions()
+    if args.limit:
+        questions = questions[: args.limit]
+    pipeline = _pipeline(out, args, None)
+    table = Table(title=f"{len(questions)} demo questions, baseline vs SRA ({config.policy})")
+    for column in ("question", "gold", "baseline", "SRA"):
+        table.add_column(column, overflow="fold")
     correct = {"baseline": 0, "sra": 0}
-    for depth in args.depths:
-        prompt = passkey_prompt(tokenizer, args.tokens, depth)
-        for name, setting in (("baseline", None), ("sra", config)):
-            start = time.perf_counter()
-            result = generator.generate(prompt.messages, max_new_tokens=24, sra=setting, diagnostics=True)
-            seconds = time.perf_counter() - start
-            hit = prompt.answer in result.text
+    tokens = []
+    for question in tqdm(questions, desc="answering", unit="question"):
+        baseline, sra = pipeline.compare(question.question, sra=config)
+        tokens.append(baseline.prompt_tokens)
+        marks = []
+        for name, result in (("baseline", baseline), ("sra", sra)):
+            hit = question.is_answered_by(result.answer)
             correct[name] += hit
-            number = re.search(r"\d{3,}", result.text)  # the model often wraps the key in a sentence
-            answer = number.group() if number else result.text.strip().replace("\n", " ")[:14]
-            rows = result.diagnostics["rows_touched"] if result.diagnostics else 0
-            print(f"{depth:>5.2f}  {name:<8}  {answer:<14}  {hit!s:<7}  {seconds:>7.1f}  {rows}")
-    total = len(args.depths)
-    print(f"\nbaseline {correct['baseline']}/{total} correct, SRA {correct['sra']}/{total} correct.")
-    print("A demo, not an evaluation: a few prompts say nothing about accuracy (see README, Results).")
+            marks.append(f"{'[green]✓' if hit else '[red]✗'}[/] {result.answer}")
+        table.add_row(question.question, question.answer, *marks)
+    console.print(table)
+    total = len(questions)
+    console.print(
+        f"prompts of {min(tokens)} to {max(tokens)} tokens (top {args.top_k} chunks). "
+        f"Correct: baseline {correct['baseline']}/{total}, SRA {correct['sra']}/{total}."
+    )
+    console.print("A demo, not an evaluation: see the README's results for measured effects.")
+    return 0
+
+
+def _index(args: argparse.Namespace) -> int:
+    from .rag import ChunkingParams, Embedder, index_folder
+
+    params = ChunkingParams(args.chunk_tokens, args.overlap_tokens)
+    _, report = index_folder(args.folder, args.out, Embedder(), params, progress=True)
+    files = len(report.added) + len(report.changed) + len(report.unchanged)
+    _console().print(
+        f"{args.out}: {report.chunks} chunks from {files} files ({len(report.added)} added, "
+        f"{len(report.changed)} changed, {len(report.removed)} removed, {len(report.unchanged)} unchanged; "
+        f"{report.embedded_chunks} chunks embedded)"
+    )
+    return 0
+
+
+def _ask(args: argparse.Namespace) -> int:
+    pipeline = _pipeline(args.index, args, _config(args))
+    answer = pipeline.ask(args.question)
+    console = _console()
+    console.print(answer.answer)
+    console.print(
+        f"[dim]{answer.prompt_tokens} prompt tokens, {answer.seconds:.1f} s, SRA: {answer.sra}[/dim]"
+    )
+    for source in answer.sources:
+        console.print(f"[dim][{source.number}] {source.chunk.source} (score {source.score:.3f})[/dim]")
+    return 0
+
+
+def _compare(args: argparse.Namespace) -> int:
+    from rich.table import Table
+
+    config = load_config(args.config)
+    pipeline = _pipeline(args.index, args, None)
+    baseline, sra = pipeline.compare(args.question, sra=config)
+    console = _console()
+    console.print(f"[bold]baseline:[/bold] {baseline.answer}")
+    console.print(f"[bold]SRA ({config.policy}):[/bold] {sra.answer}")
+    table = Table(title="the question's attention on each source (mean over layers and heads)")
+    for column in ("#", "source", "score", "baseline", "SRA", "change"):
+        table.add_column(column, justify="right" if column not in ("source",) else "left")
+    for b, s in zip(baseline.sources, sra.sources, strict=True):
+        change = (s.attention - b.attention) / b.attention if b.attention else 0.0
+        table.add_row(
+            str(b.number),
+            b.chunk.source,
+            f"{b.score:.3f}",
+            f"{b.attention:.4f}",
+            f"{s.attention:.4f}",
+            f"{change:+.1%}",
+        )
+    console.print(table)
     return 0
 
 
 def _bench(args: argparse.Namespace) -> int:
+    from .eval import speed
+
     speed.main(["--out", str(args.out), "--lengths", *map(str, args.lengths)])
     return 0
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="sra-rag", description="Scaled ReAttention for local RAG models")
-    commands = parser.add_subparsers(dest="command", required=True)
-    demo = commands.add_parser("demo", help="baseline vs SRA answers on a long passkey prompt")
-    demo.add_argument("--tokens", type=int, default=2500, help="prompt length (default 2500)")
-    demo.add_argument("--depths", type=float, nargs="+", default=[0.1, 0.5, 0.9])
-    demo.add_argument(
+def _add_retrieval_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--model", default=None, help="a local model folder or .gguf (default: bundled SmolLM2)"
+    )
+    parser.add_argument("--top-k", type=int, default=DEFAULT_TOP_K, help="chunks stuffed into the prompt")
+
+
+def _add_config_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
         "--config", default="paper", help=f"a JSON config file or a preset: {', '.join(sorted(PRESETS))}"
     )
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="sra-rag", description="Scaled ReAttention for local RAG models")
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    demo = commands.add_parser("demo", help="answer the bundled corpus's questions, baseline vs SRA")
+    _add_config_option(demo)
+    _add_retrieval_options(demo)
+    demo.add_argument("--limit", type=int, default=10, help="first N questions (0: all; default 10)")
+    demo.add_argument("--index", default=None, help="where to keep the demo index (default: the cache)")
     demo.set_defaults(run=_demo)
+
+    index = commands.add_parser("index", help="index a folder of .txt and .md files")
+    index.add_argument("folder")
+    index.add_argument("--out", required=True, help="index folder to write (replaced atomically)")
+    index.add_argument("--chunk-tokens", type=int, default=200)
+    index.add_argument("--overlap-tokens", type=int, default=40)
+    index.set_defaults(run=_index)
+
+    ask = commands.add_parser("ask", help="answer a question from an index")
+    ask.add_argument("question")
+    ask.add_argument("--index", required=True)
+    ask.add_argument("--no-sra", action="store_true", help="the stock model (baseline)")
+    _add_config_option(ask)
+    _add_retrieval_options(ask)
+    ask.set_defaults(run=_ask)
+
+    compare = commands.add_parser("compare", help="baseline vs SRA answers and per-source attention")
+    compare.add_argument("question")
+    compare.add_argument("--index", required=True)
+    _add_config_option(compare)
+    _add_retrieval_options(compare)
+    compare.set_defaults(run=_compare)
+
     bench = commands.add_parser("bench", help="prefill/decode time and memory, SRA vs baseline")
     bench.add_argument("--out", default="docs/results/speed_smollm2.json")
     bench.add_argument("--lengths", type=int, nargs="+", default=[1024, 4096, 8000])
     bench.set_defaults(run=_bench)
-    args = parser.parse_args(argv)
-    verbose = args.command == "bench"  # the benchmark reports progress as it goes
-    logging.basicConfig(level=logging.INFO if verbose else logging.WARNING, format="%(message)s")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(
+        level=logging.INFO if args.command == "bench" else logging.WARNING, format="%(message)s"
+    )
     try:
         return args.run(args)
-    except (ValueError, FileNotFoundError) as error:
+    except (ValueError, OSError) as error:  # bad input: one line, no traceback
         print(f"sra-rag: error: {error}", file=sys.stderr)
         return 2
 

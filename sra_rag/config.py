@@ -151,4 +151,8 @@ def load_config(path: str | Path) -> AnyConfig:
     """Read a config file (JSON) or a preset name."""
     if str(path) in PRESETS:
         return preset(str(path))
+    if not Path(path).is_file():
+        raise FileNotFoundError(
+            f"no config file {str(path)!r} and no preset of that name (presets: {', '.join(sorted(PRESETS))})"
+        )
     return config_from_json(Path(path).read_text(encoding="utf-8"))

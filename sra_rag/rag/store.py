@@ -1,0 +1,166 @@
+"""A FAISS index saved with its chunk store and metadata, written atomically, loaded with checks.
+
+On disk an index is a folder: `index.faiss` (inner product over unit vectors), `chunks.jsonl` (one
+chunk per vector, same order) and `meta.json` (format version, embedding model and dimension,
+chunking parameters, each source file's hash, and the SHA-256 of the other two files). A save
+writes a sibling temporary folder and swaps it in with renames, so readers see the old index or
+the new one, never a half-written one; a load verifies every hash before trusting a byte.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import os
+import shutil
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import faiss
+import numpy as np
+
+from .chunking import Chunk, ChunkingParams
+
+FORMAT_VERSION = 1
+_INDEX, _CHUNKS, _META = "index.faiss", "chunks.jsonl", "meta.json"
+
+
+class IndexStoreError(ValueError):
+    """A saved index that is missing, damaged, or built for another embedding model."""
+
+
+@dataclass
+class RagIndex:
+    """Vectors (row i embeds chunks[i]) plus what they were built from."""
+
+    vectors: faiss.IndexFlatIP
+    chunks: list[Chunk]
+    embedding_model: str
+    chunking: ChunkingParams
+    files: dict[str, str]  # source -> sha256
+
+    @property
+    def dimension(self) -> int:
+        return self.vectors.d
+
+    def search(self, query_vectors: np.ndarray, top_k: int) -> list[list[tuple[Chunk, float]]]:
+        """The `top_k` nearest chunks (with cosine scores) for each query vector."""
+        if top_k < 1:
+            raise ValueError(f"top_k must be >= 1, got {top_k}")
+        scores, ids = self.vectors.search(np.ascontiguousarray(query_vectors, dtype=np.float32), top_k)
+        return [
+            [(self.chunks[i], float(s)) for i, s in zip(row_ids, row_scores, strict=True) if i >= 0]
+            for row_ids, row_scores in zip(ids, scores, strict=True)
+        ]
+
+    def vectors_of(self, source: str) -> tuple[list[Chunk], np.ndarray]:
+        """One source's chunks and their stored vectors (re-indexing keeps them for unchanged files)."""
+        rows = [i for i, c in enumerate(self.chunks) if c.source == source]
+        if not rows:
+            return [], np.zeros((0, self.dimension), dtype=np.float32)
+        all_vectors = self.vectors.reconstruct_n(0, self.vectors.ntotal)
+        return [self.chunks[i] for i in rows], all_vectors[rows]
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def _fsync_tree(folder: Path) -> None:
+    for path in folder.iterdir():
+        with path.open("rb") as handle:
+            os.fsync(handle.fileno())
+
+
+def save_index(index: RagIndex, path: str | Path) -> Path:
+    """Write `index` to the folder `path`, replacing what was there only once all of it is written."""
+    target = Path(path)
+    if target.exists() and not (target / _META).is_file():
+        raise IndexStoreError(
+            f"{str(target)!r} exists and is not a saved index; choose another --out path or remove it"
+        )
+    target.parent.mkdir(parents=True, exist_ok=True)
+    staging = target.with_name(f".{target.name}.tmp-{uuid.uuid4().hex}")
+    staging.mkdir()
+    try:
+        faiss.write_index(index.vectors, str(staging / _INDEX))
+        with (staging / _CHUNKS).open("w", encoding="utf-8") as handle:
+            for chunk in index.chunks:
+                handle.write(json.dumps(dataclasses.asdict(chunk), ensure_ascii=False) + "\n")
+        meta = {
+            "format_version": FORMAT_VERSION,
+            "embedding_model": index.embedding_model,
+            "dimension": index.dimension,
+            "count": len(index.chunks),
+            "chunking": dataclasses.asdict(index.chunking),
+            "files": index.files,
+            "sha256": {name: _sha256(staging / name) for name in (_INDEX, _CHUNKS)},
+        }
+        (staging / _META).write_text(json.dumps(meta, indent=2, sort_keys=True), encoding="utf-8")
+        _fsync_tree(staging)
+        retired = target.with_name(f".{target.name}.old-{uuid.uuid4().hex}")
+        if target.exists():
+            target.rename(retired)
+        staging.rename(target)
+        shutil.rmtree(retired, ignore_errors=True)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    return target
+
+
+def _read_meta(folder: Path) -> dict[str, Any]:
+    meta_path = folder / _META
+    if not folder.is_dir():
+        raise IndexStoreError(
+            f"no saved index at {str(folder)!r}; build one with `sra-rag index DIR --out PATH`"
+        )
+    if not meta_path.is_file():
+        raise IndexStoreError(f"{str(folder)!r} is not a saved index: {_META} is missing")
+    try:
+        meta = json.loads(meta_path.read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError) as error:
+        raise IndexStoreError(f"{str(meta_path)!r} is corrupt ({error}); rebuild the index") from error
+    if meta.get("format_version") != FORMAT_VERSION:
+        raise IndexStoreError(
+            f"{str(folder)!r} has index format {meta.get('format_version')!r}, this version reads "
+            f"{FORMAT_VERSION}; rebuild the index"
+        )
+    return meta
+
+
+def load_index(
+    path: str | Path, embedding_model: str | None = None, dimension: int | None = None
+) -> RagIndex:
+    """Load and verify a saved index; with `embedding_model`/`dimension`, insist they match."""
+    folder = Path(path)
+    meta = _read_meta(folder)
+    if embedding_model is not None and meta["embedding_model"] != embedding_model:
+        raise IndexStoreError(
+            f"{str(folder)!r} was built with embedding model {meta['embedding_model']!r}, not "
+            f"{embedding_model!r}; queries must use the same model (or rebuild the index)"
+        )
+    if dimension is not None and meta["dimension"] != dimension:
+        raise IndexStoreError(
+            f"{str(folder)!r} holds {meta['dimension']}-dimensional vectors, but the embedding model "
+            f"makes {dimension}-dimensional ones; rebuild the index with this model"
+        )
+    for name in (_INDEX, _CHUNKS):
+        file = folder / name
+        if not file.is_file():
+            raise IndexStoreError(f"{str(folder)!r} is incomplete: {name} is missing; rebuild the index")
+        if _sha256(file) != meta["sha256"][name]:
+            raise IndexStoreError(f"{str(file)!r} is truncated or corrupt (hash mismatch); rebuild the index")
+    vectors = faiss.read_index(str(folder / _INDEX))
+    with (folder / _CHUNKS).open(encoding="utf-8") as handle:
+        chunks = [Chunk(**json.loads(line)) for line in handle]
+    if vectors.ntotal != len(chunks) or vectors.d != meta["dimension"] or len(chunks) != meta["count"]:
+        raise IndexStoreError(f"{str(folder)!r} is inconsistent (vector and chunk counts differ); rebuild")
+    chunking = ChunkingParams(**meta["chunking"])
+    return RagIndex(vectors, chunks, meta["embedding_model"], chunking, meta["files"])
