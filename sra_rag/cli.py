@@ -15,6 +15,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from transformers.utils import logging as transformers_logging
+
 from .config import PRESETS, AnyConfig, load_config
 
 logger = logging.getLogger("sra_rag.cli")
@@ -79,9 +81,10 @@ def _demo(args: argparse.Namespace) -> int:
 
 
 def _index(args: argparse.Namespace) -> int:
-    from .rag import ChunkingParams, Embedder, index_folder
+    from .rag import ChunkingParams, Embedder, index_folder, load_documents
 
     params = ChunkingParams(args.chunk_tokens, args.overlap_tokens)
+    load_documents(args.folder)  # a bad corpus fails here, before any model is loaded
     _, report = index_folder(args.folder, args.out, Embedder(), params, progress=True)
     files = len(report.added) + len(report.changed) + len(report.unchanged)
     _console().print(
@@ -114,7 +117,7 @@ def _compare(args: argparse.Namespace) -> int:
     console = _console()
     console.print(f"[bold]baseline:[/bold] {baseline.answer}")
     console.print(f"[bold]SRA ({config.policy}):[/bold] {sra.answer}")
-    table = Table(title="the question's attention on each source (mean over layers and heads)")
+    table = Table(title="the question's attention per source")
     for column in ("#", "source", "score", "baseline", "SRA", "change"):
         table.add_column(column, justify="right" if column not in ("source",) else "left")
     for b, s in zip(baseline.sources, sra.sources, strict=True):
@@ -193,9 +196,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    logging.basicConfig(
-        level=logging.INFO if args.command == "bench" else logging.WARNING, format="%(message)s"
-    )
+    level = logging.INFO if args.command == "bench" else logging.WARNING
+    logging.basicConfig(level=level, format="%(message)s")
+    transformers_logging.disable_progress_bar()  # weight-loading bars would bury the output
     try:
         return args.run(args)
     except (ValueError, OSError) as error:  # bad input: one line, no traceback

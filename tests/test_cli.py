@@ -1,20 +1,99 @@
-"""The command line: the demo runs end to end on the bundled model; bad input exits non-zero."""
+"""The command line end to end on the bundled models; bad input exits non-zero with one line."""
+
+import pytest
 
 from sra_rag.cli import main
 
-
-def test_demo_compares_baseline_and_sra(smollm2, capsys):
-    assert main(["demo", "--tokens", "600", "--depths", "0.5"]) == 0
-    lines = capsys.readouterr().out.splitlines()
-    rows = [line.split() for line in lines if line.strip().startswith("0.50")]
-    assert [row[1] for row in rows] == ["baseline", "sra"]
-    assert int(rows[1][-1]) > 0 and int(rows[0][-1]) == 0  # rows touched: SRA acted, baseline not
-    assert any(line.startswith("baseline ") and "/1 correct, SRA" in line for line in lines)
+CORPUS = {
+    "harbour.md": "# Harbour\n\nThe Quillon harbour master is Teodora Vask. " + "Boats come and go. " * 40,
+    "bakery.txt": "The Minnow Street bakery opens at 5:40 every morning. " + "Bread is baked daily. " * 40,
+}
 
 
-def test_bad_config_exits_with_a_one_line_reason(tmp_path, capsys):
+@pytest.fixture(scope="module")
+def index(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("docs")
+    for name, text in CORPUS.items():
+        (folder / name).write_text(text)
+    out = folder.parent / "index"
+    assert main(["index", str(folder), "--out", str(out)]) == 0
+    return folder, out
+
+
+def test_index_then_reindex_embeds_nothing_new(index, capsys):
+    folder, out = index
+    assert main(["index", str(folder), "--out", str(out)]) == 0
+    assert "2 unchanged; 0 chunks embedded" in capsys.readouterr().out
+
+
+def test_ask_prints_the_answer_and_its_sources(index, capsys):
+    _, out = index
+    code = main(["ask", "Who is the harbour master of Quillon?", "--index", str(out), "--top-k", "2"])
+    assert code == 0
+    printed = capsys.readouterr().out
+    assert "Vask" in printed and "[1] harbour.md" in printed and "SRA: SRAConfig" in printed
+
+
+def test_ask_without_sra(index, capsys):
+    _, out = index
+    assert main(["ask", "When does the bakery open?", "--index", str(out), "--top-k", "2", "--no-sra"]) == 0
+    assert "SRA: None" in capsys.readouterr().out
+
+
+def test_compare_shows_both_answers_and_per_source_attention(index, capsys):
+    _, out = index
+    question = "Who is the harbour master of Quillon?"
+    assert main(["compare", question, "--index", str(out), "--top-k", "2"]) == 0
+    printed = capsys.readouterr().out
+    assert "baseline:" in printed and "SRA (sra):" in printed
+    assert "the question's attention per source" in printed and "│ 1 │ harbour.md │" in printed
+
+
+@pytest.mark.slow
+def test_demo_answers_bundled_questions_with_and_without_sra(tmp_path, capsys):
+    assert main(["demo", "--limit", "1", "--index", str(tmp_path / "demo-index")]) == 0
+    printed = capsys.readouterr().out
+    assert "Correct: baseline " in printed and "/1, SRA " in printed and "tokens (top 16 chunks)" in printed
+
+
+def _one_line_error(capsys, *needles: str) -> None:
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("sra-rag: error:") and "\n" not in err, err
+    for needle in needles:
+        assert needle in err, err
+
+
+def test_missing_folder(tmp_path, capsys):
+    assert main(["index", str(tmp_path / "nope"), "--out", str(tmp_path / "i")]) == 2
+    _one_line_error(capsys, "does not exist")
+
+
+def test_empty_corpus(tmp_path, capsys):
+    assert main(["index", str(tmp_path), "--out", str(tmp_path / "i")]) == 2
+    _one_line_error(capsys, "no non-empty .txt or .md files")
+
+
+def test_unreadable_file(tmp_path, capsys):
+    (tmp_path / "bad.txt").write_bytes(b"\xff\xfe\x00binary")
+    assert main(["index", str(tmp_path), "--out", str(tmp_path / "i")]) == 2
+    _one_line_error(capsys, "bad.txt", "is not UTF-8 text")
+    assert not (tmp_path / "i").exists()
+
+
+def test_bad_config(index, tmp_path, capsys):
+    _, out = index
     bad = tmp_path / "bad.json"
     bad.write_text('{"policy": "sra", "question_length": -3}')
-    assert main(["demo", "--config", str(bad)]) == 2
-    err = capsys.readouterr().err.strip()
-    assert err.startswith("sra-rag: error:") and "question_length" in err and "\n" not in err
+    assert main(["ask", "Who?", "--index", str(out), "--config", str(bad)]) == 2
+    _one_line_error(capsys, "question_length")
+
+
+def test_unknown_config(index, capsys):
+    _, out = index
+    assert main(["ask", "Who?", "--index", str(out), "--config", "papr"]) == 2
+    _one_line_error(capsys, "no preset of that name", "paper_demo")
+
+
+def test_missing_index(tmp_path, capsys):
+    assert main(["ask", "Who?", "--index", str(tmp_path / "none")]) == 2
+    _one_line_error(capsys, "no saved index", "sra-rag index DIR --out PATH")

@@ -73,8 +73,8 @@ class RagPipeline:
         **options: Any,
     ) -> RagPipeline:
         """Load a saved index, the bundled embedder and a model (None: the bundled SmolLM2)."""
+        index = load_index(index_path)  # first: a missing or damaged index fails before any model loads
         embedder = Embedder()
-        index = load_index(index_path, embedder.name, embedder.dimension)
         loaded, tokenizer = load_model(model) if sra is DEFAULT else load_model(model, sra=sra)
         return cls(index, embedder, Generator(loaded, tokenizer), **options)
 
