@@ -1,0 +1,160 @@
+"""What ChatSRA and SRALLM share: the model fields, per-call options and the metadata they report.
+
+Both classes are thin adapters over `sra_rag.generation.Generator`; everything that decides how
+text is generated lives there, so the two classes cannot drift apart.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import torch
+from langchain_core.messages import UsageMetadata
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, model_validator
+from transformers import PreTrainedModel, PreTrainedTokenizerBase
+
+from sra_rag.config import PAPER, AnyConfig
+from sra_rag.generation import DEFAULT, GenerationStream, Generator
+from sra_rag.models import BUNDLED_MODEL_NAME, load_model
+from sra_rag.patch import check_config
+from sra_rag.state import effective_config
+
+CALL_OPTIONS = ("max_tokens", "temperature", "top_p", "sra", "diagnostics")
+"""Keyword arguments accepted per call (and by `.bind`); anything else is a TypeError, not ignored."""
+
+
+class SRAModelBase(BaseModel):
+    """Fields and helpers common to the chat model and the LLM."""
+
+    model_config = ConfigDict(extra="forbid", arbitrary_types_allowed=True, protected_namespaces=())
+
+    model: PreTrainedModel
+    """A loaded causal LM (SRA on or off: its own setting is the default for every call)."""
+    tokenizer: PreTrainedTokenizerBase
+    model_name: str = ""
+    """Reported in response metadata and traces; defaults to the model's `name_or_path` (a local
+    directory's name)."""
+    max_tokens: int = Field(default=256, ge=1)
+    """Most new tokens per call."""
+    temperature: float = Field(default=0.0, ge=0.0)
+    """0 is greedy decoding (deterministic)."""
+    top_p: float = Field(default=1.0, gt=0.0, le=1.0)
+    stop: list[str] | None = None
+    """Stop strings of any token length; generation ends at the first and it is trimmed."""
+    diagnostics: bool = True
+    """Report what SRA did in `response_metadata["sra_diagnostics"]` (costs a sync per step)."""
+
+    _generator: Generator = PrivateAttr()
+
+    @model_validator(mode="after")
+    def _start(self) -> SRAModelBase:
+        if not self.model_name:
+            source = str(getattr(self.model.config, "name_or_path", "") or type(self.model).__name__)
+            self.model_name = Path(source).name if Path(source).is_dir() else source
+        self._generator = Generator(self.model, self.tokenizer)
+        return self
+
+    @classmethod
+    def from_model_id(
+        cls,
+        model_id: str | os.PathLike[str] | None = None,
+        *,
+        sra: AnyConfig | None = PAPER,
+        dtype: torch.dtype | str = torch.float32,
+        device: str | torch.device = "cpu",
+        trust_remote_code: bool = False,
+        model_kwargs: Mapping[str, Any] | None = None,
+        **fields: Any,
+    ) -> Any:
+        """Load with `sra_rag.models.load_model` (None: the bundled SmolLM2-135M-Instruct) and wrap it.
+
+        `sra` becomes the model's default setting; `fields` are this class's other fields.
+        """
+        model, tokenizer = load_model(
+            model_id,
+            sra=sra,
+            dtype=dtype,
+            device=device,
+            trust_remote_code=trust_remote_code,
+            **dict(model_kwargs or {}),
+        )
+        fields.setdefault("model_name", BUNDLED_MODEL_NAME if model_id is None else str(model_id))
+        return cls(model=model, tokenizer=tokenizer, **fields)
+
+    @property
+    def generator(self) -> Generator:
+        return self._generator
+
+    def _options(self, stop: list[str] | None, kwargs: Mapping[str, Any]) -> dict[str, Any]:
+        """`Generator.stream` options for one call: fields as defaults, call kwargs override."""
+        unknown = sorted(set(kwargs) - set(CALL_OPTIONS))
+        if unknown:
+            raise TypeError(
+                f"{type(self).__name__} got unsupported call option(s) {unknown}; "
+                f"supported: {list(CALL_OPTIONS)} (one local model per instance: no per-call `model`)"
+            )
+        sra = kwargs.get("sra", DEFAULT)
+        if sra is not DEFAULT:
+            check_config(sra)
+        return {
+            "max_new_tokens": kwargs.get("max_tokens", self.max_tokens),
+            "temperature": kwargs.get("temperature", self.temperature),
+            "top_p": kwargs.get("top_p", self.top_p),
+            "stop": list(stop if stop is not None else self.stop or []),
+            "sra": sra,
+            "diagnostics": kwargs.get("diagnostics", self.diagnostics),
+        }
+
+    def _sra_in_force(self, sra: Any) -> AnyConfig | None:
+        """The SRA config a call runs with: its override, else the model's (or an enclosing use_sra)."""
+        if sra is not DEFAULT:
+            return sra
+        found = effective_config(self.model.config.get_text_config())
+        return None if found is None else found[1]
+
+    def _metadata(self, stream: GenerationStream, sra: AnyConfig | None) -> dict[str, Any]:
+        """Response metadata of a finished call: model, finish reason, SRA setting and what it did."""
+        return {
+            "model_name": self.model_name,
+            "finish_reason": stream.finish_reason,
+            "sra": None if sra is None else sra.to_dict(),
+            "sra_diagnostics": stream.diagnostics,
+        }
+
+    @staticmethod
+    def _usage(stream: GenerationStream) -> UsageMetadata:
+        usage = stream.usage
+        assert usage is not None, "usage is set once the stream is exhausted"
+        return UsageMetadata(
+            input_tokens=usage.input_tokens,
+            output_tokens=usage.output_tokens,
+            total_tokens=usage.total_tokens,
+        )
+
+    @property
+    def _identifying_params(self) -> dict[str, Any]:
+        sra = self._sra_in_force(DEFAULT)
+        return {
+            "model_name": self.model_name,
+            "max_tokens": self.max_tokens,
+            "temperature": self.temperature,
+            "top_p": self.top_p,
+            "stop": self.stop,
+            "sra": None if sra is None else sra.to_dict(),
+        }
+
+    def _ls_params(self, stop: list[str] | None, kwargs: Mapping[str, Any]) -> dict[str, Any]:
+        """LangSmith's standard tracing parameters, honouring per-call values."""
+        params: dict[str, Any] = {
+            "ls_provider": "sra",
+            "ls_model_name": kwargs["model"] if isinstance(kwargs.get("model"), str) else self.model_name,
+            "ls_temperature": kwargs.get("temperature", self.temperature),
+            "ls_max_tokens": kwargs.get("max_tokens", self.max_tokens),
+        }
+        stops = stop if stop is not None else self.stop
+        if stops:
+            params["ls_stop"] = list(stops)
+        return params

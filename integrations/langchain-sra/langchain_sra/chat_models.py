@@ -1,0 +1,186 @@
+"""ChatSRA: a local Hugging Face chat model, SRA-patched, as a LangChain chat model."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Callable, Iterator, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from langchain_core.callbacks import AsyncCallbackManagerForLLMRun, CallbackManagerForLLMRun
+from langchain_core.language_models import LangSmithParams, LanguageModelInput
+from langchain_core.language_models.chat_models import (
+    BaseChatModel,
+    agenerate_from_stream,
+    generate_from_stream,
+)
+from langchain_core.messages import AIMessage, AIMessageChunk, BaseMessage
+from langchain_core.outputs import ChatGenerationChunk, ChatResult
+from langchain_core.runnables import Runnable
+from langchain_core.tools import BaseTool
+from langchain_core.utils.function_calling import convert_to_openai_tool
+
+from sra_rag.config import AnyConfig
+from sra_rag.generation import GenerationStream
+
+from ._base import SRAModelBase
+from ._threads import ThreadedStream
+from .messages import to_chat_dicts
+from .tools import ToolCallReader, response_template, tool_support_error
+
+
+@dataclass
+class _Call:
+    """One chat call, resolved: the rendered-to-be messages, generation options, tool parsing."""
+
+    messages: list[dict[str, Any]]
+    options: dict[str, Any]
+    sra: AnyConfig | None
+    reader: ToolCallReader | None
+
+    def split(self, text: str) -> tuple[str, list[Any]]:
+        """Content and tool-call chunks in the next piece of model output."""
+        return self.reader.feed(text) if self.reader else (text, [])
+
+    def rest(self) -> tuple[str, list[Any]]:
+        return self.reader.finish() if self.reader else ("", [])
+
+
+class ChatSRA(SRAModelBase, BaseChatModel):
+    """Chat model over a local Hugging Face causal LM with Scaled ReAttention (sra-rag).
+
+    Messages go through the tokenizer's chat template; only the new text comes back. Generation is
+    always streamed underneath (`invoke` collects the stream), so stop strings, usage and metadata
+    are the same either way. Per call: `max_tokens`, `temperature`, `top_p`, `stop`, and `sra`
+    (an `SRAConfig`, a `TransitionConfig`, or None for the baseline).
+
+    ```python
+    from langchain_sra import ChatSRA
+
+    chat = ChatSRA.from_model_id(None, max_tokens=64)  # bundled SmolLM2-135M-Instruct, SRA on
+    chat.invoke("What is the capital of France?")
+    chat.invoke("Same question", sra=None)  # this call without SRA
+    ```
+    """
+
+    streaming: bool = False
+    """Have `invoke` go through `stream` (LangChain's flag); output is the same either way."""
+
+    @property
+    def _llm_type(self) -> str:
+        return "sra-chat"
+
+    def _get_ls_params(self, stop: list[str] | None = None, **kwargs: Any) -> LangSmithParams:
+        return LangSmithParams(ls_model_type="chat", **self._ls_params(stop, kwargs))  # type: ignore[typeddict-item]
+
+    def bind_tools(
+        self,
+        tools: Sequence[dict[str, Any] | type | Callable[..., Any] | BaseTool],
+        *,
+        tool_choice: str | None = None,
+        **kwargs: Any,
+    ) -> Runnable[LanguageModelInput, AIMessage]:
+        """Offer tools through the chat template; raises NotImplementedError if it cannot render them.
+
+        `tool_choice` may be None, "auto" or "none": generation is not constrained, so a call to a
+        particular tool (or to any tool) cannot be forced.
+        """
+        reason = tool_support_error(self.tokenizer, self.model)
+        if reason is not None:
+            raise NotImplementedError(reason)
+        if tool_choice not in (None, "auto", "none"):
+            raise ValueError(
+                f"tool_choice={tool_choice!r} cannot be enforced by a local model without constrained "
+                "decoding; use None/'auto' (the model decides) or 'none'"
+            )
+        if tool_choice == "none":
+            return self.bind(**kwargs)
+        return self.bind(tools=[convert_to_openai_tool(t) for t in tools], **kwargs)
+
+    def _prepare(self, messages: list[BaseMessage], stop: list[str] | None, kwargs: dict[str, Any]) -> _Call:
+        kwargs = dict(kwargs)
+        tools = kwargs.pop("tools", None) or None
+        options = self._options(stop, kwargs)
+        chat = to_chat_dicts(messages)
+        reader = None
+        if tools:
+            reason = tool_support_error(self.tokenizer, self.model)
+            if reason is not None:
+                raise NotImplementedError(reason)
+            template = response_template(self.tokenizer, self.model)
+            reader = ToolCallReader(self.tokenizer, template, self.generator.render(chat, tools), tools)
+            options["tools"] = tools
+        return _Call(chat, options, self._sra_in_force(options["sra"]), reader)
+
+    def _chunk(self, call: _Call, text: str) -> ChatGenerationChunk | None:
+        content, calls = call.split(text)
+        if not content and not calls:
+            return None
+        return ChatGenerationChunk(message=AIMessageChunk(content=content, tool_call_chunks=calls))
+
+    def _last_chunk(self, call: _Call, stream: GenerationStream) -> ChatGenerationChunk:
+        content, calls = call.rest()
+        message = AIMessageChunk(
+            content=content,
+            tool_call_chunks=calls,
+            usage_metadata=self._usage(stream),
+            response_metadata=self._metadata(stream, call.sra),
+            chunk_position="last",
+        )
+        return ChatGenerationChunk(message=message)
+
+    def _stream(
+        self,
+        messages: list[BaseMessage],
+        stop: list[str] | None = None,
+        run_manager: CallbackManagerForLLMRun | None = None,
+        **kwargs: Any,
+    ) -> Iterator[ChatGenerationChunk]:
+        call = self._prepare(messages, stop, kwargs)
+        with self.generator.stream(call.messages, **call.options) as stream:
+            for text in stream:
+                if chunk := self._chunk(call, text):
+                    if run_manager:
+                        run_manager.on_llm_new_token(chunk.text, chunk=chunk)
+                    yield chunk
+        last = self._last_chunk(call, stream)
+        if run_manager:
+            run_manager.on_llm_new_token(last.text, chunk=last)
+        yield last
+
+    async def _astream(
+        self,
+        messages: list[BaseMessage],
+        stop: list[str] | None = None,
+        run_manager: AsyncCallbackManagerForLLMRun | None = None,
+        **kwargs: Any,
+    ) -> AsyncIterator[ChatGenerationChunk]:
+        call = self._prepare(messages, stop, kwargs)
+        threaded = ThreadedStream(lambda: self.generator.stream(call.messages, **call.options))
+        async for text in threaded:
+            if chunk := self._chunk(call, text):
+                if run_manager:
+                    await run_manager.on_llm_new_token(chunk.text, chunk=chunk)
+                yield chunk
+        assert threaded.stream is not None
+        last = self._last_chunk(call, threaded.stream)
+        if run_manager:
+            await run_manager.on_llm_new_token(last.text, chunk=last)
+        yield last
+
+    def _generate(
+        self,
+        messages: list[BaseMessage],
+        stop: list[str] | None = None,
+        run_manager: CallbackManagerForLLMRun | None = None,
+        **kwargs: Any,
+    ) -> ChatResult:
+        return generate_from_stream(self._stream(messages, stop, run_manager, **kwargs))
+
+    async def _agenerate(
+        self,
+        messages: list[BaseMessage],
+        stop: list[str] | None = None,
+        run_manager: AsyncCallbackManagerForLLMRun | None = None,
+        **kwargs: Any,
+    ) -> ChatResult:
+        return await agenerate_from_stream(self._astream(messages, stop, run_manager, **kwargs))

@@ -1,0 +1,239 @@
+"""ChatSRA's own behaviour: streaming, stop strings, usage, metadata, per-call SRA, async, tools."""
+
+import asyncio
+import copy
+import itertools
+import time
+from typing import Any
+
+import pytest
+from langchain_core.callbacks import BaseCallbackHandler
+from langchain_core.messages import AIMessage, AIMessageChunk, HumanMessage, SystemMessage, ToolMessage
+from langchain_sra import ChatSRA
+from langchain_sra.messages import to_chat_dicts
+from langchain_sra.tools import ToolCallReader, template_renders_tools
+from sra_fixtures import ACTIVE_ON_SHORT_PROMPTS
+
+from sra_rag.config import PAPER, TransitionConfig
+
+QUESTION = "What is the capital of France?"
+
+
+def test_stream_is_token_by_token_and_adds_up_to_invoke(chat: ChatSRA) -> None:
+    chunks = list(chat.stream(QUESTION))
+    texts = [c.content for c in chunks if c.content]
+    assert len(texts) > 1
+    assert "".join(texts) == chat.invoke(QUESTION).content
+    assert "Paris" in "".join(texts)
+    assert chunks[-1].chunk_position == "last"
+
+
+def test_only_new_text_is_returned(chat: ChatSRA) -> None:
+    answer = chat.invoke([SystemMessage("Answer briefly."), HumanMessage(QUESTION)]).content
+    assert QUESTION not in answer and "Answer briefly" not in answer and "<|im_start|>" not in answer
+
+
+def test_callbacks_receive_each_token_during_invoke(chat: ChatSRA) -> None:
+    class Tokens(BaseCallbackHandler):
+        def __init__(self) -> None:
+            self.tokens: list[str] = []
+
+        def on_llm_new_token(self, token: str, **kwargs: Any) -> None:
+            self.tokens.append(token)
+
+    handler = Tokens()
+    answer = chat.invoke(QUESTION, config={"callbacks": [handler]}).content
+    assert len([t for t in handler.tokens if t]) > 1
+    assert "".join(handler.tokens) == answer
+
+
+def test_stop_string_of_several_tokens_is_cut_and_trimmed(chat: ChatSRA) -> None:
+    full = chat.invoke(QUESTION).content
+    assert "capital of France is" in full
+    stop = "of France"  # several tokens; the model writes it mid-answer
+    assert len(chat.tokenizer(stop, add_special_tokens=False).input_ids) > 1
+    cut = chat.invoke(QUESTION, stop=[stop])
+    assert cut.content == full[: full.index(stop)]
+    assert cut.response_metadata["finish_reason"] == "stop"
+    streamed = "".join(c.content for c in chat.stream(QUESTION, stop=[stop]))
+    assert streamed == cut.content
+
+
+def test_max_tokens_per_call_and_usage(chat: ChatSRA) -> None:
+    result = chat.invoke(QUESTION, max_tokens=3)
+    usage = result.usage_metadata
+    assert usage is not None
+    assert usage["output_tokens"] == 3
+    assert usage["input_tokens"] == len(chat.generator.encode(to_chat_dicts([HumanMessage(QUESTION)]))[0])
+    assert usage["total_tokens"] == usage["input_tokens"] + 3
+    assert result.response_metadata["finish_reason"] == "length"
+
+
+def test_sampling_options_per_call(chat: ChatSRA) -> None:
+    result = chat.invoke(QUESTION, temperature=0.7, top_p=0.9, max_tokens=4)
+    assert result.usage_metadata["output_tokens"] <= 4
+    with pytest.raises(ValueError, match="top_p"):
+        chat.invoke(QUESTION, top_p=0.0)
+
+
+def test_response_metadata_reports_model_policy_and_diagnostics(chat: ChatSRA) -> None:
+    meta = chat.invoke(QUESTION, max_tokens=2).response_metadata
+    assert meta["model_name"] == chat.model_name
+    assert meta["sra"] == PAPER.to_dict()  # the bundled model's own setting
+    assert set(meta["sra_diagnostics"]) >= {"rows_touched", "eliminated_mass", "redistributed_mass"}
+
+
+def test_per_call_sra_override_changes_the_policy_reported(chat: ChatSRA) -> None:
+    baseline = chat.invoke(QUESTION, sra=None, max_tokens=2).response_metadata
+    assert baseline["sra"] is None
+    assert baseline["sra_diagnostics"]["rows_touched"] == 0
+    transition = chat.invoke(QUESTION, sra=TransitionConfig(), max_tokens=2).response_metadata
+    assert transition["sra"]["policy"] == "transition"
+    active = chat.bind(sra=ACTIVE_ON_SHORT_PROMPTS).invoke(QUESTION, max_tokens=2).response_metadata
+    assert active["sra"] == ACTIVE_ON_SHORT_PROMPTS.to_dict()
+    assert active["sra_diagnostics"]["rows_touched"] > 0
+    assert chat.invoke(QUESTION, max_tokens=2).response_metadata["sra"] == PAPER.to_dict()  # untouched
+
+
+def test_diagnostics_can_be_switched_off(chat: ChatSRA) -> None:
+    assert chat.invoke(QUESTION, max_tokens=2, diagnostics=False).response_metadata["sra_diagnostics"] is None
+
+
+async def test_async_stream_matches_sync_and_never_blocks_the_loop(chat: ChatSRA) -> None:
+    ticks: list[float] = []
+
+    async def ticker() -> None:
+        while True:
+            ticks.append(time.monotonic())
+            await asyncio.sleep(0.01)
+
+    task = asyncio.create_task(ticker())
+    try:
+        chunks = [c async for c in chat.astream(QUESTION)]
+        answer = await chat.ainvoke(QUESTION)
+    finally:
+        task.cancel()
+    assert "".join(c.content for c in chunks) == answer.content == chat.invoke(QUESTION).content
+    assert len([c for c in chunks if c.content]) > 1
+    assert max(b - a for a, b in itertools.pairwise(ticks)) < 0.5  # the loop kept running
+
+
+async def test_abandoned_async_stream_stops_generating(chat: ChatSRA) -> None:
+    async for _ in chat.astream(QUESTION, max_tokens=200):
+        break
+    result = await chat.ainvoke(QUESTION, max_tokens=4)  # the model is free again, the answer whole
+    assert result.usage_metadata["output_tokens"] <= 4
+
+
+def test_conversation_roles_reach_the_chat_template(chat: ChatSRA) -> None:
+    messages = [
+        SystemMessage("Be brief."),
+        HumanMessage("Hi"),
+        AIMessage("Hello!", tool_calls=[{"name": "lookup", "args": {"q": "x"}, "id": "c1"}]),
+        ToolMessage("42", tool_call_id="c1", name="lookup"),
+        HumanMessage([{"type": "text", "text": "Thanks"}]),
+    ]
+    dicts = to_chat_dicts(messages)
+    assert [d["role"] for d in dicts] == ["system", "user", "assistant", "tool", "user"]
+    assert dicts[2]["tool_calls"][0]["function"] == {"name": "lookup", "arguments": {"q": "x"}}
+    assert dicts[3]["tool_call_id"] == "c1"
+    assert dicts[4]["content"] == "Thanks"
+    rendered = chat.generator.render(dicts)
+    assert "<|im_start|>tool\n42<|im_end|>" in rendered
+    assert rendered.endswith("<|im_start|>assistant\n")
+
+
+def test_non_text_content_is_refused(chat: ChatSRA) -> None:
+    image = HumanMessage([{"type": "image", "url": "https://example.com/cat.png"}])
+    with pytest.raises(ValueError, match="text only"):
+        chat.invoke([image])
+
+
+def test_bind_tools_says_the_template_has_no_tool_support(chat: ChatSRA) -> None:
+    def add(a: int, b: int) -> int:
+        """Add two integers."""
+        return a + b
+
+    assert not template_renders_tools(chat.tokenizer)
+    with pytest.raises(NotImplementedError, match=r"chat template .* has no tool support"):
+        chat.bind_tools([add])
+
+
+# A ChatML template that renders tools the way Qwen2.5's does, and its response format.
+TOOL_TEMPLATE = (
+    "{% if tools %}<|im_start|>system\n# Tools\n<tools>{% for t in tools %}\n{{ t | tojson }}{% endfor %}"
+    '\n</tools>\nCall a tool as <tool_call>{"name": ..., "arguments": ...}</tool_call><|im_end|>\n'
+    "{% endif %}{% for m in messages %}<|im_start|>{{ m.role }}\n{{ m.content }}<|im_end|>\n{% endfor %}"
+    "{% if add_generation_prompt %}<|im_start|>assistant\n{% endif %}"
+)
+RESPONSE_TEMPLATE = {
+    "defaults": {"role": "assistant"},
+    "start_anchor": "<|im_start|>assistant\n",
+    "fields": {
+        "tool_calls": {
+            "open_pattern": r"\s*<tool_call>",
+            "close": "</tool_call>",
+            "repeats": True,
+            "content": "json",
+            "transform": {"type": "function", "function": "{content}"},
+        },
+        "content": {"close_pattern": r"\s*<\|im_end\|>", "content": "text"},
+    },
+}
+ADD_TOOL = {
+    "type": "function",
+    "function": {
+        "name": "add",
+        "description": "Add two integers.",
+        "parameters": {
+            "type": "object",
+            "properties": {"a": {"type": "integer"}, "b": {"type": "integer"}},
+            "required": ["a", "b"],
+        },
+    },
+}
+
+
+@pytest.fixture(scope="module")
+def tool_tokenizer(chat: ChatSRA) -> Any:
+    tokenizer = copy.deepcopy(chat.tokenizer)
+    tokenizer.chat_template = TOOL_TEMPLATE
+    tokenizer.response_template = RESPONSE_TEMPLATE
+    return tokenizer
+
+
+def test_tools_are_rendered_where_the_template_supports_them(chat: ChatSRA, tool_tokenizer: Any) -> None:
+    tool_chat = ChatSRA(model=chat.model, tokenizer=tool_tokenizer, max_tokens=4)
+    bound = tool_chat.bind_tools([ADD_TOOL])
+    assert bound.kwargs["tools"][0]["function"]["name"] == "add"
+    rendered = tool_chat.generator.render([{"role": "user", "content": "1+2?"}], bound.kwargs["tools"])
+    assert '"name": "add"' in rendered
+    assert isinstance(bound.invoke("What is 1+2?"), AIMessage)
+    with pytest.raises(ValueError, match="cannot be enforced"):
+        tool_chat.bind_tools([ADD_TOOL], tool_choice="any")
+
+
+def test_tool_calls_are_parsed_from_streamed_output(tool_tokenizer: Any) -> None:
+    prompt = "<|im_start|>user\n1+2?<|im_end|>\n<|im_start|>assistant\n"
+    reader = ToolCallReader(tool_tokenizer, RESPONSE_TEMPLATE, prompt, [ADD_TOOL])
+    output = 'Let me add.\n<tool_call>\n{"name": "add", "arguments": {"a": "1", "b": 2}}\n</tool_call>'
+    content, calls = "", []
+    for i in range(0, len(output), 5):  # fed in pieces, as a stream delivers it
+        text, found = reader.feed(output[i : i + 5])
+        content, calls = content + text, calls + found
+    text, found = reader.finish()
+    content, calls = content + text, calls + found
+    assert content == "Let me add."
+    assert len(calls) == 1 and calls[0]["name"] == "add"
+    message = AIMessageChunk(content=content, tool_call_chunks=calls, chunk_position="last")
+    assert message.tool_calls[0]["args"] == {"a": 1, "b": 2}  # "1" cast by the tool's schema
+
+
+def test_a_malformed_tool_call_becomes_an_invalid_tool_call(tool_tokenizer: Any) -> None:
+    reader = ToolCallReader(tool_tokenizer, RESPONSE_TEMPLATE, "", [ADD_TOOL])
+    content, calls = reader.feed("<tool_call>{not json}</tool_call> sorry")
+    merged = AIMessageChunk(content=content, tool_call_chunks=calls, chunk_position="last")
+    assert merged.tool_calls == []
+    assert len(merged.invalid_tool_calls) == 1
+    assert "not json" in merged.invalid_tool_calls[0]["args"]
+    assert reader.feed(" more")[0] == " more"
