@@ -27,7 +27,11 @@ CALL_OPTIONS = ("max_tokens", "temperature", "top_p", "sra", "diagnostics")
 
 
 class SRAModelBase(BaseModel):
-    """Fields and helpers common to the chat model and the LLM."""
+    """Fields and helpers common to the chat model and the LLM.
+
+    Subclasses restate `model_config`: pydantic lets a later base (LangChain's, `extra="ignore"`)
+    override an earlier one's, and unknown fields must be an error, not silently dropped.
+    """
 
     model_config = ConfigDict(extra="forbid", arbitrary_types_allowed=True, protected_namespaces=())
 

@@ -18,6 +18,7 @@ from langchain_core.outputs import ChatGenerationChunk, ChatResult
 from langchain_core.runnables import Runnable
 from langchain_core.tools import BaseTool
 from langchain_core.utils.function_calling import convert_to_openai_tool
+from pydantic import ConfigDict
 
 from sra_rag.config import AnyConfig
 from sra_rag.generation import GenerationStream
@@ -61,6 +62,8 @@ class ChatSRA(SRAModelBase, BaseChatModel):
     chat.invoke("Same question", sra=None)  # this call without SRA
     ```
     """
+
+    model_config = ConfigDict(extra="forbid", arbitrary_types_allowed=True, protected_namespaces=())
 
     streaming: bool = False
     """Have `invoke` go through `stream` (LangChain's flag); output is the same either way."""

@@ -10,6 +10,7 @@ from typing import Any
 from langchain_core.callbacks import AsyncCallbackManagerForLLMRun, CallbackManagerForLLMRun
 from langchain_core.language_models import BaseLLM, LangSmithParams
 from langchain_core.outputs import GenerationChunk, LLMResult
+from pydantic import ConfigDict
 
 from sra_rag.config import AnyConfig
 from sra_rag.generation import GenerationStream
@@ -25,6 +26,8 @@ class SRALLM(SRAModelBase, BaseLLM):
     format); only the new text comes back. Same per-call options as `ChatSRA`. Each generation's
     `generation_info` holds the finish reason, usage, the SRA setting and the diagnostics summary.
     """
+
+    model_config = ConfigDict(extra="forbid", arbitrary_types_allowed=True, protected_namespaces=())
 
     @property
     def _llm_type(self) -> str:

@@ -237,3 +237,10 @@ def test_a_malformed_tool_call_becomes_an_invalid_tool_call(tool_tokenizer: Any)
     assert len(merged.invalid_tool_calls) == 1
     assert "not json" in merged.invalid_tool_calls[0]["args"]
     assert reader.feed(" more")[0] == " more"
+
+
+def test_from_model_id_loads_the_bundled_model_with_its_sra_setting() -> None:
+    chat = ChatSRA.from_model_id(None, sra=TransitionConfig(alpha=1.0), max_tokens=2)
+    assert chat.model_name == "SmolLM2-135M-Instruct"
+    assert chat.invoke("Hi").response_metadata["sra"] == TransitionConfig(alpha=1.0).to_dict()
+    assert chat._identifying_params["sra"]["policy"] == "transition"

@@ -1,0 +1,50 @@
+"""SRALLM: plain-prompt completion with the same options, streaming and metadata as ChatSRA."""
+
+from typing import Any
+
+from langchain_core.callbacks import BaseCallbackHandler
+from langchain_sra import SRALLM
+
+PROMPT = "The capital of France is"
+
+
+def test_invoke_returns_only_the_continuation(llm: SRALLM) -> None:
+    text = llm.invoke(PROMPT)
+    assert "Paris" in text
+    assert not text.startswith(PROMPT)
+
+
+def test_stream_adds_up_to_invoke_and_reports_tokens(llm: SRALLM) -> None:
+    class Tokens(BaseCallbackHandler):
+        def __init__(self) -> None:
+            self.tokens: list[str] = []
+
+        def on_llm_new_token(self, token: str, **kwargs: Any) -> None:
+            self.tokens.append(token)
+
+    handler = Tokens()
+    chunks = list(llm.stream(PROMPT, config={"callbacks": [handler]}))
+    assert len([c for c in chunks if c]) > 1
+    assert "".join(chunks) == llm.invoke(PROMPT) == "".join(handler.tokens)
+
+
+def test_batch_and_generation_info(llm: SRALLM) -> None:
+    prompts = [PROMPT, "One, two, three,"]
+    assert llm.batch(prompts) == [llm.invoke(p) for p in prompts]
+    result = llm.generate(prompts, stop=[" four"], max_tokens=6, sra=None)
+    second = result.generations[1][0]
+    assert " four" not in second.text
+    info = second.generation_info
+    assert info["sra"] is None and info["model_name"] == llm.model_name
+    assert info["finish_reason"] in ("stop", "length")
+    assert info["usage"]["output_tokens"] <= 6
+    usage = result.llm_output["token_usage"]
+    first_usage = result.generations[0][0].generation_info["usage"]
+    assert usage["total_tokens"] == first_usage["total_tokens"] + info["usage"]["total_tokens"]
+
+
+async def test_async(llm: SRALLM) -> None:
+    chunks = [c async for c in llm.astream(PROMPT)]
+    assert len([c for c in chunks if c]) > 1
+    assert "".join(chunks) == await llm.ainvoke(PROMPT) == llm.invoke(PROMPT)
+    assert await llm.abatch([PROMPT, PROMPT]) == [llm.invoke(PROMPT)] * 2
