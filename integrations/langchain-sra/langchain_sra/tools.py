@@ -63,6 +63,8 @@ def tool_support_error(tokenizer: PreTrainedTokenizerBase, model: PreTrainedMode
             f"the chat template of {name!r} has no tool support (it does not render `tools`), so the "
             "model cannot be told about tools; use a model whose chat template supports tool calling"
         )
+    if not hasattr(tokenizer, "get_response_parser"):
+        return "tool calls are parsed with transformers' `get_response_parser`: upgrade transformers"
     if response_template(tokenizer, model) is None:
         return (
             f"the chat template of {name!r} renders tools, but the format of its tool calls is unknown: "

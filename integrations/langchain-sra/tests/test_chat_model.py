@@ -3,6 +3,7 @@
 import asyncio
 import copy
 import itertools
+import threading
 import time
 from typing import Any
 
@@ -33,7 +34,7 @@ def test_only_new_text_is_returned(chat: ChatSRA) -> None:
     assert QUESTION not in answer and "Answer briefly" not in answer and "<|im_start|>" not in answer
 
 
-def test_callbacks_receive_each_token_during_invoke(chat: ChatSRA) -> None:
+def test_callbacks_receive_each_token_once(chat: ChatSRA) -> None:
     class Tokens(BaseCallbackHandler):
         def __init__(self) -> None:
             self.tokens: list[str] = []
@@ -45,6 +46,9 @@ def test_callbacks_receive_each_token_during_invoke(chat: ChatSRA) -> None:
     answer = chat.invoke(QUESTION, config={"callbacks": [handler]}).content
     assert len([t for t in handler.tokens if t]) > 1
     assert "".join(handler.tokens) == answer
+    streamed = Tokens()  # through `stream`, LangChain reports the chunks: each exactly once
+    assert "".join(c.content for c in chat.stream(QUESTION, config={"callbacks": [streamed]})) == answer
+    assert "".join(streamed.tokens) == answer
 
 
 def test_stop_string_of_several_tokens_is_cut_and_trimmed(chat: ChatSRA) -> None:
@@ -119,10 +123,15 @@ async def test_async_stream_matches_sync_and_never_blocks_the_loop(chat: ChatSRA
 
 
 async def test_abandoned_async_stream_stops_generating(chat: ChatSRA) -> None:
-    async for _ in chat.astream(QUESTION, max_tokens=200):
+    threads = threading.active_count()
+    async for _ in chat.astream(QUESTION, max_tokens=500):
         break
-    result = await chat.ainvoke(QUESTION, max_tokens=4)  # the model is free again, the answer whole
-    assert result.usage_metadata["output_tokens"] <= 4
+    deadline = time.monotonic() + 10  # 500 tokens would take far longer than this
+    while threading.active_count() > threads and time.monotonic() < deadline:
+        await asyncio.sleep(0.05)
+    assert threading.active_count() == threads  # the pump and generation threads are gone
+    result = await chat.ainvoke(QUESTION, max_tokens=4)
+    assert result.usage_metadata["output_tokens"] == 4
 
 
 def test_conversation_roles_reach_the_chat_template(chat: ChatSRA) -> None:
