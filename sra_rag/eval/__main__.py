@@ -1,0 +1,7 @@
+"""`python -m sra_rag.eval`: the evaluation command (same as `sra-rag eval`)."""
+
+import sys
+
+from .command import main
+
+sys.exit(main())

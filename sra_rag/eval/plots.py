@@ -1,0 +1,86 @@
+"""PNG plots of a saved evaluation report: accuracy and gold log-probability change by prompt
+length and by gold depth, baseline against each reported SRA setting, with 95% intervals drawn.
+
+The log-probability panel is the one to read on small models: accuracy moves in whole samples,
+the paired log-probability difference moves continuously and its interval says whether zero
+(no effect) is excluded.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt
+
+
+def _series(cells: dict[str, Any], metric: str) -> tuple[list[str], list[float], list[float], list[float]]:
+    labels, mid, low, high = [], [], [], []
+    for label, cell in cells.items():
+        value = cell.get(metric)
+        if value is None:
+            continue
+        centre = value.get("rate", value.get("mean"))
+        if centre is None:
+            continue
+        labels.append(label)
+        mid.append(centre)
+        low.append(centre - (value["low"] if value["low"] is not None else centre))
+        high.append((value["high"] if value["high"] is not None else centre) - centre)
+    return labels, mid, low, high
+
+
+def _panel(ax: Any, answers: dict[str, Any], task: str, axis: str, metric: str, settings: list[str]) -> None:
+    offsets = {s: (i - (len(settings) - 1) / 2) * 0.06 for i, s in enumerate(settings)}
+    ticks: list[str] = []
+    for name in settings:
+        cells = answers.get(name, {}).get("tasks", {}).get(task, {}).get(axis, {})
+        labels, mid, low, high = _series(cells, metric)
+        if not labels:
+            continue
+        ticks = ticks or labels
+        xs = [ticks.index(label) + offsets[name] if label in ticks else None for label in labels]
+        points = [(x, m, lo, hi) for x, m, lo, hi in zip(xs, mid, low, high, strict=True) if x is not None]
+        if not points:
+            continue
+        x, m, lo, hi = zip(*points, strict=True)
+        ax.errorbar(x, m, yerr=[lo, hi], marker="o", capsize=3, label=name, linewidth=1)
+    ax.set_xticks(range(len(ticks)), ticks)
+    if metric == "logprob_vs_baseline":
+        ax.axhline(0.0, color="grey", linewidth=0.8, linestyle="--")
+
+
+def plot_report(report: dict[str, Any], out_dir: Path, stem: str) -> list[Path]:
+    """Two PNGs (by length, by depth), rows = tasks, columns = accuracy and log-prob change."""
+    answers = report["test"]["answers"]
+    settings = [s for s in report["test_settings"] if s in answers]
+    sra = [s for s in settings if s != "baseline"]
+    tasks = sorted({t for s in settings for t in answers[s]["tasks"]})
+    written = []
+    for axis, xlabel in (("by_length", "prompt tokens"), ("by_depth", "gold depth (0 = start)")):
+        fig, axes = plt.subplots(len(tasks), 2, figsize=(11, 3.2 * len(tasks)), squeeze=False)
+        for row, task in enumerate(tasks):
+            _panel(axes[row][0], answers, task, axis, "contains", settings)
+            axes[row][0].set_ylim(-0.05, 1.05)
+            axes[row][0].set_ylabel(f"{task}\naccuracy (contains)")
+            _panel(axes[row][1], answers, task, axis, "logprob_vs_baseline", sra)
+            axes[row][1].set_ylabel("gold log-prob minus baseline (nats)")
+            for ax in axes[row]:
+                ax.set_xlabel(xlabel)
+        axes[0][0].legend(fontsize=8)
+        if sra:
+            axes[0][1].legend(fontsize=8)
+        fig.suptitle(
+            f"{report['model']}: test split, 95% intervals (Wilson; paired t)\n"
+            f"preset {report['preset']['name']}, seed {report['preset']['seed']}",
+            fontsize=10,
+        )
+        fig.tight_layout()
+        path = out_dir / f"{stem}_{axis.removeprefix('by_')}.png"
+        fig.savefig(path, dpi=110)
+        plt.close(fig)
+        written.append(path)
+    return written

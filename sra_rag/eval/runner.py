@@ -1,0 +1,203 @@
+"""Run an evaluation preset on one model: score every dev sample under every dev setting, choose
+on dev, then score the test samples under the reported settings; write all of it down.
+
+Settings run interleaved per sample (every setting on a prompt before the next prompt), and each
+record is appended to a checkpoint file as soon as it exists, so a run cut short still yields
+paired, summarisable results, and a rerun resumes where it stopped.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import platform
+import sys
+import time
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+import torch
+import transformers
+from tqdm import tqdm
+from transformers import PreTrainedModel, PreTrainedTokenizerBase
+
+from ..patch import disable_sra, enable_sra
+from . import summary
+from .presets import EvalPreset
+from .scoring import score_answer, score_perplexity
+from .settings import BASELINE, setting
+from .tasks import Sample, Style, held_text, make_sample
+
+logger = logging.getLogger(__name__)
+
+
+def dev_samples(tokenizer: PreTrainedTokenizerBase, preset: EvalPreset, style: Style) -> list[Sample]:
+    return [
+        make_sample(
+            tokenizer,
+            task,
+            seed=preset.seed,
+            split="dev",
+            index=i,
+            tokens=length,
+            depth=preset.depths[task][i % len(preset.depths[task])],
+            style=style,
+        )
+        for task in preset.tasks
+        for length in preset.dev_lengths
+        for i in range(preset.dev_samples)
+    ]
+
+
+def test_samples(tokenizer: PreTrainedTokenizerBase, preset: EvalPreset, style: Style) -> list[Sample]:
+    cells = [(task, length, count) for length, count in preset.test_cells for task in preset.tasks]
+    if preset.long_slice is not None:
+        cells.append(("needle", *preset.long_slice))
+    samples = [
+        make_sample(
+            tokenizer,
+            task,
+            seed=preset.seed,
+            split="test",
+            index=i,
+            tokens=length,
+            depth=preset.depths[task][i % len(preset.depths[task])],
+            style=style,
+        )
+        for task, length, count in cells
+        for i in range(count)
+    ]
+    samples += [
+        held_text(tokenizer, seed=preset.seed, split="test", index=i, tokens=preset.perplexity_tokens)
+        for i in range(preset.perplexity_samples)
+    ]
+    return samples
+
+
+def _record_key(record: dict[str, Any]) -> tuple[Any, ...]:
+    return (*summary.sample_key(record), record["setting"])
+
+
+class Checkpoint:
+    """Records appended as JSON lines; records already there are not scored again."""
+
+    def __init__(self, path: Path | None, fingerprint: dict[str, Any]) -> None:
+        self.path = path
+        self.records: list[dict[str, Any]] = []
+        if path is None:
+            return
+        path.parent.mkdir(parents=True, exist_ok=True)
+        if path.exists():
+            lines = path.read_text(encoding="utf-8").splitlines()
+            if lines and json.loads(lines[0]) == fingerprint:
+                self.records = [json.loads(line) for line in lines[1:] if line.strip()]
+                logger.info("resuming: %d records from %s", len(self.records), path)
+                return
+        path.write_text(json.dumps(fingerprint) + "\n", encoding="utf-8")
+
+    def done(self) -> set[tuple[Any, ...]]:
+        return {_record_key(r) for r in self.records}
+
+    def add(self, record: dict[str, Any]) -> None:
+        self.records.append(record)
+        if self.path is not None:
+            with self.path.open("a", encoding="utf-8") as handle:
+                handle.write(json.dumps(record) + "\n")
+
+
+def _score(
+    model: PreTrainedModel,
+    tokenizer: PreTrainedTokenizerBase,
+    samples: Iterable[Sample],
+    settings: list[str],
+    preset: EvalPreset,
+    checkpoint: Checkpoint,
+    phase: str,
+    progress: bool,
+) -> None:
+    done = checkpoint.done()
+    samples = list(samples)
+    bar = tqdm(total=len(samples) * len(settings), desc=phase, disable=not progress, dynamic_ncols=True)
+    for sample in samples:
+        for name in settings:
+            base = sample.to_dict()
+            if (*summary.sample_key(base), name) in done:
+                bar.update()
+                continue
+            config = setting(name)
+            if config is None:
+                disable_sra(model)
+            else:
+                enable_sra(model, config)
+            if sample.task == "perplexity":
+                metrics = score_perplexity(model, tokenizer, sample, preset.perplexity_tail)
+            else:
+                metrics = score_answer(model, tokenizer, sample, preset.max_new_tokens)
+            checkpoint.add({**base, "phase": phase, "setting": name, **metrics})
+            bar.update()
+    bar.close()
+    disable_sra(model)
+
+
+def versions() -> dict[str, str]:
+    return {
+        "python": platform.python_version(),
+        "torch": torch.__version__,
+        "transformers": transformers.__version__,
+        "machine": platform.machine(),
+        "threads": str(torch.get_num_threads()),
+    }
+
+
+def run_evaluation(
+    model: PreTrainedModel,
+    tokenizer: PreTrainedTokenizerBase,
+    preset: EvalPreset,
+    *,
+    model_name: str,
+    style: Style,
+    checkpoint: Path | None = None,
+    progress: bool = True,
+    force_test_settings: list[str] | None = None,
+) -> dict[str, Any]:
+    """The whole run; returns the report (configs, seeds, versions, every record, summaries)."""
+    start = time.perf_counter()
+    fingerprint = {"model": model_name, "preset": preset.to_dict(), "style": style}
+    store = Checkpoint(checkpoint, fingerprint)
+    dev = dev_samples(tokenizer, preset, style)
+    logger.info("dev: %d samples x %d settings", len(dev), len(preset.dev_settings))
+    _score(model, tokenizer, dev, list(preset.dev_settings), preset, store, "dev", progress)
+    dev_records = [r for r in store.records if r["split"] == "dev"]
+    selection = summary.select_best(dev_records)
+    test_settings = list(force_test_settings or preset.test_settings)
+    if BASELINE not in test_settings:
+        test_settings.insert(0, BASELINE)
+    if selection["best"] is not None and selection["best"] not in test_settings:
+        test_settings.append(selection["best"])
+    test = test_samples(tokenizer, preset, style)
+    logger.info("test: %d samples x settings %s", len(test), test_settings)
+    _score(model, tokenizer, test, test_settings, preset, store, "test", progress)
+    test_records = [r for r in store.records if r["split"] == "test"]
+    used = list(dict.fromkeys([*preset.dev_settings, *test_settings]))
+    return {
+        "model": model_name,
+        "prompt_style": style,
+        "preset": preset.to_dict(),
+        "settings": {name: (None if setting(name) is None else setting(name).to_dict()) for name in used},
+        "test_settings": test_settings,
+        "versions": versions(),
+        "command": " ".join(sys.argv),
+        "wall_seconds": time.perf_counter() - start,
+        "counts": {
+            "dev_samples": len(dev),
+            "test_samples": len(test),
+            "records": len(store.records),
+        },
+        "dev": {"answers": summary.answer_summary(dev_records), "selection": selection},
+        "test": {
+            "answers": summary.answer_summary(test_records),
+            "perplexity": summary.perplexity_summary(test_records),
+        },
+        "records": store.records,
+    }
