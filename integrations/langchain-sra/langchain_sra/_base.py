@@ -9,7 +9,7 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, Self
 
 import torch
 from langchain_core.messages import UsageMetadata
@@ -72,7 +72,7 @@ class SRAModelBase(BaseModel):
         trust_remote_code: bool = False,
         model_kwargs: Mapping[str, Any] | None = None,
         **fields: Any,
-    ) -> Any:
+    ) -> Self:
         """Load with `sra_rag.models.load_model` (None: the bundled SmolLM2-135M-Instruct) and wrap it.
 
         `sra` becomes the model's default setting; `fields` are this class's other fields.
