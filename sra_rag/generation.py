@@ -28,6 +28,7 @@ from transformers import (
 from .config import AnyConfig
 from .diagnostics import record_diagnostics
 from .patch import check_config, enable_sra, is_patched, use_sra
+from .state import effective_config
 
 Message = Mapping[str, Any]
 Prompt = str | Sequence[Message]
@@ -62,6 +63,7 @@ class Generation:
     text: str
     usage: Usage
     finish_reason: FinishReason
+    sra: AnyConfig | None = None  # the setting the text was generated with
     diagnostics: dict[str, Any] | None = None
 
 
@@ -127,7 +129,10 @@ class GenerationStream:
     Closing it, leaving its `with` block or dropping it stops the generation behind it.
     """
 
-    def __init__(self, chunks: Iterator[str], outcome: _Outcome, cancel: threading.Event) -> None:
+    def __init__(
+        self, chunks: Iterator[str], outcome: _Outcome, cancel: threading.Event, sra: AnyConfig | None
+    ) -> None:
+        self.sra = sra  # the setting this generation runs with
         self._chunks = chunks
         self._outcome = outcome
         self._cancel = cancel
@@ -170,6 +175,14 @@ class Generator:
         self.tokenizer = tokenizer
         text_config = model.config.get_text_config()
         self.context_window: int | None = getattr(text_config, "max_position_embeddings", None)
+
+    def sra_in_force(self, sra: AnyConfig | None = DEFAULT) -> AnyConfig | None:
+        """The SRA setting a call given `sra` runs with: its own, else the model's (including an
+        enclosing `use_sra` block of the caller's)."""
+        if sra is not DEFAULT:
+            return sra
+        found = effective_config(self.model.config.get_text_config())
+        return None if found is None else found[1]
 
     def render(self, prompt: Prompt, tools: Sequence[Any] | None = None) -> str:
         """A string is used as is; chat messages go through the tokenizer's chat template."""
@@ -264,7 +277,7 @@ class Generator:
         worker = threading.Thread(target=contextvars.copy_context().run, args=(work,), daemon=True)
         worker.start()
         chunks = self._chunks(streamer, worker, outcome, cancel, stop or (), input_ids.shape[1])
-        return GenerationStream(chunks, outcome, cancel)
+        return GenerationStream(chunks, outcome, cancel, self.sra_in_force(sra))
 
     def _chunks(
         self,
@@ -301,4 +314,4 @@ class Generator:
         """Generate to the end; same options as `stream`."""
         stream = self.stream(prompt, **options)
         text = "".join(stream)
-        return Generation(text, stream.usage, stream.finish_reason, stream.diagnostics)  # type: ignore[arg-type]
+        return Generation(text, stream.usage, stream.finish_reason, stream.sra, stream.diagnostics)  # type: ignore[arg-type]

@@ -6,7 +6,7 @@ import pytest
 import torch
 from transformers import pipeline
 
-from sra_rag import SRAConfig, disable_sra, enable_sra
+from sra_rag import SRAConfig, disable_sra, enable_sra, use_sra
 from sra_rag.generation import ContextWindowError, Generator
 
 QUESTION = [{"role": "user", "content": "What is the capital of France?"}]
@@ -71,6 +71,21 @@ def test_sra_per_call_and_diagnostics(generator):
     off = generator.generate(prompt, max_new_tokens=4, sra=None, diagnostics=True)
     assert on.diagnostics["rows_touched"] > 0 and on.diagnostics["redistributed_mass"] > 0
     assert off.diagnostics["rows_touched"] == 0
+    assert on.sra == SMALL_SRA and off.sra is None
+
+
+def test_reports_the_setting_in_force(generator, smollm2):
+    model = smollm2[0]
+    enable_sra(model, SMALL_SRA)
+    try:
+        assert generator.sra_in_force() == SMALL_SRA
+        with use_sra(model, None):
+            assert generator.generate(QUESTION, max_new_tokens=2).sra is None
+        with generator.stream(QUESTION, max_new_tokens=2) as stream:
+            assert stream.sra == SMALL_SRA
+    finally:
+        disable_sra(model)
+    assert generator.sra_in_force() is None
 
 
 def test_bad_options_are_rejected(generator):

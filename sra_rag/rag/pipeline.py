@@ -11,7 +11,7 @@ from ..attention_share import record_attention_share
 from ..config import AnyConfig
 from ..generation import DEFAULT, Generator, Usage
 from ..models import load_model
-from ..patch import check_config, sra_config
+from ..patch import check_config
 from .chunking import Chunk
 from .embedding import Embedder
 from .prompt import RagPrompt, build_prompt
@@ -97,7 +97,7 @@ class RagPipeline:
     def compare(self, question: str, sra: AnyConfig | None = DEFAULT) -> tuple[RagAnswer, RagAnswer]:
         """The same retrieved prompt answered without SRA and with it (the model's setting by
         default), each with the attention each source received."""
-        setting = sra_config(self.generator.model) if sra is DEFAULT else sra
+        setting = self.generator.sra_in_force(sra)
         if setting is None:
             raise ValueError("compare needs an SRA setting: the model has SRA off and none was given")
         check_config(setting)
@@ -113,7 +113,7 @@ class RagPipeline:
         sra: AnyConfig | None,
         attention: bool,
     ) -> RagAnswer:
-        setting = sra_config(self.generator.model) if sra is DEFAULT else sra
+        setting = self.generator.sra_in_force(sra)
         start = time.perf_counter()
         # the generator patches the model (SRA off) when given an explicit setting: the share
         # probe reads the patched attention path, so always pass one

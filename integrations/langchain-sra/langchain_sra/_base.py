@@ -20,7 +20,6 @@ from sra_rag.config import PAPER, AnyConfig
 from sra_rag.generation import DEFAULT, GenerationStream, Generator
 from sra_rag.models import BUNDLED_MODEL_NAME, load_model
 from sra_rag.patch import check_config
-from sra_rag.state import effective_config
 
 CALL_OPTIONS = ("max_tokens", "temperature", "top_p", "sra", "diagnostics")
 """Keyword arguments accepted per call (and by `.bind`); anything else is a TypeError, not ignored."""
@@ -114,10 +113,7 @@ class SRAModelBase(BaseModel):
 
     def _sra_in_force(self, sra: Any) -> AnyConfig | None:
         """The SRA config a call runs with: its override, else the model's (or an enclosing use_sra)."""
-        if sra is not DEFAULT:
-            return sra
-        found = effective_config(self.model.config.get_text_config())
-        return None if found is None else found[1]
+        return self.generator.sra_in_force(sra)
 
     def _metadata(self, stream: GenerationStream, sra: AnyConfig | None) -> dict[str, Any]:
         """Response metadata of a finished call: model, finish reason, SRA setting and what it did."""
