@@ -130,12 +130,18 @@ class GenerationStream:
     """
 
     def __init__(
-        self, chunks: Iterator[str], outcome: _Outcome, cancel: threading.Event, sra: AnyConfig | None
+        self,
+        chunks: Iterator[str],
+        outcome: _Outcome,
+        cancel: threading.Event,
+        worker: threading.Thread,
+        sra: AnyConfig | None,
     ) -> None:
         self.sra = sra  # the setting this generation runs with
         self._chunks = chunks
         self._outcome = outcome
         self._cancel = cancel
+        self._worker = worker
 
     def __iter__(self) -> Iterator[str]:
         return self._chunks
@@ -153,6 +159,7 @@ class GenerationStream:
         """Stop generating and wait for the worker to finish its current step."""
         self._cancel.set()
         self._chunks.close()  # type: ignore[attr-defined]
+        self._worker.join()  # also when iteration never started (then the line above did nothing)
 
     @property
     def usage(self) -> Usage | None:
@@ -277,7 +284,7 @@ class Generator:
         worker = threading.Thread(target=contextvars.copy_context().run, args=(work,), daemon=True)
         worker.start()
         chunks = self._chunks(streamer, worker, outcome, cancel, stop or (), input_ids.shape[1])
-        return GenerationStream(chunks, outcome, cancel, self.sra_in_force(sra))
+        return GenerationStream(chunks, outcome, cancel, worker, self.sra_in_force(sra))
 
     def _chunks(
         self,
