@@ -1,0 +1,130 @@
+"""Scoring: the cached teacher-forced log-probability equals a plain forward over prompt + answer,
+and the greedy answer equals `model.generate`'s; the whole smoke run writes a valid report."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import torch
+import transformers
+from transformers import AutoTokenizer
+
+from sra_rag import disable_sra, enable_sra, preset
+from sra_rag.eval.command import main
+from sra_rag.eval.presets import eval_preset
+from sra_rag.eval.scoring import score_answer, score_perplexity
+from sra_rag.eval.tasks import encode, make_sample
+from sra_rag.models import bundled_gguf_path, converted_gguf
+
+
+@pytest.fixture(scope="module")
+def tiny(tmp_path_factory):
+    """A small Llama over SmolLM2's tokenizer (attention sharpened so SRA acts), saved to disk."""
+    tokenizer = AutoTokenizer.from_pretrained(str(converted_gguf(bundled_gguf_path())))
+    torch.manual_seed(0)
+    config = transformers.LlamaConfig(
+        vocab_size=len(tokenizer),
+        hidden_size=64,
+        intermediate_size=128,
+        num_hidden_layers=6,
+        num_attention_heads=4,
+        num_key_value_heads=2,
+        max_position_embeddings=4096,
+        bos_token_id=tokenizer.bos_token_id,
+        eos_token_id=tokenizer.eos_token_id,
+        tie_word_embeddings=True,
+    )
+    model = transformers.LlamaForCausalLM(config).eval()
+    with torch.no_grad():
+        for layer in model.model.layers:
+            layer.self_attn.q_proj.weight.mul_(10.0)
+    directory = tmp_path_factory.mktemp("tiny")
+    model.save_pretrained(directory)
+    tokenizer.save_pretrained(directory)
+    return model, tokenizer, directory
+
+
+def test_teacher_forced_logprob_equals_full_forward(tiny) -> None:
+    model, tokenizer, _ = tiny
+    sample = make_sample(tokenizer, "kv", seed=0, split="dev", index=0, tokens=450, depth=0.5, style="chat")
+    got = score_answer(model, tokenizer, sample, max_new_tokens=5)
+    prompt = encode(tokenizer, sample.prompt, "chat")
+    gold = tokenizer(sample.continuation, add_special_tokens=False).input_ids
+    with torch.no_grad():
+        logits = model(torch.tensor([prompt + gold])).logits[0].log_softmax(-1)
+    expected = sum(float(logits[len(prompt) - 1 + k, t]) for k, t in enumerate(gold))
+    assert got["answer_tokens"] == len(gold)
+    assert got["logprob"] == pytest.approx(expected, abs=1e-3)
+    generated = model.generate(
+        torch.tensor([prompt]), max_new_tokens=5, do_sample=False, pad_token_id=tokenizer.eos_token_id
+    )
+    assert got["generated"] == tokenizer.decode(generated[0, len(prompt) :], skip_special_tokens=True)
+
+
+def test_sra_moves_the_score_and_perplexity(tiny) -> None:
+    model, tokenizer, _ = tiny
+    sample = make_sample(
+        tokenizer, "needle", seed=0, split="dev", index=0, tokens=600, depth=0.5, style="chat"
+    )
+    held = make_sample(tokenizer, "needle", seed=1, split="dev", index=0, tokens=600, depth=0.5, style="chat")
+    held = type(held)(**{**held.__dict__, "style": "completion"})
+    base, base_ppl = score_answer(model, tokenizer, sample, 3), score_perplexity(model, tokenizer, held, 64)
+    enable_sra(model, preset("paper"))
+    try:
+        sra, sra_ppl = score_answer(model, tokenizer, sample, 3), score_perplexity(model, tokenizer, held, 64)
+    finally:
+        disable_sra(model)
+    assert sra["logprob"] != pytest.approx(base["logprob"], abs=1e-6)
+    assert sra_ppl["nll"] != pytest.approx(base_ppl["nll"], abs=1e-6)
+    assert score_answer(model, tokenizer, sample, 3)["logprob"] == pytest.approx(base["logprob"], abs=1e-6)
+
+
+def test_smoke_run_writes_report_and_plots(tiny, tmp_path) -> None:
+    _, _, directory = tiny
+    out = tmp_path / "eval_tiny.json"
+    threads = torch.get_num_threads()
+    try:  # one thread: the quickest on a shared CI machine
+        assert (
+            main(
+                [
+                    "--model",
+                    str(directory),
+                    "--preset",
+                    "smoke",
+                    "--out",
+                    str(out),
+                    "--quiet",
+                    "--threads",
+                    "1",
+                ]
+            )
+            == 0
+        )
+    finally:
+        torch.set_num_threads(threads)
+    report = json.loads(out.read_text(encoding="utf-8"))
+    smoke = eval_preset("smoke")
+    assert {"model", "preset", "settings", "versions", "command", "counts", "dev", "test", "records"} <= set(
+        report
+    )
+    assert report["preset"]["seed"] == smoke.seed and report["prompt_style"] == "chat"
+    dev = [r for r in report["records"] if r["split"] == "dev"]
+    assert len(dev) == len(smoke.tasks) * smoke.dev_samples * len(smoke.dev_settings)
+    test_settings = report["test_settings"]
+    assert test_settings[0] == "baseline" and set(smoke.test_settings) <= set(test_settings)
+    best = report["dev"]["selection"]["best"]
+    assert best in smoke.dev_settings and best in test_settings
+    test = [r for r in report["records"] if r["split"] == "test"]
+    assert len(test) == (len(smoke.tasks) + smoke.perplexity_samples) * len(test_settings)
+    for setting in test_settings:
+        cell = report["test"]["answers"][setting]["all"]
+        assert (
+            cell["n"] == len(smoke.tasks)
+            and 0.0 <= cell["contains"]["low"] <= cell["contains"]["high"] <= 1.0
+        )
+        assert report["test"]["perplexity"][setting]["perplexity"] > 1.0
+    assert report["settings"]["baseline"] is None and report["settings"]["paper"]["policy"] == "sra"
+    for name in ("eval_tiny_length.png", "eval_tiny_depth.png"):
+        assert (tmp_path / name).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert not out.with_suffix(".partial.jsonl").exists()
