@@ -30,7 +30,7 @@ from llama_index.core.base.llms.types import (
     MessageRole,
     TextBlock,
 )
-from llama_index.core.bridge.pydantic import Field, PrivateAttr, field_serializer, field_validator
+from llama_index.core.bridge.pydantic import ConfigDict, Field, PrivateAttr, field_serializer, field_validator
 from llama_index.core.constants import DEFAULT_CONTEXT_WINDOW
 from llama_index.core.llms.callbacks import llm_chat_callback, llm_completion_callback
 from llama_index.core.llms.custom import CustomLLM
@@ -183,9 +183,13 @@ class SRALLM(CustomLLM):
     Every call accepts the options in `CALL_OPTIONS`, which override the fields for that call only.
     """
 
+    model_config = ConfigDict(validate_assignment=True)
+
     model_name: str = Field(description="Name reported in the metadata.")
     context_window: int = Field(
-        gt=0, description="Prompt plus new tokens: at most the model's own window; prompts beyond it fail."
+        gt=0,
+        frozen=True,
+        description="Prompt plus new tokens: at most the model's own window; prompts beyond it fail.",
     )
     max_new_tokens: int = Field(default=256, ge=1, description="New tokens per call (num_output).")
     temperature: float = Field(default=0.0, ge=0.0, description="0 decodes greedily.")

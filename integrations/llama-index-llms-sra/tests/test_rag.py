@@ -1,0 +1,85 @@
+"""SRALLM inside LlamaIndex: query engines (plain, streaming, async, via Settings) and a chat engine,
+over a FAISS index of an original corpus with MiniLM embeddings."""
+
+from typing import Any
+
+import pytest
+from llama_index.core import Settings, VectorStoreIndex
+from llama_index.core.instrumentation.events.llm import LLMChatEndEvent, LLMCompletionEndEvent
+from llama_index.core.memory import Memory
+from llama_index.llms.sra import SRALLM
+
+from sra_rag.config import PAPER
+
+CAT = "What is the name of the cat that lives at the lighthouse?"
+
+
+def topics(response: Any) -> list[str]:
+    return [n.node.metadata["topic"] for n in response.source_nodes]
+
+
+def test_query_engine_answers_from_the_index(llm: SRALLM, index: VectorStoreIndex, events: Any) -> None:
+    engine = index.as_query_engine(llm=llm, similarity_top_k=2)
+    response = engine.query(CAT)
+    assert "Pebble" in str(response)
+    assert topics(response)[0] == "lighthouse"
+    assert "Pebble" in response.source_nodes[0].node.get_content()
+    [ended] = events.of(LLMChatEndEvent)  # the engine went through the chat interface, once
+    assert ended.response.raw["sra"] == PAPER.to_dict()
+    assert "Skerra Point" in ended.messages[-1].content  # the retrieved text reached the model
+
+
+def test_streaming_query_engine_yields_text_incrementally(llm: SRALLM, index: VectorStoreIndex) -> None:
+    engine = index.as_query_engine(llm=llm, similarity_top_k=2, streaming=True)
+    response = engine.query(CAT)
+    pieces = list(response.response_gen)
+    assert len([p for p in pieces if p]) > 1
+    assert "Pebble" in "".join(pieces)
+    assert topics(response)[0] == "lighthouse"
+
+
+async def test_async_query_engine(llm: SRALLM, index: VectorStoreIndex) -> None:
+    engine = index.as_query_engine(llm=llm, similarity_top_k=2)
+    response = await engine.aquery(CAT)
+    assert "Pebble" in str(response)
+    assert topics(response)[0] == "lighthouse"
+
+
+def test_settings_llm(
+    bundled: Any, index: VectorStoreIndex, events: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(Settings, "_llm", None)  # restored after the test
+    Settings.llm = SRALLM(*bundled, max_new_tokens=16, sra=None)
+    response = index.as_query_engine(similarity_top_k=2).query(CAT)
+    assert "Pebble" in str(response)
+    assert topics(response)[0] == "lighthouse"
+    [ended] = events.of(LLMChatEndEvent)
+    assert ended.response.raw["sra"] is None  # it was this LLM, with its own setting
+
+
+def test_chat_engine_keeps_a_conversation_within_the_window(
+    bundled: Any, index: VectorStoreIndex, events: Any
+) -> None:
+    window = 1024
+    llm = SRALLM(*bundled, context_window=window, max_new_tokens=24)
+    memory = Memory.from_defaults(token_limit=256)
+    engine = index.as_chat_engine(
+        chat_mode="condense_plus_context", llm=llm, memory=memory, similarity_top_k=2
+    )
+    turns = [
+        (CAT, "lighthouse", ("Pebble",)),
+        ("Who keeps the lighthouse?", "lighthouse", ("Mira", "Tollan")),
+        ("How long does the ferry crossing to Ostrum take?", "ferry", ("forty", "40")),
+    ]
+    for question, topic, answers in turns:
+        response = engine.chat(question)
+        assert topic in topics(response)
+        assert any(answer in str(response) for answer in answers), (question, str(response))
+
+    assert len(memory.get_all()) == 2 * len(turns)
+    ended = events.of(LLMChatEndEvent) + events.of(LLMCompletionEndEvent)
+    assert len(ended) >= len(turns)  # answers, plus the questions the engine condensed
+    usages = [e.response.raw["usage"] for e in ended]
+    assert all(u["total_tokens"] <= window for u in usages)
+    answers = [e for e in events.of(LLMChatEndEvent) if e.messages[0].role.value == "system"]
+    assert [len(e.messages) for e in answers] == [2, 4, 6]  # history grows turn by turn
