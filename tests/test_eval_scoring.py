@@ -128,3 +128,11 @@ def test_smoke_run_writes_report_and_plots(tiny, tmp_path) -> None:
     for name in ("eval_tiny_length.png", "eval_tiny_depth.png"):
         assert (tmp_path / name).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert not out.with_suffix(".partial.jsonl").exists()
+    # a run cut short: its checkpoint (here, dev records only) still yields a marked, paired report
+    checkpoint = tmp_path / "cut.partial.jsonl"
+    header = {"model": report["model"], "style": report["prompt_style"]}
+    checkpoint.write_text("\n".join(json.dumps(x) for x in [header, *dev]) + "\n", encoding="utf-8")
+    assert main(["--report", str(checkpoint), "--preset", "smoke", "--no-plots"]) == 0
+    cut = json.loads((tmp_path / "cut.json").read_text(encoding="utf-8"))
+    assert cut["partial"] and cut["counts"]["records"] == len(dev)
+    assert cut["dev"]["selection"] == report["dev"]["selection"] and cut["test"]["answers"] == {}

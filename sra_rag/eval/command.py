@@ -16,7 +16,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from .presets import EVAL_PRESETS, eval_preset
+from .presets import EVAL_PRESETS, EvalPreset, eval_preset
 
 logger = logging.getLogger(__name__)
 
@@ -41,7 +41,12 @@ def add_eval_arguments(parser: argparse.ArgumentParser) -> None:
         "--test-settings", nargs="+", help="override the preset's test settings (the dev winner is added)"
     )
     parser.add_argument("--fresh", action="store_true", help="ignore a checkpoint of an earlier run")
-    parser.add_argument("--plot", type=Path, help="only redraw the plots of a saved report, then exit")
+    parser.add_argument(
+        "--report",
+        type=Path,
+        help="no run: re-summarise a saved report (.json) or an interrupted run's checkpoint "
+        "(.partial.jsonl, with the --preset it ran), rewrite the JSON and redraw its plots",
+    )
     parser.add_argument("--quiet", action="store_true", help="no progress bars")
     parser.add_argument(
         "--threads", type=int, help="torch CPU threads (1 is fastest on a CPU shared with other jobs)"
@@ -79,7 +84,8 @@ def _fmt(interval: dict[str, Any], scale: float = 1.0, digits: int = 2) -> str:
 
 def headline(report: dict[str, Any]) -> str:
     """A plain-text table of the test split: per setting and task, accuracy and log-prob change."""
-    lines = [f"{report['model']} — test split ({report['preset']['name']} preset), 95% intervals"]
+    cut = " — PARTIAL: the run was cut short" if report.get("partial") else ""
+    lines = [f"{report['model']} — test split ({report['preset']['name']} preset), 95% intervals{cut}"]
     lines.append(
         f"{'setting':<26} {'task':<7} {'n':>3}  {'contains':<20} {'exact':<20} {'logprob - baseline':<24}"
     )
@@ -93,6 +99,8 @@ def headline(report: dict[str, Any]) -> str:
             )
     for name, entry in report["test"]["perplexity"].items():
         ratio = entry.get("perplexity_ratio")
+        if entry["perplexity"] is None:
+            continue
         lines.append(
             f"perplexity {name:<15} {entry['perplexity']:.3f}"
             + (f"  ratio to baseline {_fmt(ratio, digits=4)}" if ratio else "")
@@ -105,16 +113,48 @@ def headline(report: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
+def _resummarise(path: Path, preset: EvalPreset, out: Path | None) -> tuple[dict[str, Any], Path]:
+    """A report rebuilt from the records of a saved report or of a checkpoint."""
+    from .runner import build_report
+    from .settings import BASELINE
+
+    if path.name.endswith(".partial.jsonl"):
+        lines = path.read_text(encoding="utf-8").splitlines()
+        header, records, partial = json.loads(lines[0]), [json.loads(x) for x in lines[1:] if x.strip()], True
+        model, style = header["model"], header["style"]
+        out = out or path.with_name(path.name.removesuffix(".partial.jsonl") + ".json")
+    else:
+        saved = json.loads(path.read_text(encoding="utf-8"))
+        records, partial, model, style = (
+            saved["records"],
+            saved.get("partial", False),
+            saved["model"],
+            saved["prompt_style"],
+        )
+        preset = eval_preset(saved["preset"]["name"])
+        out = out or path
+    tested = [r["setting"] for r in records if r["split"] == "test"]
+    test_settings = list(dict.fromkeys([BASELINE, *tested]))
+    report = build_report(
+        records, preset, model_name=model, style=style, test_settings=test_settings, partial=partial
+    )
+    return report, out
+
+
 def run_eval(args: argparse.Namespace) -> int:
     """Run the preset (or redraw plots with --plot); 0 on success."""
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
     from .plots import plot_report
 
-    if args.plot:
-        report = json.loads(args.plot.read_text(encoding="utf-8"))
-        for path in plot_report(report, args.plot.parent, args.plot.stem):
-            logger.info("wrote %s", path)
+    if args.report:
+        report, out = _resummarise(args.report, eval_preset(args.preset), args.out)
+        out.write_text(json.dumps(report, indent=1) + "\n", encoding="utf-8")
+        logger.info("wrote %s", out)
+        if not args.no_plots:
+            for path in plot_report(report, out.parent, out.stem):
+                logger.info("wrote %s", path)
+        sys.stdout.write(headline(report) + "\n")
         return 0
     from ..models import load_model
     from .runner import run_evaluation

@@ -59,7 +59,9 @@ def plot_report(report: dict[str, Any], out_dir: Path, stem: str) -> list[Path]:
     settings = [s for s in report["test_settings"] if s in answers]
     sra = [s for s in settings if s != "baseline"]
     tasks = sorted({t for s in settings for t in answers[s]["tasks"]})
-    written = []
+    written: list[Path] = []
+    if not tasks:
+        return written
     for axis, xlabel in (("by_length", "prompt tokens"), ("by_depth", "gold depth (0 = start)")):
         fig, axes = plt.subplots(len(tasks), 2, figsize=(11, 3.2 * len(tasks)), squeeze=False)
         for row, task in enumerate(tasks):

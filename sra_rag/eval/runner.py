@@ -163,7 +163,19 @@ def run_evaluation(
 ) -> dict[str, Any]:
     """The whole run; returns the report (configs, seeds, versions, every record, summaries)."""
     start = time.perf_counter()
-    fingerprint = {"model": model_name, "preset": preset.to_dict(), "style": style}
+    # what a record's value depends on besides its key: a resized preset reuses its records
+    fingerprint = json.loads(
+        json.dumps(
+            {
+                "model": model_name,
+                "style": style,
+                "seed": preset.seed,
+                "depths": preset.depths,
+                "max_new_tokens": preset.max_new_tokens,
+                "perplexity": [preset.perplexity_tokens, preset.perplexity_tail],
+            }
+        )
+    )
     store = Checkpoint(checkpoint, fingerprint)
     dev = dev_samples(tokenizer, preset, style)
     logger.info("dev: %d samples x %d settings", len(dev), len(preset.dev_settings))
@@ -178,26 +190,46 @@ def run_evaluation(
     test = test_samples(tokenizer, preset, style)
     logger.info("test: %d samples x settings %s", len(test), test_settings)
     _score(model, tokenizer, test, test_settings, preset, store, "test", progress)
-    test_records = [r for r in store.records if r["split"] == "test"]
+    keys = {(*summary.sample_key(x.to_dict()), name) for x in dev for name in preset.dev_settings}
+    keys |= {(*summary.sample_key(x.to_dict()), name) for x in test for name in test_settings}
+    records = [r for r in store.records if _record_key(r) in keys]  # a resized preset's leftovers out
+    report = build_report(records, preset, model_name=model_name, style=style, test_settings=test_settings)
+    report["wall_seconds"] = time.perf_counter() - start
+    report["counts"].update(dev_samples=len(dev), test_samples=len(test))
+    return report
+
+
+def build_report(
+    records: list[dict[str, Any]],
+    preset: EvalPreset,
+    *,
+    model_name: str,
+    style: str,
+    test_settings: list[str],
+    partial: bool = False,
+) -> dict[str, Any]:
+    """Summaries, configs and provenance around the records (also for a checkpoint cut short)."""
+    dev_records = [r for r in records if r["split"] == "dev"]
+    test_records = [r for r in records if r["split"] == "test"]
     used = list(dict.fromkeys([*preset.dev_settings, *test_settings]))
     return {
         "model": model_name,
         "prompt_style": style,
+        "partial": partial,
         "preset": preset.to_dict(),
         "settings": {name: (None if setting(name) is None else setting(name).to_dict()) for name in used},
         "test_settings": test_settings,
         "versions": versions(),
         "command": " ".join(sys.argv),
-        "wall_seconds": time.perf_counter() - start,
-        "counts": {
-            "dev_samples": len(dev),
-            "test_samples": len(test),
-            "records": len(store.records),
+        "scoring_seconds": sum(r["seconds"] for r in records),
+        "counts": {"records": len(records)},
+        "dev": {
+            "answers": summary.answer_summary(dev_records),
+            "selection": summary.select_best(dev_records),
         },
-        "dev": {"answers": summary.answer_summary(dev_records), "selection": selection},
         "test": {
             "answers": summary.answer_summary(test_records),
             "perplexity": summary.perplexity_summary(test_records),
         },
-        "records": store.records,
+        "records": records,
     }
