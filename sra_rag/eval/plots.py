@@ -33,8 +33,10 @@ def _series(cells: dict[str, Any], metric: str) -> tuple[list[str], list[float],
     return labels, mid, low, high
 
 
-def _panel(ax: Any, answers: dict[str, Any], task: str, axis: str, metric: str, settings: list[str]) -> None:
-    offsets = {s: (i - (len(settings) - 1) / 2) * 0.06 for i, s in enumerate(settings)}
+def _panel(
+    ax: Any, answers: dict[str, Any], task: str, axis: str, metric: str, settings: list[str], colors: dict
+) -> None:
+    offsets = {s: (i - (len(settings) - 1) / 2) * 0.08 for i, s in enumerate(settings)}
     ticks: list[str] = []
     for name in settings:
         cells = answers.get(name, {}).get("tasks", {}).get(task, {}).get(axis, {})
@@ -47,8 +49,9 @@ def _panel(ax: Any, answers: dict[str, Any], task: str, axis: str, metric: str, 
         if not points:
             continue
         x, m, lo, hi = zip(*points, strict=True)
-        ax.errorbar(x, m, yerr=[lo, hi], marker="o", capsize=3, label=name, linewidth=1)
+        ax.errorbar(x, m, yerr=[lo, hi], marker="o", capsize=3, label=name, linewidth=1, color=colors[name])
     ax.set_xticks(range(len(ticks)), ticks)
+    ax.set_xlim(-0.5, max(len(ticks), 1) - 0.5)
     if metric == "logprob_vs_baseline":
         ax.axhline(0.0, color="grey", linewidth=0.8, linestyle="--")
 
@@ -58,17 +61,18 @@ def plot_report(report: dict[str, Any], out_dir: Path, stem: str) -> list[Path]:
     answers = report["test"]["answers"]
     settings = [s for s in report["test_settings"] if s in answers]
     sra = [s for s in settings if s != "baseline"]
-    tasks = sorted({t for s in settings for t in answers[s]["tasks"]})
+    tasks = list(dict.fromkeys(t for s in settings for t in answers[s]["tasks"]))
+    colors = {name: f"C{i}" for i, name in enumerate(settings)}
     written: list[Path] = []
     if not tasks:
         return written
     for axis, xlabel in (("by_length", "prompt tokens"), ("by_depth", "gold depth (0 = start)")):
         fig, axes = plt.subplots(len(tasks), 2, figsize=(11, 3.2 * len(tasks)), squeeze=False)
         for row, task in enumerate(tasks):
-            _panel(axes[row][0], answers, task, axis, "contains", settings)
+            _panel(axes[row][0], answers, task, axis, "contains", settings, colors)
             axes[row][0].set_ylim(-0.05, 1.05)
             axes[row][0].set_ylabel(f"{task}\naccuracy (contains)")
-            _panel(axes[row][1], answers, task, axis, "logprob_vs_baseline", sra)
+            _panel(axes[row][1], answers, task, axis, "logprob_vs_baseline", sra, colors)
             axes[row][1].set_ylabel("gold log-prob minus baseline (nats)")
             for ax in axes[row]:
                 ax.set_xlabel(xlabel)
