@@ -40,7 +40,6 @@ from sra_rag.config import PAPER, AnyConfig
 from sra_rag.generation import DEFAULT, GenerationStream, Generator, Prompt
 from sra_rag.models import BUNDLED_MODEL_NAME, load_model
 from sra_rag.patch import check_config
-from sra_rag.state import effective_config
 
 CALL_OPTIONS = ("max_tokens", "max_new_tokens", "temperature", "top_p", "stop", "sra", "diagnostics")
 """Keyword arguments every call accepts; each overrides the field of the same name for that call."""
@@ -90,7 +89,7 @@ class _Piece:
         )
 
 
-def _pieces(stream: GenerationStream, sra: AnyConfig | None) -> Iterator[_Piece]:
+def _pieces(stream: GenerationStream) -> Iterator[_Piece]:
     """Pieces of `stream`, one chunk behind, so the last piece can carry usage and finish reason
     (known only once the stream is exhausted) without an extra empty piece. Closing this iterator
     stops the generation."""
@@ -108,7 +107,7 @@ def _pieces(stream: GenerationStream, sra: AnyConfig | None) -> Iterator[_Piece]
             "total_tokens": usage.total_tokens,
         },
         "finish_reason": stream.finish_reason,
-        "sra": _describe(sra),
+        "sra": _describe(stream.sra),
         "diagnostics": stream.diagnostics,
     }
     yield _Piece(delta, text, raw)
@@ -120,8 +119,9 @@ def _last(pieces: Iterator[_Piece]) -> _Piece:
 
 
 async def _alast(pieces: AsyncIterator[_Piece]) -> _Piece:
-    async for piece in pieces:
-        last = piece
+    async with contextlib.aclosing(pieces):  # type: ignore[type-var]
+        async for piece in pieces:
+            last = piece
     return last
 
 
@@ -309,17 +309,9 @@ class SRALLM(CustomLLM):
 
     def to_payload(self) -> dict[str, Any]:
         """What callback handlers and instrumentation see: the metadata and the SRA setting in force."""
-        return {**super().to_payload(), "sra": _describe(self._config_in_force(self.sra))}
+        return {**super().to_payload(), "sra": _describe(self._generator.sra_in_force(self.sra))}
 
     # -- the one generation path --
-
-    def _config_in_force(self, sra: Any) -> AnyConfig | None:
-        """The SRA setting a call runs with: its own, else the model's (including any `use_sra`
-        block the caller is in)."""
-        if sra is not DEFAULT:
-            return sra
-        found = effective_config(self.model.config.get_text_config())
-        return None if found is None else found[1]
 
     def _options(self, kwargs: Mapping[str, Any]) -> dict[str, Any]:
         unknown = sorted(set(kwargs) - set(CALL_OPTIONS))
@@ -339,9 +331,7 @@ class SRALLM(CustomLLM):
 
     def _start(self, prompt: Prompt, kwargs: Mapping[str, Any]) -> Iterator[_Piece]:
         """Validate, encode and start generating now, so bad input fails at the call, not later."""
-        options = self._options(kwargs)
-        stream = self._generator.stream(prompt, **options)
-        return _pieces(stream, self._config_in_force(options["sra"]))
+        return _pieces(self._generator.stream(prompt, **self._options(kwargs)))
 
     async def _astart(self, prompt: Prompt, kwargs: Mapping[str, Any]) -> AsyncIterator[_Piece]:
         return _apieces(await asyncio.to_thread(self._start, prompt, kwargs))
