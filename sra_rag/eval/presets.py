@@ -100,6 +100,23 @@ EVAL_PRESETS: dict[str, EvalPreset] = {
         perplexity_tail=256,
         max_new_tokens=7,
     ),
+    # the longer prompts the full run cannot afford for every task: needle only, paper presets only
+    "long": EvalPreset(
+        name="long",
+        seed=2307,
+        tasks=("needle",),
+        dev_lengths=(),
+        dev_samples=0,
+        dev_settings=("baseline",),
+        test_cells=((4096, 6),),
+        test_settings=("baseline", "paper", "paper_demo"),
+        long_slice=None,
+        depths=_DEPTHS,
+        perplexity_tokens=1024,
+        perplexity_samples=0,
+        perplexity_tail=256,
+        max_new_tokens=7,
+    ),
 }
 
 
