@@ -110,6 +110,7 @@ def run(target_chunks: int, queries: int, top_k: int, seed: int) -> dict[str, An
         "machine": {
             "platform": platform.platform(),
             "cpus": os.cpu_count(),
+            "load_average_at_end": os.getloadavg(),  # other work on the machine slows every number
             "torch_threads": torch.get_num_threads(),
             "faiss": faiss.__version__,
             "embedding_model": embedder.name,
