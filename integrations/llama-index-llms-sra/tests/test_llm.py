@@ -3,6 +3,7 @@
 import asyncio
 import threading
 import time
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -17,6 +18,7 @@ from llama_index.core.instrumentation.events.llm import (
     LLMCompletionInProgressEvent,
     LLMCompletionStartEvent,
 )
+from llama_index.core.prompts import PromptTemplate
 from llama_index.llms.sra import SRALLM
 
 from sra_rag import TransitionConfig, sra_config
@@ -112,7 +114,7 @@ def test_metadata_comes_from_the_model(llm: SRALLM, bundled: Any) -> None:
     assert meta.context_window == bundled[0].config.max_position_embeddings == 8192
     assert meta.num_output == 12
     assert meta.is_chat_model
-    assert meta.model_name == "SmolLM2-135M-Instruct.Q4_1-" + meta.model_name.rsplit("-", 1)[1]
+    assert meta.model_name == Path(bundled[0].config.name_or_path).name  # the converted cache's folder
     assert SRALLM(*bundled, model_name="smol", context_window=2048).metadata.context_window == 2048
     assert llm.to_dict()["sra"] == "default"
     assert SRALLM(*bundled, sra=None).to_dict()["sra"] is None
@@ -218,6 +220,13 @@ def test_system_prompt_and_custom_formatters(bundled: Any) -> None:
     )
     assert pirate.complete(QUESTION).raw["usage"]["input_tokens"] == length(expected, special=False)
 
+    wrapped = SRALLM(*bundled, query_wrapper_prompt=PromptTemplate("Question: {query_str}"), max_new_tokens=1)
+    expected = tokenizer.apply_chat_template(
+        [{"role": "user", "content": f"Question: {QUESTION}"}], add_generation_prompt=True, tokenize=False
+    )
+    for response in (wrapped.complete(QUESTION), list(wrapped.stream_complete(QUESTION))[-1]):
+        assert response.raw["usage"]["input_tokens"] == length(expected, special=False)
+
     custom = SRALLM(
         *bundled,
         max_new_tokens=1,
@@ -276,24 +285,25 @@ async def test_concurrent_async_calls_keep_their_own_sra(llm: SRALLM) -> None:
     assert [r.additional_kwargs["sra_policy"] for r in (first, second, third)] == [None, "sra", "transition"]
 
 
-def _generation_threads() -> set[threading.Thread]:
-    """Live threads, less the event loop's executor workers (idle pool threads that persist)."""
-    return {t for t in threading.enumerate() if not t.name.startswith("asyncio_")}
+def _new_threads(before: set[threading.Thread]) -> set[threading.Thread]:
+    """Threads started since `before`, less the event loop's executor workers (idle pool threads
+    that persist by design)."""
+    return {t for t in threading.enumerate() if t not in before and not t.name.startswith("asyncio_")}
 
 
 async def test_leaving_a_stream_stops_the_generation(llm: SRALLM) -> None:
     story = "Write a long story about the sea."
-    before = _generation_threads()
+    before = set(threading.enumerate())
     stream = llm.stream_complete(story, max_tokens=400)
     next(stream)
     stream.close()
-    assert _generation_threads() == before  # the generation thread was stopped and joined
+    assert not _new_threads(before)  # the generation thread was stopped and joined
 
     astream = await llm.astream_chat([ChatMessage(role=MessageRole.USER, content=story)], max_tokens=400)
     async for _ in astream:
         break
     await astream.aclose()
     deadline = time.monotonic() + 10  # the producer stops at the next chunk, far sooner than 400 tokens
-    while _generation_threads() != before and time.monotonic() < deadline:
+    while _new_threads(before) and time.monotonic() < deadline:
         await asyncio.sleep(0.05)
-    assert _generation_threads() == before
+    assert not _new_threads(before)
