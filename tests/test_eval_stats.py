@@ -26,6 +26,9 @@ def test_wilson_known_values(successes: int, n: int, low: float, high: float) ->
 
 def test_wilson_edges() -> None:
     assert wilson(0, 0) == (0.0, 1.0)
+    for n in range(1, 40):  # the interval holds the observed rate exactly at both ends
+        assert wilson(0, n)[0] == 0.0 and wilson(n, n)[1] == 1.0
+        assert all(wilson(k, n)[0] <= k / n <= wilson(k, n)[1] for k in range(n + 1))
     with pytest.raises(ValueError):
         wilson(3, 2)
     acc = accuracy([True, False, True, True])

@@ -28,8 +28,9 @@ def _series(cells: dict[str, Any], metric: str) -> tuple[list[str], list[float],
             continue
         labels.append(label)
         mid.append(centre)
-        low.append(centre - (value["low"] if value["low"] is not None else centre))
-        high.append((value["high"] if value["high"] is not None else centre) - centre)
+        # clamped: float rounding can put a bound a hair past the centre (0/n, n/n), which errorbar refuses
+        low.append(max(0.0, centre - (value["low"] if value["low"] is not None else centre)))
+        high.append(max(0.0, (value["high"] if value["high"] is not None else centre) - centre))
     return labels, mid, low, high
 
 
