@@ -177,11 +177,23 @@ class GenerationStream:
 class Generator:
     """Generation for one model and tokenizer; safe to call from several threads at once."""
 
-    def __init__(self, model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase) -> None:
+    def __init__(
+        self,
+        model: PreTrainedModel,
+        tokenizer: PreTrainedTokenizerBase,
+        context_window: int | None = None,
+    ) -> None:
+        """`context_window` may lower the model's own (its `max_position_embeddings`), never raise it."""
         self.model = model
         self.tokenizer = tokenizer
-        text_config = model.config.get_text_config()
-        self.context_window: int | None = getattr(text_config, "max_position_embeddings", None)
+        native = getattr(model.config.get_text_config(), "max_position_embeddings", None)
+        if context_window is not None:
+            if context_window < 1 or (native is not None and context_window > native):
+                raise ValueError(
+                    f"context_window must be between 1 and the model's {native} tokens, got {context_window}"
+                )
+            native = context_window
+        self.context_window: int | None = native
 
     def sra_in_force(self, sra: AnyConfig | None = DEFAULT) -> AnyConfig | None:
         """The SRA setting a call given `sra` runs with: its own, else the model's (including an
@@ -216,7 +228,7 @@ class Generator:
         if window is not None and ids.shape[1] + max_new_tokens > window:
             raise ContextWindowError(
                 f"the prompt is {ids.shape[1]} tokens and {max_new_tokens} new tokens were requested, "
-                f"but the model's context window is {window} tokens; shorten the prompt "
+                f"but the context window is {window} tokens; shorten the prompt "
                 "(fewer or smaller retrieved chunks) or lower max_new_tokens"
             )
         return ids

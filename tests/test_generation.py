@@ -65,6 +65,14 @@ def test_prompt_over_the_context_window_says_how_long(generator):
         generator.generate(prompt, max_new_tokens=5)
 
 
+def test_a_lowered_context_window_is_enforced(smollm2):
+    small = Generator(*smollm2, context_window=64)
+    with pytest.raises(ContextWindowError, match=r"the prompt is \d+ tokens .* context window is 64 tokens"):
+        small.generate("word " * 70, max_new_tokens=1)
+    with pytest.raises(ValueError, match="between 1 and the model's 8192 tokens, got 9000"):
+        Generator(*smollm2, context_window=9000)
+
+
 def test_sra_per_call_and_diagnostics(generator):
     prompt = _long_prompt()
     on = generator.generate(prompt, max_new_tokens=4, sra=SMALL_SRA, diagnostics=True)

@@ -55,7 +55,7 @@ def test_prompt_longer_than_the_context_window(chat: ChatSRA) -> None:
         chat.invoke(too_long(chat))
     message = str(error.value)
     window = chat.generator.context_window
-    assert f"but the model's context window is {window} tokens" in message
+    assert f"but the context window is {window} tokens" in message
     prompt_tokens = int(message.split("the prompt is ")[1].split(" tokens")[0])
     assert prompt_tokens > window
     assert f"and {chat.max_tokens} new tokens were requested" in message

@@ -49,7 +49,7 @@ def test_a_smaller_context_window_is_enforced(bundled: Any) -> None:
     llm = SRALLM(*bundled, context_window=256, max_new_tokens=8)
     with pytest.raises(ContextWindowError, match=r"the prompt is \d+ tokens .* window is 256 tokens"):
         llm.complete("word " * 250, formatted=True)
-    with pytest.raises(ValueError, match="context_window=9000 exceeds the model's window of 8192 tokens"):
+    with pytest.raises(ValueError, match="context_window must be between 1 and the model's 8192 tokens, got 9000"):
         SRALLM(*bundled, context_window=9000)
     with pytest.raises(ValidationError, match="frozen"):  # it is tied to the model
         llm.context_window = 512

@@ -250,11 +250,8 @@ class SRALLM(CustomLLM):
                 "model must be a transformers PreTrainedModel, a path, or None for the bundled model, "
                 f"got {type(model).__name__}"
             )
-        generator = Generator(model, tokenizer)
-        window = generator.context_window
-        if context_window is not None and window is not None and context_window > window:
-            raise ValueError(f"context_window={context_window} exceeds the model's window of {window} tokens")
-        context_window = context_window or window or DEFAULT_CONTEXT_WINDOW
+        generator = Generator(model, tokenizer, context_window)  # validates a lowered window
+        context_window = generator.context_window or DEFAULT_CONTEXT_WINDOW
         super().__init__(
             model_name=name,
             context_window=context_window,
@@ -263,7 +260,6 @@ class SRALLM(CustomLLM):
             messages_to_prompt=messages_to_prompt,
             **kwargs,
         )
-        generator.context_window = context_window  # enforce the window the metadata promises
         self._generator = generator
         self._custom_completion_to_prompt = completion_to_prompt is not None
         self._custom_messages_to_prompt = messages_to_prompt is not None
