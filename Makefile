@@ -5,7 +5,7 @@ export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 export TOKENIZERS_PARALLELISM := false
 
-.PHONY: install demo test bench lint clean
+.PHONY: install demo test bench bench-index lint clean
 
 install: $(VENV)/.installed
 
@@ -31,6 +31,9 @@ test: install
 
 bench: install
 	$(PY) -m sra_rag.eval.speed --out docs/results/speed_smollm2.json
+
+bench-index: install
+	$(PY) -m sra_rag.eval.index_speed --chunks 10000 --out docs/results/index_speed.json
 
 lint: install
 	$(PY) -m ruff check .

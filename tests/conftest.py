@@ -75,3 +75,14 @@ def smollm2():
     from sra_rag.models import load_model
 
     return load_model(sra=None)
+
+
+@pytest.fixture(scope="session")
+def demo_index(tmp_path_factory):
+    """The bundled demo corpus, indexed once per session: (folder, index, embedder)."""
+    from sra_rag.rag import Embedder, demo_corpus_dir, index_folder
+
+    folder = tmp_path_factory.mktemp("demo") / "index"
+    embedder = Embedder()
+    index, _ = index_folder(demo_corpus_dir(), folder, embedder)
+    return folder, index, embedder

@@ -50,9 +50,10 @@ def test_compare_shows_both_answers_and_per_source_attention(index, capsys):
 
 
 @pytest.mark.slow
-def test_demo_answers_bundled_questions_with_and_without_sra(tmp_path, capsys):
-    assert main(["demo", "--limit", "1", "--index", str(tmp_path / "demo-index")]) == 0
+def test_demo_answers_bundled_questions_with_and_without_sra(demo_index, capsys):
+    assert main(["demo", "--limit", "1", "--index", str(demo_index[0])]) == 0
     printed = capsys.readouterr().out
+    assert "0 embedded now" in printed  # the session's index was reused
     assert "Correct: baseline " in printed and "/1, SRA " in printed and "tokens (top 16 chunks)" in printed
 
 

@@ -30,7 +30,7 @@ from sra_rag.rag import (
 from sra_rag.rag import store as store_module
 
 # a demo question the bundled model answers with and without SRA (the pipeline, not accuracy, is tested)
-ANSWERED = "q01"
+ANSWERED = "q02"
 
 FACTS = {
     "harbour.md": "# Harbour\n\nThe Quillon harbour master is Teodora Vask. " + "Boats come and go. " * 60,
@@ -254,9 +254,9 @@ def test_answer_matching_ignores_case_and_punctuation():
 
 
 @pytest.mark.slow
-def test_a_demo_question_is_answered_from_the_corpus(smollm2, tmp_path, embedder):
+def test_a_demo_question_is_answered_from_the_corpus(smollm2, demo_index):
     model, tokenizer = smollm2
-    index, _ = index_folder(demo_corpus_dir(), tmp_path / "index", embedder)
+    _, index, embedder = demo_index
     pipeline = RagPipeline(index, embedder, Generator(model, tokenizer))
     question = next(q for q in demo_questions() if q.id == ANSWERED)
     baseline, sra = pipeline.compare(question.question, sra=PAPER)

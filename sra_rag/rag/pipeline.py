@@ -48,7 +48,7 @@ class RagPipeline:
         generator: Generator,
         *,
         top_k: int = 16,
-        max_new_tokens: int = 32,
+        max_new_tokens: int = 48,
     ) -> None:
         if index.embedding_model != embedder.name or index.dimension != embedder.dimension:
             raise ValueError(
