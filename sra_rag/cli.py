@@ -44,18 +44,21 @@ def _demo(args: argparse.Namespace) -> int:
     from rich.table import Table
     from tqdm.auto import tqdm
 
-    from .models import default_cache_dir
-    from .rag import Embedder, demo_corpus_dir, demo_questions, index_folder
+    from .generation import Generator
+    from .models import default_cache_dir, load_model
+    from .rag import Embedder, RagPipeline, demo_corpus_dir, demo_questions, index_folder
 
     config = _config(args)
     console = _console()
     out = Path(args.index) if args.index else default_cache_dir() / "demo-index"
-    _, report = index_folder(demo_corpus_dir(), out, Embedder(), progress=True)
+    embedder = Embedder()
+    index, report = index_folder(demo_corpus_dir(), out, embedder, progress=True)
     console.print(f"index {out}: {report.chunks} chunks, {report.embedded_chunks} embedded now")
     questions = demo_questions()
     if args.limit:
         questions = questions[: args.limit]
-    pipeline = _pipeline(out, args, None)
+    model, tokenizer = load_model(args.model, sra=None)
+    pipeline = RagPipeline(index, embedder, Generator(model, tokenizer), top_k=args.top_k)
     table = Table(title=f"{len(questions)} demo questions, baseline vs SRA ({config.policy})")
     for column in ("question", "gold", "baseline", "SRA"):
         table.add_column(column, overflow="fold")
@@ -97,12 +100,12 @@ def _index(args: argparse.Namespace) -> int:
 
 def _ask(args: argparse.Namespace) -> int:
     pipeline = _pipeline(args.index, args, _config(args))
-    answer = pipeline.ask(args.question)
     console = _console()
+    with console.status("retrieving and generating"):
+        answer = pipeline.ask(args.question)
     console.print(answer.answer)
-    console.print(
-        f"[dim]{answer.prompt_tokens} prompt tokens, {answer.seconds:.1f} s, SRA: {answer.sra}[/dim]"
-    )
+    sra = answer.sra.policy if answer.sra else "off"
+    console.print(f"[dim]{answer.prompt_tokens} prompt tokens, {answer.seconds:.1f} s, SRA: {sra}[/dim]")
     for source in answer.sources:
         console.print(f"[dim][{source.number}] {source.chunk.source} (score {source.score:.3f})[/dim]")
     return 0
@@ -113,8 +116,9 @@ def _compare(args: argparse.Namespace) -> int:
 
     config = load_config(args.config)
     pipeline = _pipeline(args.index, args, None)
-    baseline, sra = pipeline.compare(args.question, sra=config)
     console = _console()
+    with console.status("answering without SRA, then with it"):
+        baseline, sra = pipeline.compare(args.question, sra=config)
     console.print(f"[bold]baseline:[/bold] {baseline.answer}")
     console.print(f"[bold]SRA ({config.policy}):[/bold] {sra.answer}")
     table = Table(title="the question's attention per source")
@@ -156,6 +160,7 @@ def _add_config_option(parser: argparse.ArgumentParser) -> None:
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="sra-rag", description="Scaled ReAttention for local RAG models")
+    parser.add_argument("--debug", action="store_true", help="show the full traceback of an error")
     commands = parser.add_subparsers(dest="command", required=True)
 
     demo = commands.add_parser("demo", help="answer the bundled corpus's questions, baseline vs SRA")
@@ -201,7 +206,9 @@ def main(argv: list[str] | None = None) -> int:
     transformers_logging.disable_progress_bar()  # weight-loading bars would bury the output
     try:
         return args.run(args)
-    except (ValueError, OSError) as error:  # bad input: one line, no traceback
+    except (ValueError, OSError) as error:  # bad input: one line (--debug: the traceback)
+        if args.debug:
+            raise
         print(f"sra-rag: error: {error}", file=sys.stderr)
         return 2
 

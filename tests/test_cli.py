@@ -31,13 +31,13 @@ def test_ask_prints_the_answer_and_its_sources(index, capsys):
     code = main(["ask", "Who is the harbour master of Quillon?", "--index", str(out), "--top-k", "2"])
     assert code == 0
     printed = capsys.readouterr().out
-    assert "Vask" in printed and "[1] harbour.md" in printed and "SRA: SRAConfig" in printed
+    assert "Vask" in printed and "[1] harbour.md" in printed and "SRA: sra" in printed
 
 
 def test_ask_without_sra(index, capsys):
     _, out = index
     assert main(["ask", "When does the bakery open?", "--index", str(out), "--top-k", "2", "--no-sra"]) == 0
-    assert "SRA: None" in capsys.readouterr().out
+    assert "SRA: off" in capsys.readouterr().out
 
 
 def test_compare_shows_both_answers_and_per_source_attention(index, capsys):
@@ -93,6 +93,11 @@ def test_unknown_config(index, capsys):
     _, out = index
     assert main(["ask", "Who?", "--index", str(out), "--config", "papr"]) == 2
     _one_line_error(capsys, "no preset of that name", "paper_demo")
+
+
+def test_debug_shows_the_traceback(tmp_path):
+    with pytest.raises(ValueError, match="does not exist"):
+        main(["--debug", "index", str(tmp_path / "nope"), "--out", str(tmp_path / "i")])
 
 
 def test_missing_index(tmp_path, capsys):

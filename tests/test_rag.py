@@ -107,6 +107,17 @@ def test_chunks_fit_the_window_overlap_and_never_cut_words(embedder):
     assert chunks[0].text.split()[0] == "word0" and chunks[-1].text.split()[-1] == "word399"
 
 
+def test_text_without_spaces_is_chunked_whole(embedder):
+    text = "天文台" * 150 + " end word here"  # no word starts for hundreds of tokens
+    params = ChunkingParams(chunk_tokens=50, overlap_tokens=10)
+    chunks = chunk_document(Document("zh.md", text, "x"), embedder.tokenizer, params)
+    covered = [False] * len(text)
+    for chunk in chunks:
+        assert chunk.text == text[chunk.start : chunk.end]
+        covered[chunk.start : chunk.end] = [True] * (chunk.end - chunk.start)
+    assert all(covered[i] for i, c in enumerate(text) if not c.isspace())
+
+
 def test_bad_chunking_parameters_are_rejected():
     with pytest.raises(ValueError, match="overlap_tokens must be in"):
         ChunkingParams(chunk_tokens=50, overlap_tokens=50)
@@ -178,8 +189,31 @@ def test_a_failed_save_leaves_the_old_index_and_no_debris(saved, embedder, monke
 
 def test_saving_over_a_folder_that_is_not_an_index_is_refused(tmp_path, saved):
     (tmp_path / "photos").mkdir()
+    (tmp_path / "photos" / "cat.jpg").write_bytes(b"jpg")
     with pytest.raises(IndexStoreError, match="is not a saved index"):
         save_index(load_index(saved), tmp_path / "photos")
+
+
+def test_indexing_over_a_folder_that_is_not_an_index_fails_before_embedding(tmp_path, embedder, monkeypatch):
+    (tmp_path / "photos").mkdir()
+    (tmp_path / "photos" / "cat.jpg").write_bytes(b"jpg")
+    monkeypatch.setattr(embedder, "embed", lambda *_: pytest.fail("embedded before checking the target"))
+    with pytest.raises(IndexStoreError, match="is not a saved index"):
+        index_folder(_corpus(tmp_path / "docs"), tmp_path / "photos", embedder)
+
+
+def test_an_index_missing_its_meta_is_rebuilt(tmp_path, embedder):
+    docs = _corpus(tmp_path / "docs")
+    index_folder(docs, tmp_path / "index", embedder)
+    (tmp_path / "index" / "meta.json").unlink()
+    index, report = index_folder(docs, tmp_path / "index", embedder)
+    assert report.embedded_chunks == report.chunks and load_index(tmp_path / "index").chunks == index.chunks
+
+
+def test_a_crash_between_the_swap_renames_is_recovered(saved):
+    before = load_index(saved).chunks
+    saved.rename(saved.with_name(f".{saved.name}.old-deadbeef"))  # the old index moved out, no new one
+    assert load_index(saved).chunks == before and saved.is_dir()
 
 
 def test_reindexing_embeds_only_new_and_changed_files(tmp_path, embedder, monkeypatch):
@@ -202,8 +236,8 @@ def test_reindexing_embeds_only_new_and_changed_files(tmp_path, embedder, monkey
     )
     assert {c.source for c in second.chunks} == {"bakery.txt", "harbour.md", "zoo.md"}
     assert embedded == [c.text for c in second.chunks if c.source != "harbour.md"]
-    _, vectors = second.vectors_of("harbour.md")
-    _, old_vectors = first.vectors_of("harbour.md")
+    _, vectors = second.by_source()["harbour.md"]
+    _, old_vectors = first.by_source()["harbour.md"]
     np.testing.assert_array_equal(vectors, old_vectors)
     assert load_index(tmp_path / "index").files == second.files
 

@@ -56,6 +56,9 @@ def chunk_document(document: Document, tokenizer: Any, params: ChunkingParams) -
         chunks.append(Chunk(document.source, len(chunks), text[start:end], start, end))
         if last == count:
             break
-        after = bisect.bisect_left(starts, max(first + 1, last - params.overlap_tokens))
-        first = starts[after] if after < len(starts) else last
+        # the next window starts at a word start inside the overlap; with no such start (a run of
+        # text without spaces, as in Chinese, URLs or code), at the overlap itself: never past `last`
+        overlap_start = max(first + 1, last - params.overlap_tokens)
+        after = bisect.bisect_left(starts, overlap_start)
+        first = starts[after] if after < len(starts) and starts[after] <= last else overlap_start
     return chunks

@@ -26,7 +26,9 @@ def bundled_embedding_path() -> Path:
 class Embedder:
     """Unit-length float32 vectors, so FAISS inner product is cosine similarity."""
 
-    def __init__(self, model: str | Path | None = None, *, name: str | None = None, device: str = "cpu"):
+    def __init__(
+        self, model: str | Path | None = None, *, name: str | None = None, device: str = "cpu"
+    ) -> None:
         from sentence_transformers import SentenceTransformer
 
         path = bundled_embedding_path() if model is None else Path(model)

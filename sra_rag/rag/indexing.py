@@ -13,7 +13,7 @@ from tqdm.auto import tqdm
 from .chunking import Chunk, ChunkingParams, chunk_document
 from .documents import load_documents
 from .embedding import Embedder
-from .store import IndexStoreError, RagIndex, load_index, save_index
+from .store import IndexStoreError, RagIndex, check_index_target, load_index, save_index
 
 logger = logging.getLogger(__name__)
 
@@ -46,13 +46,14 @@ def build_index(
         and previous.chunking == params
     )
     old_files = previous.files if previous is not None else {}
+    stored = previous.by_source() if reusable else {}  # type: ignore[union-attr]
     chunks: list[Chunk] = []
     pieces: list[np.ndarray] = []
     pending: list[tuple[int, list[Chunk]]] = []  # (position in pieces, chunks still to embed)
     added, changed, unchanged = [], [], []
     for document in tqdm(documents, desc="chunking", unit="file", disable=not progress):
-        if reusable and old_files.get(document.source) == document.sha256:
-            kept, vectors = previous.vectors_of(document.source)  # type: ignore[union-attr]
+        if document.source in stored and old_files.get(document.source) == document.sha256:
+            kept, vectors = stored[document.source]
             unchanged.append(document.source)
             chunks.extend(kept)
             pieces.append(vectors)
@@ -85,6 +86,7 @@ def index_folder(
     progress: bool = False,
 ) -> tuple[RagIndex, IndexReport]:
     """Build the index of `folder` at `out`, reusing what a compatible index there already holds."""
+    check_index_target(out)
     previous = None
     if Path(out).exists():
         try:

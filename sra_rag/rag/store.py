@@ -3,8 +3,9 @@
 On disk an index is a folder: `index.faiss` (inner product over unit vectors), `chunks.jsonl` (one
 chunk per vector, same order) and `meta.json` (format version, embedding model and dimension,
 chunking parameters, each source file's hash, and the SHA-256 of the other two files). A save
-writes a sibling temporary folder and swaps it in with renames, so readers see the old index or
-the new one, never a half-written one; a load verifies every hash before trusting a byte.
+writes a sibling temporary folder and swaps it in with two renames (old out, new in), so the path
+never holds a half-written index; should a crash fall between the renames, the next load or save
+puts the old index back. A load verifies every hash before trusting a byte.
 """
 
 from __future__ import annotations
@@ -56,13 +57,13 @@ class RagIndex:
             for row_ids, row_scores in zip(ids, scores, strict=True)
         ]
 
-    def vectors_of(self, source: str) -> tuple[list[Chunk], np.ndarray]:
-        """One source's chunks and their stored vectors (re-indexing keeps them for unchanged files)."""
-        rows = [i for i, c in enumerate(self.chunks) if c.source == source]
-        if not rows:
-            return [], np.zeros((0, self.dimension), dtype=np.float32)
-        all_vectors = self.vectors.reconstruct_n(0, self.vectors.ntotal)
-        return [self.chunks[i] for i in rows], all_vectors[rows]
+    def by_source(self) -> dict[str, tuple[list[Chunk], np.ndarray]]:
+        """Each source's chunks and stored vectors (re-indexing keeps them for unchanged files)."""
+        vectors = self.vectors.reconstruct_n(0, self.vectors.ntotal)
+        rows: dict[str, list[int]] = {}
+        for i, chunk in enumerate(self.chunks):
+            rows.setdefault(chunk.source, []).append(i)
+        return {source: ([self.chunks[i] for i in ids], vectors[ids]) for source, ids in rows.items()}
 
 
 def _sha256(path: Path) -> str:
@@ -79,13 +80,33 @@ def _fsync_tree(folder: Path) -> None:
             os.fsync(handle.fileno())
 
 
-def save_index(index: RagIndex, path: str | Path) -> Path:
-    """Write `index` to the folder `path`, replacing what was there only once all of it is written."""
+def _recover(target: Path) -> None:
+    """Put back the previous index if a crash fell between a save's two renames."""
+    if target.exists():
+        return
+    retired = sorted(target.parent.glob(f".{target.name}.old-*"), key=lambda p: p.stat().st_mtime)
+    for folder in reversed(retired):
+        if (folder / _META).is_file():
+            folder.rename(target)
+            return
+
+
+def check_index_target(path: str | Path) -> None:
+    """Refuse early (before any embedding) to write an index over a folder that is not one."""
     target = Path(path)
-    if target.exists() and not (target / _META).is_file():
+    _recover(target)
+    if target.exists() and not (
+        target.is_dir() and {p.name for p in target.iterdir()} <= {_INDEX, _CHUNKS, _META}
+    ):
         raise IndexStoreError(
             f"{str(target)!r} exists and is not a saved index; choose another --out path or remove it"
         )
+
+
+def save_index(index: RagIndex, path: str | Path) -> Path:
+    """Write `index` to the folder `path`, replacing what was there only once all of it is written."""
+    target = Path(path)
+    check_index_target(target)
     target.parent.mkdir(parents=True, exist_ok=True)
     staging = target.with_name(f".{target.name}.tmp-{uuid.uuid4().hex}")
     staging.mkdir()
@@ -140,6 +161,7 @@ def load_index(
 ) -> RagIndex:
     """Load and verify a saved index; with `embedding_model`/`dimension`, insist they match."""
     folder = Path(path)
+    _recover(folder)
     meta = _read_meta(folder)
     if embedding_model is not None and meta["embedding_model"] != embedding_model:
         raise IndexStoreError(
