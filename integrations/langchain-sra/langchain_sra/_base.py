@@ -111,16 +111,18 @@ class SRAModelBase(BaseModel):
             "diagnostics": kwargs.get("diagnostics", self.diagnostics),
         }
 
-    def _sra_in_force(self, sra: Any) -> AnyConfig | None:
-        """The SRA config a call runs with: its override, else the model's (or an enclosing use_sra)."""
-        return self.generator.sra_in_force(sra)
+    def get_token_ids(self, text: str) -> list[int]:
+        """The model's own token ids for `text` (no special tokens); LangChain's default would
+        download GPT-2's tokenizer and count differently."""
+        return list(self.tokenizer(text, add_special_tokens=False).input_ids)
 
-    def _metadata(self, stream: GenerationStream, sra: AnyConfig | None) -> dict[str, Any]:
-        """Response metadata of a finished call: model, finish reason, SRA setting and what it did."""
+    def _metadata(self, stream: GenerationStream) -> dict[str, Any]:
+        """Response metadata of a finished call: model, finish reason, the SRA setting the generation
+        ran with (`stream.sra`) and what it did."""
         return {
             "model_name": self.model_name,
             "finish_reason": stream.finish_reason,
-            "sra": None if sra is None else sra.to_dict(),
+            "sra": None if stream.sra is None else stream.sra.to_dict(),
             "sra_diagnostics": stream.diagnostics,
         }
 
@@ -136,7 +138,7 @@ class SRAModelBase(BaseModel):
 
     @property
     def _identifying_params(self) -> dict[str, Any]:
-        sra = self._sra_in_force(DEFAULT)
+        sra = self.generator.sra_in_force()
         return {
             "model_name": self.model_name,
             "max_tokens": self.max_tokens,
@@ -150,7 +152,7 @@ class SRAModelBase(BaseModel):
         """LangSmith's standard tracing parameters, honouring per-call values."""
         params: dict[str, Any] = {
             "ls_provider": "sra",
-            "ls_model_name": kwargs["model"] if isinstance(kwargs.get("model"), str) else self.model_name,
+            "ls_model_name": self.model_name,
             "ls_temperature": kwargs.get("temperature", self.temperature),
             "ls_max_tokens": kwargs.get("max_tokens", self.max_tokens),
         }

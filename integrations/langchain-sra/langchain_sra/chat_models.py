@@ -20,7 +20,6 @@ from langchain_core.tools import BaseTool
 from langchain_core.utils.function_calling import convert_to_openai_tool
 from pydantic import ConfigDict
 
-from sra_rag.config import AnyConfig
 from sra_rag.generation import GenerationStream
 
 from ._base import SRAModelBase
@@ -35,7 +34,6 @@ class _Call:
 
     messages: list[dict[str, Any]]
     options: dict[str, Any]
-    sra: AnyConfig | None
     reader: ToolCallReader | None
 
     def split(self, text: str) -> tuple[str, list[Any]]:
@@ -75,6 +73,21 @@ class ChatSRA(SRAModelBase, BaseChatModel):
     def _get_ls_params(self, stop: list[str] | None = None, **kwargs: Any) -> LangSmithParams:
         return LangSmithParams(ls_model_type="chat", **self._ls_params(stop, kwargs))  # type: ignore[typeddict-item]
 
+    def get_num_tokens_from_messages(
+        self, messages: list[BaseMessage], tools: Sequence[Any] | None = None
+    ) -> int:
+        """Tokens of the prompt these messages (and tools) make: the chat template, its generation
+        prompt included, tokenized as a call would. Never raises for a prompt over the context
+        window, so `trim_messages` can use it to make one fit."""
+        chat = to_chat_dicts(messages)
+        if tools:
+            reason = tool_support_error(self.tokenizer, self.model)
+            if reason is not None:
+                raise NotImplementedError(reason)
+            tools = [convert_to_openai_tool(t) for t in tools]
+        text = self.generator.render(chat, tools)
+        return len(self.tokenizer(text, add_special_tokens=False).input_ids)
+
     def bind_tools(
         self,
         tools: Sequence[dict[str, Any] | type | Callable[..., Any] | BaseTool],
@@ -112,7 +125,7 @@ class ChatSRA(SRAModelBase, BaseChatModel):
             template = response_template(self.tokenizer, self.model)
             reader = ToolCallReader(self.tokenizer, template, self.generator.render(chat, tools), tools)
             options["tools"] = tools
-        return _Call(chat, options, self._sra_in_force(options["sra"]), reader)
+        return _Call(chat, options, reader)
 
     def _chunk(self, call: _Call, text: str) -> ChatGenerationChunk | None:
         content, calls = call.split(text)
@@ -126,7 +139,7 @@ class ChatSRA(SRAModelBase, BaseChatModel):
             content=content,
             tool_call_chunks=calls,
             usage_metadata=self._usage(stream),
-            response_metadata=self._metadata(stream, call.sra),
+            response_metadata=self._metadata(stream),
             chunk_position="last",
         )
         return ChatGenerationChunk(message=message)

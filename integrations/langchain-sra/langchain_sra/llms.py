@@ -12,7 +12,6 @@ from langchain_core.language_models import BaseLLM, LangSmithParams
 from langchain_core.outputs import GenerationChunk, LLMResult
 from pydantic import ConfigDict
 
-from sra_rag.config import AnyConfig
 from sra_rag.generation import GenerationStream
 
 from ._base import SRAModelBase
@@ -36,8 +35,8 @@ class SRALLM(SRAModelBase, BaseLLM):
     def _get_ls_params(self, stop: list[str] | None = None, **kwargs: Any) -> LangSmithParams:
         return LangSmithParams(ls_model_type="llm", **self._ls_params(stop, kwargs))  # type: ignore[typeddict-item]
 
-    def _info(self, stream: GenerationStream, sra: AnyConfig | None) -> dict[str, Any]:
-        return {**self._metadata(stream, sra), "usage": dict(self._usage(stream))}
+    def _info(self, stream: GenerationStream) -> dict[str, Any]:
+        return {**self._metadata(stream), "usage": dict(self._usage(stream))}
 
     def _stream(
         self,
@@ -47,14 +46,13 @@ class SRALLM(SRAModelBase, BaseLLM):
         **kwargs: Any,
     ) -> Iterator[GenerationChunk]:
         options = self._options(stop, kwargs)
-        sra = self._sra_in_force(options["sra"])
         with self.generator.stream(prompt, **options) as stream:
             for text in stream:
                 chunk = GenerationChunk(text=text)
                 if run_manager:
                     run_manager.on_llm_new_token(text, chunk=chunk)
                 yield chunk
-        yield GenerationChunk(text="", generation_info=self._info(stream, sra))
+        yield GenerationChunk(text="", generation_info=self._info(stream))
 
     async def _astream(
         self,
@@ -64,7 +62,6 @@ class SRALLM(SRAModelBase, BaseLLM):
         **kwargs: Any,
     ) -> AsyncIterator[GenerationChunk]:
         options = self._options(stop, kwargs)
-        sra = self._sra_in_force(options["sra"])
         threaded = ThreadedStream(lambda: self.generator.stream(prompt, **options))
         async for text in threaded:
             chunk = GenerationChunk(text=text)
@@ -72,7 +69,7 @@ class SRALLM(SRAModelBase, BaseLLM):
                 await run_manager.on_llm_new_token(text, chunk=chunk)
             yield chunk
         assert threaded.stream is not None
-        yield GenerationChunk(text="", generation_info=self._info(threaded.stream, sra))
+        yield GenerationChunk(text="", generation_info=self._info(threaded.stream))
 
     def _result(self, generations: list[GenerationChunk]) -> LLMResult:
         """One generation per prompt, plus the summed token usage of the batch."""

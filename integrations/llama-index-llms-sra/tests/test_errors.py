@@ -6,7 +6,9 @@ import pytest
 from llama_index.core.base.llms.types import ChatMessage, ImageBlock, MessageRole, TextBlock
 from llama_index.core.bridge.pydantic import ValidationError
 from llama_index.core.callbacks import CallbackManager, LlamaDebugHandler
+from llama_index.core.constants import DEFAULT_CONTEXT_WINDOW
 from llama_index.llms.sra import SRALLM
+from transformers import MambaConfig, MambaForCausalLM
 
 from sra_rag.generation import ContextWindowError
 from sra_rag.models import ModelNotFoundError
@@ -49,10 +51,23 @@ def test_a_smaller_context_window_is_enforced(bundled: Any) -> None:
     llm = SRALLM(*bundled, context_window=256, max_new_tokens=8)
     with pytest.raises(ContextWindowError, match=r"the prompt is \d+ tokens .* window is 256 tokens"):
         llm.complete("word " * 250, formatted=True)
-    with pytest.raises(ValueError, match="context_window must be between 1 and the model's 8192 tokens, got 9000"):
+    with pytest.raises(
+        ValueError, match="context_window must be between 1 and the model's 8192 tokens, got 9000"
+    ):
         SRALLM(*bundled, context_window=9000)
     with pytest.raises(ValidationError, match="frozen"):  # it is tied to the model
         llm.context_window = 512
+
+
+def test_the_window_reported_for_a_model_without_one_is_enforced(bundled: Any) -> None:
+    tokenizer = bundled[1]
+    config = MambaConfig(vocab_size=len(tokenizer), hidden_size=16, state_size=4, num_hidden_layers=1)
+    model = MambaForCausalLM(config).eval()  # a tiny model whose config gives no window
+    llm = SRALLM(model, tokenizer, max_new_tokens=8)
+    assert llm.metadata.context_window == DEFAULT_CONTEXT_WINDOW
+    window = rf"window is {DEFAULT_CONTEXT_WINDOW} tokens"
+    with pytest.raises(ContextWindowError, match=window):  # at the call, before generating
+        llm.complete("word " * DEFAULT_CONTEXT_WINDOW, formatted=True)
 
 
 def test_callback_handlers_see_the_failure(bundled: Any) -> None:
@@ -87,6 +102,30 @@ def test_bad_construction(bundled: Any) -> None:
         SRALLM(42)
     with pytest.raises(ValueError, match="load_kwargs are for a model SRALLM loads"):
         SRALLM(model, tokenizer, load_kwargs={"device": "cpu"})
+
+
+def test_unknown_constructor_arguments_are_an_error(bundled: Any) -> None:
+    model, tokenizer = bundled
+    pattern = (
+        r"unknown argument\(s\) \['max_tokens', 'temprature'\]; "
+        r"'max_tokens': did you mean 'max_new_tokens'\? 'temprature': did you mean 'temperature'\?"
+    )
+    with pytest.raises(TypeError, match=pattern):
+        SRALLM(model, tokenizer, max_tokens=5, temprature=0.3)
+    with pytest.raises(TypeError, match=r"\['no_such_field'\]; its fields: \[.*'top_p'\]"):
+        SRALLM(model, tokenizer, no_such_field=1)
+    debug = LlamaDebugHandler()  # LlamaIndex's own fields still work
+    llm = SRALLM(
+        model,
+        tokenizer,
+        max_new_tokens=5,
+        temperature=0.3,
+        system_prompt="Be brief.",
+        callback_manager=CallbackManager([debug]),
+        pydantic_program_mode="default",
+    )
+    assert (llm.max_new_tokens, llm.temperature, llm.system_prompt) == (5, 0.3, "Be brief.")
+    assert llm.callback_manager.handlers == [debug]
 
 
 def test_only_text_messages(llm: SRALLM) -> None:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import contextvars
+import difflib
 import os
 import threading
 from collections import deque
@@ -183,7 +184,7 @@ class SRALLM(CustomLLM):
     Every call accepts the options in `CALL_OPTIONS`, which override the fields for that call only.
     """
 
-    model_config = ConfigDict(validate_assignment=True)
+    model_config = ConfigDict(validate_assignment=True, extra="forbid")
 
     model_name: str = Field(description="Name reported in the metadata.")
     context_window: int = Field(
@@ -233,6 +234,15 @@ class SRALLM(CustomLLM):
         """
         if sra is not DEFAULT:
             check_config(sra)
+        fields = sorted(type(self).model_fields)
+        unknown = sorted(set(kwargs) - set(fields))
+        if unknown:  # an error, not ignored (pydantic's `extra="forbid"` alone gives no hint)
+            hints = [
+                f"{k!r}: did you mean {m[0]!r}? "
+                for k in unknown
+                if (m := difflib.get_close_matches(k, fields, 1))
+            ]
+            raise TypeError(f"SRALLM got unknown argument(s) {unknown}; {''.join(hints)}its fields: {fields}")
         if isinstance(model, PreTrainedModel):
             if tokenizer is None:
                 raise ValueError("pass the model's tokenizer with a loaded model: SRALLM(model, tokenizer)")
@@ -251,7 +261,9 @@ class SRALLM(CustomLLM):
                 f"got {type(model).__name__}"
             )
         generator = Generator(model, tokenizer, context_window)  # validates a lowered window
-        context_window = generator.context_window or DEFAULT_CONTEXT_WINDOW
+        if generator.context_window is None:  # no window in the model's config: enforce the one reported
+            generator = Generator(model, tokenizer, DEFAULT_CONTEXT_WINDOW)
+        context_window = generator.context_window
         super().__init__(
             model_name=name,
             context_window=context_window,
