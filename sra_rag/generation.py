@@ -28,7 +28,7 @@ from transformers import (
 from .config import AnyConfig
 from .diagnostics import record_diagnostics
 from .patch import check_config, enable_sra, is_patched, use_sra
-from .state import effective_config
+from .state import effective_config, patch_lock
 
 Message = Mapping[str, Any]
 Prompt = str | Sequence[Message]
@@ -36,7 +36,12 @@ FinishReason = Literal["stop", "length"]
 
 
 class _Default:
+    """A singleton that stays one through copy and pickle (adapters deep-copy their fields)."""
+
     def __repr__(self) -> str:
+        return "DEFAULT"
+
+    def __reduce__(self) -> str:
         return "DEFAULT"
 
 
@@ -259,8 +264,10 @@ class Generator:
         if isinstance(stop, str):
             stop = [stop]
         input_ids = self.encode(prompt, max_new_tokens, tools).to(self.model.device)
-        if sra is not DEFAULT and not is_patched(self.model):
-            enable_sra(self.model, None)
+        if sra is not DEFAULT:
+            with patch_lock():  # check and patch at once: never reset a setting another thread just made
+                if not is_patched(self.model):
+                    enable_sra(self.model, None)
         streamer = TextIteratorStreamer(self.tokenizer, skip_prompt=True, skip_special_tokens=True)
         cancel = threading.Event()
         outcome = _Outcome()

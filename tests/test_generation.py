@@ -147,3 +147,12 @@ def test_transformers_pipeline_runs_with_sra(smollm2):
     assert model.config._attn_implementation == "sdpa"
     with torch.no_grad():
         assert torch.isfinite(model(torch.tensor([[1, 2, 3]])).logits).all()
+
+
+def test_default_survives_copy_and_pickle():
+    import copy
+    import pickle
+
+    from sra_rag.generation import DEFAULT
+
+    assert copy.deepcopy(DEFAULT) is DEFAULT and pickle.loads(pickle.dumps(DEFAULT)) is DEFAULT

@@ -1,8 +1,8 @@
 """How fast the RAG index is built and queried: `python -m sra_rag.eval.index_speed --out FILE.json`.
 
 The corpus is the bundled demo corpus repeated with numbered variants (paragraphs shuffled per copy)
-until it yields the requested number of chunks. Reported: build throughput per phase (chunking,
-embedding, FAISS add, atomic save), an incremental re-index after 1% of the files change, and query
+until it yields the requested number of chunks. Reported: build throughput (with the share spent
+embedding), the atomic save, an incremental re-index after 1% of the files change, and query
 latency percentiles (embed + search, and search alone) over single-question queries.
 """
 
@@ -77,10 +77,12 @@ def run(target_chunks: int, queries: int, top_k: int, seed: int) -> dict[str, An
             return vectors
 
         embedder.embed = timed_embed  # type: ignore[method-assign]
-        start = time.perf_counter()
-        index, report = build_index(folder, embedder, progress=True)
-        build_seconds = time.perf_counter() - start
-        embedder.embed = original_embed  # type: ignore[method-assign]
+        try:
+            start = time.perf_counter()
+            index, report = build_index(folder, embedder, progress=True)
+            build_seconds = time.perf_counter() - start
+        finally:
+            embedder.embed = original_embed  # type: ignore[method-assign]
         start = time.perf_counter()
         save_index(index, out)
         save_seconds = time.perf_counter() - start
