@@ -3,12 +3,15 @@
 import asyncio
 import copy
 import itertools
+import os
 import threading
 import time
 from typing import Any
 
 import pytest
+import torch
 from langchain_core.callbacks import BaseCallbackHandler
+from langchain_core.language_models import base as language_models_base
 from langchain_core.messages import AIMessage, AIMessageChunk, HumanMessage, SystemMessage, ToolMessage
 from langchain_sra import ChatSRA
 from langchain_sra.messages import to_chat_dicts
@@ -74,10 +77,36 @@ def test_max_tokens_per_call_and_usage(chat: ChatSRA) -> None:
 
 
 def test_sampling_options_per_call(chat: ChatSRA) -> None:
-    result = chat.invoke(QUESTION, temperature=0.7, top_p=0.9, max_tokens=4)
-    assert result.usage_metadata["output_tokens"] <= 4
+    prompt = "Write one sentence about a dog."
+    greedy = chat.invoke(prompt, max_tokens=8).content
+    samples = {}
+    for seed in range(3):
+        torch.manual_seed(seed)
+        samples[seed] = chat.invoke(prompt, max_tokens=8, temperature=1.5).content
+    assert len(set(samples.values())) > 1  # temperature reached the sampler
+    seed = next(s for s, text in samples.items() if text != greedy)
+    torch.manual_seed(seed)  # that same draw, in a nucleus holding only the top token: greedy again
+    assert chat.invoke(prompt, max_tokens=8, temperature=1.5, top_p=1e-6).content == greedy
     with pytest.raises(ValueError, match="top_p"):
         chat.invoke(QUESTION, top_p=0.0)
+
+
+def test_token_counts_use_the_model_tokenizer(chat: ChatSRA, monkeypatch: pytest.MonkeyPatch) -> None:
+    def no_fallback() -> None:
+        raise AssertionError("LangChain's GPT-2 fallback tokenizer was used")
+
+    monkeypatch.setattr(language_models_base, "get_tokenizer", no_fallback)
+    assert os.environ["HF_HUB_OFFLINE"] == "1"
+    text = "Scaled ReAttention keeps the model's eyes on the context."
+    ids = chat.tokenizer(text, add_special_tokens=False).input_ids
+    assert chat.get_token_ids(text) == ids
+    assert chat.get_num_tokens(text) == len(ids)
+    messages = [SystemMessage("Answer briefly."), HumanMessage(QUESTION)]
+    prompt = len(chat.generator.encode(to_chat_dicts(messages))[0])  # template and generation prompt
+    assert chat.get_num_tokens_from_messages(messages) == prompt
+    assert chat.invoke(messages, max_tokens=1).usage_metadata["input_tokens"] == prompt
+    long = [HumanMessage("word " * 9000)]  # over the window: counted, not refused (for trim_messages)
+    assert chat.get_num_tokens_from_messages(long) > chat.generator.context_window
 
 
 def test_response_metadata_reports_model_policy_and_diagnostics(chat: ChatSRA) -> None:

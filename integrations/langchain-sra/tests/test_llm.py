@@ -2,7 +2,9 @@
 
 from typing import Any
 
+import pytest
 from langchain_core.callbacks import BaseCallbackHandler
+from langchain_core.language_models import base as language_models_base
 from langchain_sra import SRALLM
 
 PROMPT = "The capital of France is"
@@ -48,3 +50,13 @@ async def test_async(llm: SRALLM) -> None:
     assert len([c for c in chunks if c]) > 1
     assert "".join(chunks) == await llm.ainvoke(PROMPT) == llm.invoke(PROMPT)
     assert await llm.abatch([PROMPT, PROMPT]) == [llm.invoke(PROMPT)] * 2
+
+
+def test_token_ids_come_from_the_model_tokenizer(llm: SRALLM, monkeypatch: pytest.MonkeyPatch) -> None:
+    def no_fallback() -> None:
+        raise AssertionError("LangChain's GPT-2 fallback tokenizer was used")
+
+    monkeypatch.setattr(language_models_base, "get_tokenizer", no_fallback)
+    ids = llm.tokenizer(PROMPT, add_special_tokens=False).input_ids
+    assert llm.get_token_ids(PROMPT) == ids
+    assert llm.get_num_tokens(PROMPT) == len(ids) == len(llm.generator.encode(PROMPT)[0])
