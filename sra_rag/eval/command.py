@@ -118,6 +118,7 @@ def _resummarise(path: Path, preset: EvalPreset, out: Path | None) -> tuple[dict
     from .runner import build_report
     from .settings import BASELINE
 
+    saved: dict[str, Any] = {}
     if path.name.endswith(".partial.jsonl"):
         lines = path.read_text(encoding="utf-8").splitlines()
         header, records, partial = json.loads(lines[0]), [json.loads(x) for x in lines[1:] if x.strip()], True
@@ -131,18 +132,24 @@ def _resummarise(path: Path, preset: EvalPreset, out: Path | None) -> tuple[dict
             saved["model"],
             saved["prompt_style"],
         )
-        preset = eval_preset(saved["preset"]["name"])
+        preset = EvalPreset(**saved["preset"])  # as it ran, even if the named preset changed since
         out = out or path
     tested = [r["setting"] for r in records if r["split"] == "test"]
     test_settings = list(dict.fromkeys([BASELINE, *tested]))
     report = build_report(
         records, preset, model_name=model, style=style, test_settings=test_settings, partial=partial
     )
+    if saved:  # keep the run's own provenance; say what rebuilt the summaries
+        report["summarised_by"] = report["command"]
+        report["command"] = saved.get("command", report["command"])
+        report["wall_seconds"] = saved.get("wall_seconds")
+        report["versions"] = saved.get("versions", report["versions"])
+        report["counts"] = {**saved.get("counts", {}), **report["counts"]}
     return report, out
 
 
 def run_eval(args: argparse.Namespace) -> int:
-    """Run the preset (or redraw plots with --plot); 0 on success."""
+    """Run the preset (or only re-summarise a saved run with --report); 0 on success."""
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
     from .plots import plot_report
