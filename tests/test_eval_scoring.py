@@ -136,3 +136,9 @@ def test_smoke_run_writes_report_and_plots(tiny, tmp_path) -> None:
     cut = json.loads((tmp_path / "cut.json").read_text(encoding="utf-8"))
     assert cut["partial"] and cut["counts"]["records"] == len(dev)
     assert cut["dev"]["selection"] == report["dev"]["selection"] and cut["test"]["answers"] == {}
+    # re-summarising a saved report keeps its numbers and its provenance
+    assert main(["--report", str(out), "--no-plots"]) == 0
+    again = json.loads(out.read_text(encoding="utf-8"))
+    assert again["test"] == report["test"] and again["dev"] == report["dev"]
+    assert again["command"] == report["command"] and again["versions"] == report["versions"]
+    assert again["preset"] == report["preset"] and "summarised_by" in again
