@@ -57,29 +57,33 @@ def test_settings_llm(
     assert ended.response.raw["sra"] is None  # it was this LLM, with its own setting
 
 
-def test_chat_engine_keeps_a_conversation_within_the_window(
+def test_chat_engine_keeps_a_long_conversation_within_the_window(
     bundled: Any, index: VectorStoreIndex, events: Any
 ) -> None:
-    window = 1024
-    llm = SRALLM(*bundled, context_window=window, max_new_tokens=24)
-    memory = Memory.from_defaults(token_limit=256)
+    """More turns than the memory holds: old turns are dropped, every prompt fits the window."""
+    window = 768  # condense_plus_context keeps 500 tokens of padding free: much less breaks it
+    llm = SRALLM(*bundled, context_window=window, max_new_tokens=16)
+    memory = Memory.from_defaults(token_limit=96)  # 70% of it for the history: about two turns
     engine = index.as_chat_engine(
-        chat_mode="condense_plus_context", llm=llm, memory=memory, similarity_top_k=2
+        chat_mode="condense_plus_context", llm=llm, memory=memory, similarity_top_k=1
     )
     turns = [
-        (CAT, "lighthouse", ("Pebble",)),
-        ("Who keeps the lighthouse?", "lighthouse", ("Mira", "Tollan")),
-        ("How long does the ferry crossing to Ostrum take?", "ferry", ("forty", "40")),
+        CAT,
+        "Who keeps the lighthouse?",
+        "How long does the ferry crossing to Ostrum take?",
+        "Which buns does the Velden bakery bake?",
+        "When does the brass band rehearse?",
     ]
-    for question, topic, answers in turns:
-        response = engine.chat(question)
-        assert topic in topics(response)
-        assert any(answer in str(response) for answer in answers), (question, str(response))
+    replies = [str(engine.chat(question)) for question in turns]
+    assert "Pebble" in replies[0] and "Mira" in replies[1]  # later answers rest on the model's condensing
 
-    assert len(memory.get_all()) == 2 * len(turns)
+    assert len(memory.get_all()) == 2 * len(turns)  # all kept in the store, old ones archived
     ended = events.of(LLMChatEndEvent) + events.of(LLMCompletionEndEvent)
-    assert len(ended) >= len(turns)  # answers, plus the questions the engine condensed
-    usages = [e.response.raw["usage"] for e in ended]
-    assert all(u["total_tokens"] <= window for u in usages)
+    assert all(e.response.raw["usage"]["total_tokens"] <= window for e in ended)
     answers = [e for e in events.of(LLMChatEndEvent) if e.messages[0].role.value == "system"]
-    assert [len(e.messages) for e in answers] == [2, 4, 6]  # history grows turn by turn
+    histories = [e.messages[1:-1] for e in answers]  # between the context and the question
+    assert [len(h) for h in histories[:2]] == [0, 2]  # it grows at first
+    assert max(len(h) for h in histories) < 2 * (len(turns) - 1)  # never the whole conversation
+    limit = memory.token_limit * memory.chat_history_token_ratio
+    assert all(sum(len(llm.tokenizer.encode(m.content)) for m in h) <= limit for h in histories)
+    assert CAT not in [m.content for m in histories[-1]]  # the first turn was dropped
