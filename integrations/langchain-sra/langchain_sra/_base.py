@@ -152,7 +152,9 @@ class SRAModelBase(BaseModel):
         """LangSmith's standard tracing parameters, honouring per-call values."""
         params: dict[str, Any] = {
             "ls_provider": "sra",
-            "ls_model_name": self.model_name,
+            # A per-call `model` is refused by `_options`, but LangChain traces a call (and its
+            # standard test_standard_params_model_override asks) before that: report what was asked.
+            "ls_model_name": kwargs["model"] if isinstance(kwargs.get("model"), str) else self.model_name,
             "ls_temperature": kwargs.get("temperature", self.temperature),
             "ls_max_tokens": kwargs.get("max_tokens", self.max_tokens),
         }
