@@ -4,6 +4,7 @@ demo     index the bundled corpus (once) and answer its questions with and witho
 index    index a folder of .txt/.md files (only new and changed files are embedded again)
 ask      answer a question from an index
 compare  answer it with and without SRA, with the attention each source received
+eval     does SRA help? seeded tasks with dev/test splits and confidence intervals (sra_rag.eval)
 bench    what SRA costs: prefill/decode time and memory against the baseline
 """
 
@@ -18,6 +19,7 @@ from typing import Any
 from transformers.utils import logging as transformers_logging
 
 from .config import PRESETS, AnyConfig, load_config
+from .eval.command import add_eval_arguments, run_eval
 
 logger = logging.getLogger("sra_rag.cli")
 
@@ -191,6 +193,10 @@ def build_parser() -> argparse.ArgumentParser:
     _add_config_option(compare)
     _add_retrieval_options(compare)
     compare.set_defaults(run=_compare)
+
+    evaluate = commands.add_parser("eval", help="does SRA help? seeded tasks, dev/test splits, intervals")
+    add_eval_arguments(evaluate)
+    evaluate.set_defaults(run=run_eval)
 
     bench = commands.add_parser("bench", help="prefill/decode time and memory, SRA vs baseline")
     bench.add_argument("--out", default="docs/results/speed_smollm2.json")

@@ -1,5 +1,8 @@
 """The command line end to end on the bundled models; bad input exits non-zero with one line."""
 
+import json
+from pathlib import Path
+
 import pytest
 
 from sra_rag.cli import main
@@ -103,3 +106,11 @@ def test_debug_shows_the_traceback(tmp_path):
 def test_missing_index(tmp_path, capsys):
     assert main(["ask", "Who?", "--index", str(tmp_path / "none")]) == 2
     _one_line_error(capsys, "no saved index", "sra-rag index DIR --out PATH")
+
+
+def test_eval_is_wired_and_resummarises_a_saved_report(tmp_path):
+    saved = Path(__file__).resolve().parent.parent / "docs/results/eval_smollm2_135m_instruct.json"
+    out = tmp_path / "report.json"
+    assert main(["eval", "--report", str(saved), "--out", str(out), "--no-plots", "--quiet"]) == 0
+    again, original = json.loads(out.read_text()), json.loads(saved.read_text())
+    assert again["test"] == original["test"] and again["model"] == original["model"]
