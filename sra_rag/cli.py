@@ -207,7 +207,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    level = logging.INFO if args.command == "bench" else logging.WARNING
+    level = logging.INFO if args.command in ("bench", "eval") else logging.WARNING
     logging.basicConfig(level=level, format="%(message)s")
     transformers_logging.disable_progress_bar()  # weight-loading bars would bury the output
     try:

@@ -1,8 +1,8 @@
 """`sra-rag eval` (and `python -m sra_rag.eval`): run an evaluation preset on a model, write the
 JSON report and its PNG plots, print the headline table.
 
-The CLI owner wires `add_eval_arguments` and `run_eval` into `sra-rag eval`; both entry points
-run exactly this code.
+`sra_rag.cli` wires `add_eval_arguments` and `run_eval` into `sra-rag eval`; both entry points run
+exactly this code.
 """
 
 from __future__ import annotations
