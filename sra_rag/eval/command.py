@@ -154,8 +154,9 @@ def run_eval(args: argparse.Namespace) -> int:
     os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
     from .plots import plot_report
 
-    if args.report:
-        report, out = _resummarise(args.report, eval_preset(args.preset), args.out)
+    def publish(report: dict[str, Any], out: Path) -> int:
+        """Write the JSON report, its plots, and print the headline table."""
+        out.parent.mkdir(parents=True, exist_ok=True)
         out.write_text(json.dumps(report, indent=1) + "\n", encoding="utf-8")
         logger.info("wrote %s", out)
         if not args.no_plots:
@@ -163,6 +164,9 @@ def run_eval(args: argparse.Namespace) -> int:
                 logger.info("wrote %s", path)
         sys.stdout.write(headline(report) + "\n")
         return 0
+
+    if args.report:
+        return publish(*_resummarise(args.report, eval_preset(args.preset), args.out))
     from ..models import load_model
     from .runner import run_evaluation
     from .tasks import prompt_style
@@ -190,15 +194,9 @@ def run_eval(args: argparse.Namespace) -> int:
         progress=not args.quiet,
         force_test_settings=args.test_settings,
     )
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(report, indent=1) + "\n", encoding="utf-8")
-    checkpoint.unlink(missing_ok=True)
-    logger.info("wrote %s", out)
-    if not args.no_plots:
-        for path in plot_report(report, out.parent, out.stem):
-            logger.info("wrote %s", path)
-    sys.stdout.write(headline(report) + "\n")
-    return 0
+    published = publish(report, out)
+    checkpoint.unlink(missing_ok=True)  # only once the report is safely written
+    return published
 
 
 def main(argv: list[str] | None = None) -> int:
