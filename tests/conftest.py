@@ -17,7 +17,7 @@ from transformers import PreTrainedModel
 # copied from the project's shared/reference_vectors: the authors' code's inputs and outputs
 REFERENCE = Path(__file__).resolve().parent / "reference"
 
-_COMMON = dict(
+TINY_COMMON = dict(
     vocab_size=256,
     hidden_size=64,
     intermediate_size=128,
@@ -60,7 +60,7 @@ def tiny_model(arch: str, seed: int = 0) -> PreTrainedModel:
     threshold really eliminates weights; a uniform-attention model would prove nothing."""
     config_name, model_name, extra, sharpen = ARCHITECTURES[arch]
     torch.manual_seed(seed)
-    config = getattr(transformers, config_name)(**{**_COMMON, **extra})
+    config = getattr(transformers, config_name)(**{**TINY_COMMON, **extra})
     config._attn_implementation = "sdpa"
     model = getattr(transformers, model_name)(config).eval()
     for module in model.modules():

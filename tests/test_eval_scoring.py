@@ -8,6 +8,7 @@ import json
 import pytest
 import torch
 import transformers
+from conftest import TINY_COMMON
 from transformers import AutoTokenizer
 
 from sra_rag import disable_sra, enable_sra, preset
@@ -24,16 +25,13 @@ def tiny(tmp_path_factory):
     tokenizer = AutoTokenizer.from_pretrained(str(converted_gguf(bundled_gguf_path())))
     torch.manual_seed(0)
     config = transformers.LlamaConfig(
-        vocab_size=len(tokenizer),
-        hidden_size=64,
-        intermediate_size=128,
-        num_hidden_layers=6,
-        num_attention_heads=4,
-        num_key_value_heads=2,
-        max_position_embeddings=4096,
-        bos_token_id=tokenizer.bos_token_id,
-        eos_token_id=tokenizer.eos_token_id,
-        tie_word_embeddings=True,
+        **{
+            **TINY_COMMON,
+            "vocab_size": len(tokenizer),
+            "bos_token_id": tokenizer.bos_token_id,
+            "eos_token_id": tokenizer.eos_token_id,
+            "tie_word_embeddings": True,
+        }
     )
     model = transformers.LlamaForCausalLM(config).eval()
     with torch.no_grad():

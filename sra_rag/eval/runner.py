@@ -32,18 +32,32 @@ from .tasks import Sample, Style, held_text, make_sample
 logger = logging.getLogger(__name__)
 
 
+def _sample(
+    tokenizer: PreTrainedTokenizerBase,
+    preset: EvalPreset,
+    task: str,
+    split: str,
+    index: int,
+    length: int,
+    style: Style,
+) -> Sample:
+    """One seeded sample; depths cycle through the preset's depths for the task."""
+    depths = preset.depths[task]
+    return make_sample(
+        tokenizer,
+        task,
+        seed=preset.seed,
+        split=split,
+        index=index,
+        tokens=length,
+        depth=depths[index % len(depths)],
+        style=style,
+    )
+
+
 def dev_samples(tokenizer: PreTrainedTokenizerBase, preset: EvalPreset, style: Style) -> list[Sample]:
     return [
-        make_sample(
-            tokenizer,
-            task,
-            seed=preset.seed,
-            split="dev",
-            index=i,
-            tokens=length,
-            depth=preset.depths[task][i % len(preset.depths[task])],
-            style=style,
-        )
+        _sample(tokenizer, preset, task, "dev", i, length, style)
         for task in preset.tasks
         for length in preset.dev_lengths
         for i in range(preset.dev_samples)
@@ -55,16 +69,7 @@ def test_samples(tokenizer: PreTrainedTokenizerBase, preset: EvalPreset, style: 
     if preset.long_slice is not None:
         cells.append(("needle", *preset.long_slice))
     samples = [
-        make_sample(
-            tokenizer,
-            task,
-            seed=preset.seed,
-            split="test",
-            index=i,
-            tokens=length,
-            depth=preset.depths[task][i % len(preset.depths[task])],
-            style=style,
-        )
+        _sample(tokenizer, preset, task, "test", i, length, style)
         for task, length, count in cells
         for i in range(count)
     ]
