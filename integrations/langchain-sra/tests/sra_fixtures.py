@@ -2,7 +2,9 @@
 ChatSRA per test from `chat_model_params`, so the loader is a plain cached function)."""
 
 from functools import cache
+from typing import Any
 
+from langchain_core.callbacks import BaseCallbackHandler
 from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
 from sra_rag.config import SRAConfig
@@ -20,3 +22,13 @@ ACTIVE_ON_SHORT_PROMPTS = SRAConfig(
 def bundled() -> tuple[PreTrainedModel, PreTrainedTokenizerBase]:
     """SmolLM2-135M-Instruct with SRA on (paper defaults): its default for every call."""
     return load_model(None)
+
+
+class TokenCollector(BaseCallbackHandler):
+    """Keeps every token the callbacks report, in order."""
+
+    def __init__(self) -> None:
+        self.tokens: list[str] = []
+
+    def on_llm_new_token(self, token: str, **kwargs: Any) -> None:
+        self.tokens.append(token)

@@ -10,13 +10,12 @@ from typing import Any
 
 import pytest
 import torch
-from langchain_core.callbacks import BaseCallbackHandler
 from langchain_core.language_models import base as language_models_base
 from langchain_core.messages import AIMessage, AIMessageChunk, HumanMessage, SystemMessage, ToolMessage
 from langchain_sra import ChatSRA
 from langchain_sra.messages import to_chat_dicts
 from langchain_sra.tools import ToolCallReader, template_renders_tools
-from sra_fixtures import ACTIVE_ON_SHORT_PROMPTS
+from sra_fixtures import ACTIVE_ON_SHORT_PROMPTS, TokenCollector
 
 from sra_rag.config import PAPER, TransitionConfig
 
@@ -38,18 +37,11 @@ def test_only_new_text_is_returned(chat: ChatSRA) -> None:
 
 
 def test_callbacks_receive_each_token_once(chat: ChatSRA) -> None:
-    class Tokens(BaseCallbackHandler):
-        def __init__(self) -> None:
-            self.tokens: list[str] = []
-
-        def on_llm_new_token(self, token: str, **kwargs: Any) -> None:
-            self.tokens.append(token)
-
-    handler = Tokens()
+    handler = TokenCollector()
     answer = chat.invoke(QUESTION, config={"callbacks": [handler]}).content
     assert len([t for t in handler.tokens if t]) > 1
     assert "".join(handler.tokens) == answer
-    streamed = Tokens()  # through `stream`, LangChain reports the chunks: each exactly once
+    streamed = TokenCollector()  # through `stream`, LangChain reports the chunks: each exactly once
     assert "".join(c.content for c in chat.stream(QUESTION, config={"callbacks": [streamed]})) == answer
     assert "".join(streamed.tokens) == answer
 

@@ -1,11 +1,9 @@
 """SRALLM: plain-prompt completion with the same options, streaming and metadata as ChatSRA."""
 
-from typing import Any
-
 import pytest
-from langchain_core.callbacks import BaseCallbackHandler
 from langchain_core.language_models import base as language_models_base
 from langchain_sra import SRALLM
+from sra_fixtures import TokenCollector
 
 PROMPT = "The capital of France is"
 
@@ -17,14 +15,7 @@ def test_invoke_returns_only_the_continuation(llm: SRALLM) -> None:
 
 
 def test_stream_adds_up_to_invoke_and_reports_tokens(llm: SRALLM) -> None:
-    class Tokens(BaseCallbackHandler):
-        def __init__(self) -> None:
-            self.tokens: list[str] = []
-
-        def on_llm_new_token(self, token: str, **kwargs: Any) -> None:
-            self.tokens.append(token)
-
-    handler = Tokens()
+    handler = TokenCollector()
     chunks = list(llm.stream(PROMPT, config={"callbacks": [handler]}))
     assert len([c for c in chunks if c]) > 1
     assert "".join(chunks) == llm.invoke(PROMPT) == "".join(handler.tokens)
