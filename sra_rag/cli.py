@@ -20,6 +20,7 @@ from transformers.utils import logging as transformers_logging
 
 from .config import PRESETS, AnyConfig, load_config
 from .eval.command import add_eval_arguments, run_eval
+from .eval.speed import add_bench_arguments, run_bench
 
 logger = logging.getLogger("sra_rag.cli")
 
@@ -86,10 +87,10 @@ def _demo(args: argparse.Namespace) -> int:
 
 
 def _index(args: argparse.Namespace) -> int:
-    from .rag import ChunkingParams, Embedder, index_folder, load_documents
+    from .rag import ChunkingParams, Embedder, index_folder
 
     params = ChunkingParams(args.chunk_tokens, args.overlap_tokens)
-    load_documents(args.folder)  # a bad corpus fails here, before any model is loaded
+    # the embedder loads its model on first use: a bad corpus fails before that
     _, report = index_folder(args.folder, args.out, Embedder(), params, progress=True)
     files = len(report.added) + len(report.changed) + len(report.unchanged)
     _console().print(
@@ -137,13 +138,6 @@ def _compare(args: argparse.Namespace) -> int:
             f"{change:+.1%}",
         )
     console.print(table)
-    return 0
-
-
-def _bench(args: argparse.Namespace) -> int:
-    from .eval import speed
-
-    speed.main(["--out", str(args.out), "--lengths", *map(str, args.lengths)])
     return 0
 
 
@@ -199,9 +193,8 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.set_defaults(run=run_eval)
 
     bench = commands.add_parser("bench", help="prefill/decode time and memory, SRA vs baseline")
-    bench.add_argument("--out", default="docs/results/speed_smollm2.json")
-    bench.add_argument("--lengths", type=int, nargs="+", default=[1024, 4096, 8000])
-    bench.set_defaults(run=_bench)
+    add_bench_arguments(bench)
+    bench.set_defaults(run=run_bench)
     return parser
 
 

@@ -25,6 +25,7 @@ from transformers import (
     TextIteratorStreamer,
 )
 
+from .async_stream import AsyncGenerationStream
 from .config import AnyConfig
 from .diagnostics import record_diagnostics
 from .patch import check_config, enable_sra, is_patched, use_sra
@@ -335,6 +336,11 @@ class Generator:
         ended = stops.stopped or (len(new_ids) > 0 and int(new_ids[-1]) in eos_ids)
         outcome.usage = Usage(prompt_length, len(new_ids))
         outcome.finish_reason = "stop" if ended else "length"
+
+    def astream(self, prompt: Prompt, **options: Any) -> AsyncGenerationStream:
+        """`stream` for async code: `async for text in generator.astream(prompt)`; same options.
+        A worker thread runs it, so the event loop never blocks."""
+        return AsyncGenerationStream(lambda: self.stream(prompt, **options))
 
     def generate(self, prompt: Prompt, **options: Any) -> Generation:
         """Generate to the end; same options as `stream`."""

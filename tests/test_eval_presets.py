@@ -4,6 +4,7 @@ that extend one another (lite -> full, long) agree on what a record depends on."
 from __future__ import annotations
 
 import dataclasses
+import itertools
 
 import pytest
 
@@ -33,6 +34,12 @@ def test_presets() -> None:
     same = ("seed", "depths", "max_new_tokens", "perplexity_tokens", "perplexity_tail")
     assert all(getattr(full, f) == getattr(lite, f) for f in same)  # lite's records count towards full
     assert set(eval_preset("smoke").dev_settings) >= {"baseline", "paper", "transition"}
+    grid = eval_preset("grid")
+    assert len(TRANSITION_GRID) == 36 and set(grid.dev_settings) == {"baseline", *TRANSITION_GRID}
+    assert all(getattr(full, f) == getattr(grid, f) for f in (*same, "dev_lengths", "dev_samples"))
+    points = {(c.alpha, c.beta, c.intervals_per_layer) for c in TRANSITION_GRID.values()}
+    seed_grid = itertools.product((0.3, 0.5, 0.7), (0.05, 0.1, 0.2, 0.3), (1, 2, 3))
+    assert points == set(seed_grid)
     with pytest.raises(ValueError, match="unknown settings"):
         dataclasses.replace(full, test_settings=("baseline", "made_up"))
     with pytest.raises(ValueError, match="unknown eval preset"):

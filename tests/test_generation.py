@@ -1,5 +1,6 @@
 """sra_rag.generation on the bundled SmolLM2: new text only, streaming, stops, usage, threads."""
 
+import asyncio
 import threading
 
 import pytest
@@ -132,6 +133,47 @@ def test_closing_a_stream_stops_the_generation(generator):
     assert first
     produced = stream._outcome.ids.shape[1] - generator.encode("1, 2, 3, 4, 5,").shape[1]
     assert produced < 200
+
+
+def test_astream_matches_stream_and_keeps_the_loop_free(generator):
+    ticks = 0
+
+    async def tick() -> None:
+        nonlocal ticks
+        while True:
+            await asyncio.sleep(0.005)
+            ticks += 1
+
+    async def collect() -> tuple[list[str], object]:
+        ticker = asyncio.create_task(tick())
+        generation = generator.astream("1, 2, 3, 4, 5,", max_new_tokens=12, sra=SMALL_SRA)
+        chunks = [text async for text in generation]
+        ticker.cancel()
+        return chunks, generation.stream
+
+    chunks, stream = asyncio.run(collect())
+    expected = generator.generate("1, 2, 3, 4, 5,", max_new_tokens=12, sra=SMALL_SRA)
+    assert len(chunks) > 1 and "".join(chunks) == expected.text
+    assert stream.usage == expected.usage and stream.sra == SMALL_SRA
+    assert ticks > 5  # the loop ran while the model generated
+
+
+def test_astream_raises_bad_input_in_the_consumer_and_stops_when_left(generator):
+    async def first_then_leave() -> object:
+        generation = generator.astream("1, 2, 3, 4, 5,", max_new_tokens=200)
+        async for _ in generation:
+            break
+        return generation.stream
+
+    async def bad() -> None:
+        async for _ in generator.astream(QUESTION, max_new_tokens=0):
+            pass
+
+    with pytest.raises(ValueError, match="max_new_tokens must be >= 1"):
+        asyncio.run(bad())
+    stream = asyncio.run(first_then_leave())
+    stream._worker.join(timeout=30)  # the pump closed the stream: generation was cancelled
+    assert stream._outcome.ids.shape[1] - generator.encode("1, 2, 3, 4, 5,").shape[1] < 200
 
 
 def test_transformers_pipeline_runs_with_sra(smollm2):

@@ -79,6 +79,14 @@ def test_a_file_that_is_not_text_is_a_clear_error(tmp_path):
         load_documents(tmp_path)
 
 
+def test_the_embedding_model_loads_only_once_the_corpus_is_read(tmp_path):
+    embedder = Embedder()
+    with pytest.raises(CorpusError, match="does not exist"):
+        index_folder(tmp_path / "missing", tmp_path / "index", embedder)
+    assert embedder._model is None  # a bad corpus cost no model load
+    assert embedder.dimension == 384 and embedder._model is not None
+
+
 def test_an_unreadable_file_is_a_clear_error(tmp_path, monkeypatch):
     _corpus(tmp_path)
     real = Path.read_bytes

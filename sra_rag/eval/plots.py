@@ -1,5 +1,6 @@
-"""PNG plots of a saved evaluation report: accuracy and gold log-probability change by prompt
+"""PNG plots of saved reports. Evaluation: accuracy and gold log-probability change by prompt
 length and by gold depth, baseline against each reported SRA setting, with 95% intervals drawn.
+Benchmark: time ratios and peak memory by prompt length.
 
 The log-probability panel is the one to read on small models: accuracy moves in whole samples,
 the paired log-probability difference moves continuously and its interval says whether zero
@@ -91,3 +92,53 @@ def plot_report(report: dict[str, Any], out_dir: Path, stem: str) -> list[Path]:
         plt.close(fig)
         written.append(path)
     return written
+
+
+def _ratio_panel(ax: Any, results: list[dict[str, Any]], key: str, variants: list[str], colors: dict) -> None:
+    """Median ratio to the baseline per length, the bars spanning the repeats' range."""
+    ax.axhline(1.0, color=colors["baseline"], linestyle="--", label="baseline")
+    for name in variants:
+        cells = [
+            (r["prompt_tokens"], r["ratio_to_baseline"][name])
+            for r in results
+            if name in r["ratio_to_baseline"]
+        ]
+        mids = [c[key] for _, c in cells]
+        below = [m - c[f"{key}_range"][0] for m, (_, c) in zip(mids, cells, strict=True)]
+        above = [c[f"{key}_range"][1] - m for m, (_, c) in zip(mids, cells, strict=True)]
+        xs = [n for n, _ in cells]
+        ax.errorbar(xs, mids, yerr=[below, above], marker="o", capsize=3, color=colors[name], label=name)
+
+
+def plot_cost(report: dict[str, Any], path: Path) -> Path:
+    """One PNG of `sra-rag bench`: prefill and decode time as ratios to the baseline, and each
+    variant's peak memory above the loaded model, by prompt length."""
+    results = report["results"]
+    variants = list(dict.fromkeys(v for r in results for v in r["best"]))
+    colors = {name: f"C{i}" for i, name in enumerate(variants)}
+    fig, axes = plt.subplots(1, 3, figsize=(14, 4))
+    _ratio_panel(axes[0], results, "prefill", variants[1:], colors)
+    axes[0].set_ylabel("prefill time / baseline")
+    _ratio_panel(axes[1], results, "decode", variants[1:], colors)
+    axes[1].set_ylabel("decode time per token / baseline")
+    for name in variants:
+        cells = [
+            (r["prompt_tokens"], r["best"][name].get("peak_extra_mib")) for r in results if name in r["best"]
+        ]
+        cells = [(n, m) for n, m in cells if m is not None]
+        if cells:
+            axes[2].plot(*zip(*cells, strict=True), marker="o", color=colors[name], label=name)
+    axes[2].set_yscale("log")
+    axes[2].set_ylabel("peak memory above the model (MiB)")
+    for ax in axes:
+        ax.set_xlabel("prompt tokens")
+        ax.legend(fontsize=8)
+    fig.suptitle(
+        f"{report['model']}: what SRA costs against the baseline "
+        f"({report['device']}, {report['threads']} threads, {report['dtype']})",
+        fontsize=10,
+    )
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path

@@ -10,10 +10,10 @@ tokens for exact match.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
-from .settings import SETTINGS
+from .settings import SETTINGS, SRA_SWEEP, TRANSITION_GRID
 
 
 @dataclass(frozen=True)
@@ -50,6 +50,42 @@ class EvalPreset:
 
 _DEPTHS = {"needle": (0.1, 0.5, 0.9), "kv": (0.1, 0.5, 0.9), "mdqa": (0.0, 0.5, 1.0)}
 
+_FULL = EvalPreset(
+    name="full",
+    seed=2307,
+    tasks=("needle", "kv", "mdqa"),
+    dev_lengths=(1024,),
+    dev_samples=4,
+    dev_settings=(
+        "baseline",
+        "paper",
+        "paper_demo",
+        "transition",
+        "transition_a0.7_b0.3_l3",
+        "transition_a1.0_b0.3_l3",
+        *SRA_SWEEP,
+    ),
+    test_cells=((1024, 6), (2048, 3)),
+    test_settings=("baseline", "paper", "paper_demo"),
+    long_slice=None,
+    depths=_DEPTHS,
+    perplexity_tokens=1024,
+    perplexity_samples=3,
+    perplexity_tail=256,
+    max_new_tokens=7,
+)
+# the longer prompts the full run cannot afford for every task: needle only, paper presets only
+_LONG = replace(
+    _FULL,
+    name="long",
+    tasks=("needle",),
+    dev_lengths=(),
+    dev_samples=0,
+    dev_settings=("baseline",),
+    test_cells=((4096, 6),),
+    perplexity_samples=0,
+)
+
 EVAL_PRESETS: dict[str, EvalPreset] = {
     "smoke": EvalPreset(
         name="smoke",
@@ -67,56 +103,24 @@ EVAL_PRESETS: dict[str, EvalPreset] = {
         perplexity_tail=64,
         max_new_tokens=6,
     ),
-    "full": EvalPreset(
-        name="full",
-        seed=2307,
-        tasks=("needle", "kv", "mdqa"),
-        dev_lengths=(1024,),
-        dev_samples=4,
-        dev_settings=tuple(s for s in SETTINGS if s != "transition_a0.3_b0.05_l1"),
-        test_cells=((1024, 6), (2048, 3)),
-        test_settings=("baseline", "paper", "paper_demo"),
-        long_slice=None,
-        depths=_DEPTHS,
-        perplexity_tokens=1024,
-        perplexity_samples=3,
-        perplexity_tail=256,
-        max_new_tokens=7,
-    ),
-    # a second, slower model in the time left: fewer samples and candidates, one length
-    "lite": EvalPreset(
+    "full": _FULL,
+    # a second, slower model in the time left: fewer candidates, one length
+    "lite": replace(
+        _FULL,
         name="lite",
-        seed=2307,
-        tasks=("needle", "kv", "mdqa"),
-        dev_lengths=(1024,),
-        dev_samples=4,
         dev_settings=("baseline", "paper", "paper_demo", "transition"),
         test_cells=((1024, 6),),
-        test_settings=("baseline", "paper", "paper_demo"),
-        long_slice=None,
-        depths=_DEPTHS,
-        perplexity_tokens=1024,
-        perplexity_samples=3,
-        perplexity_tail=256,
-        max_new_tokens=7,
     ),
-    # the longer prompts the full run cannot afford for every task: needle only, paper presets only
-    "long": EvalPreset(
-        name="long",
-        seed=2307,
-        tasks=("needle",),
-        dev_lengths=(),
-        dev_samples=0,
-        dev_settings=("baseline",),
-        test_cells=((4096, 6),),
-        test_settings=("baseline", "paper", "paper_demo"),
-        long_slice=None,
-        depths=_DEPTHS,
-        perplexity_tokens=1024,
-        perplexity_samples=0,
-        perplexity_tail=256,
-        max_new_tokens=7,
+    # the seed's whole Attention Transition grid on full's dev samples; the winner goes to test
+    "grid": replace(
+        _FULL,
+        name="grid",
+        dev_settings=("baseline", *TRANSITION_GRID),
+        test_settings=("baseline", "transition"),
     ),
+    "long": _LONG,
+    # the model's whole window (SmolLM2: 8192 tokens): a few samples
+    "long8k": replace(_LONG, name="long8k", test_cells=((8000, 4),)),
 }
 
 

@@ -1,26 +1,23 @@
-"""Prefill time, decode time per token and peak memory: SRA against the baseline, in one run.
+"""`sra-rag bench` (and `python -m sra_rag.eval.speed`): what SRA costs against the baseline, in one run.
 
-Every variant runs on the same model and prompt, interleaved repeat by repeat after a warm-up
-pass, so the ratios compare like with like on a noisy machine; times are the best of the repeats
-(the least disturbed run); ratios are the median over repeats of each run against the baseline
-run just before it, with their range, and every raw run is kept in the report. Memory is measured after the
-timings, the larger of two prefills per variant: the peak resident memory the pass adds to the loaded model,
-with glibc set to return freed tensors to the system so each pass's peak is its own.
-
-    python -m sra_rag.eval.speed --out docs/results/speed_smollm2.json
+Prefill time, decode time per token and peak memory at each prompt length, for the fast path
+with both policies (`sra`, `transition`) and for the authors'-style full-eager path
+(`sra_naive`). Every variant runs on the same model and passkey prompt, interleaved repeat by
+repeat after a warm-up pass, so ratios compare like with like on a noisy machine: each ratio is
+the median over repeats of a run against the baseline run just before it, with its range; the
+absolute times are the best run; every raw run is kept in the report. Memory is measured after
+the timings, one prefill per variant, as the kernel's peak resident set (see `peak_memory`).
 """
 
 from __future__ import annotations
 
 import argparse
-import ctypes
 import json
 import logging
 import os
 import platform
 import statistics
 import sys
-import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -29,10 +26,9 @@ import torch
 import transformers
 
 from ..config import PRESETS, AnyConfig
-from ..generation import Generator
-from ..models import BUNDLED_MODEL_NAME, load_model
 from ..patch import disable_sra, enable_sra
-from .passkey import passkey_prompt
+from . import peak_memory
+from .model_choice import add_model_argument, file_slug, resolve_model
 
 logger = logging.getLogger(__name__)
 
@@ -42,47 +38,7 @@ VARIANTS: dict[str, tuple[AnyConfig | None, str]] = {
     "transition": (PRESETS["transition"], "fast"),
     "sra_naive": (PRESETS["paper"], "naive"),
 }
-
-
-def _rss_bytes() -> int:
-    with open("/proc/self/statm") as handle:
-        return int(handle.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
-
-
-class _PeakMemory:
-    """Samples resident memory every 2 ms in a thread; `extra` is the peak above the start."""
-
-    def __enter__(self) -> _PeakMemory:
-        self.start = self.peak = _rss_bytes()
-        self._done = threading.Event()
-        self._thread = threading.Thread(target=self._sample, daemon=True)
-        self._thread.start()
-        return self
-
-    def _sample(self) -> None:
-        while not self._done.wait(0.002):
-            self.peak = max(self.peak, _rss_bytes())
-
-    def __exit__(self, *exc: object) -> None:
-        self._done.set()
-        self._thread.join()
-        self.peak = max(self.peak, _rss_bytes())
-
-    @property
-    def extra(self) -> int:
-        return self.peak - self.start
-
-
-def _release_freed_memory() -> str:
-    """Make glibc hand freed tensors back to the system (mmap them), so that each pass's resident
-    peak is its own; the default allocator keeps freed memory and hides later peaks."""
-    try:
-        libc = ctypes.CDLL("libc.so.6")
-        libc.mallopt(-3, 128 * 1024)  # M_MMAP_THRESHOLD
-        libc.malloc_trim(0)
-    except (OSError, AttributeError):
-        return "resident set; freed memory may be retained by the allocator"
-    return "resident set, glibc M_MMAP_THRESHOLD=128 KiB"
+DEFAULT_LENGTHS = (1024, 4096, 8000)
 
 
 def _use(model: Any, variant: str) -> None:
@@ -94,9 +50,14 @@ def _use(model: Any, variant: str) -> None:
 
 
 @torch.inference_mode()
+def _prefill(model: Any, ids: torch.Tensor) -> Any:
+    return model(ids, use_cache=True, logits_to_keep=1)  # as generate does
+
+
+@torch.inference_mode()
 def _timed(model: Any, ids: torch.Tensor, decode_tokens: int) -> dict[str, float]:
     start = time.perf_counter()
-    out = model(ids, use_cache=True, logits_to_keep=1)  # as generate does
+    out = _prefill(model, ids)
     prefill = time.perf_counter() - start
     cache, token = out.past_key_values, out.logits[:, -1:].argmax(-1)
     start = time.perf_counter()
@@ -106,11 +67,18 @@ def _timed(model: Any, ids: torch.Tensor, decode_tokens: int) -> dict[str, float
     return {"prefill_s": prefill, "decode_s_per_token": (time.perf_counter() - start) / decode_tokens}
 
 
-@torch.inference_mode()
-def _peak_extra_mib(model: Any, ids: torch.Tensor) -> float:
-    with _PeakMemory() as memory:
-        model(ids, use_cache=True, logits_to_keep=1)
-    return memory.extra / 2**20
+def _variants(tokens: int, naive_up_to: int | None) -> list[str]:
+    return [
+        v
+        for v, (_, mode) in VARIANTS.items()
+        if mode == "fast" or naive_up_to is None or tokens <= naive_up_to
+    ]
+
+
+def _peak(model: Any, ids: torch.Tensor) -> dict[str, float]:
+    with peak_memory.ResidentPeak() as peak:
+        _prefill(model, ids)
+    return {"peak_extra_mib": peak.extra_mib, "peak_mib": peak.peak_mib}
 
 
 def _paired(runs: list[dict[str, float]], baseline: list[dict[str, float]]) -> dict[str, Any]:
@@ -123,127 +91,177 @@ def _paired(runs: list[dict[str, float]], baseline: list[dict[str, float]]) -> d
     return out
 
 
-def run(lengths: list[int], repeats: int, decode_tokens: int, naive_up_to: int) -> dict[str, Any]:
-    """Times first (the allocator as users run it), then one memory pass per variant."""
-    model, tokenizer = load_model(sra=None)
-    prompts = {n: Generator(model, tokenizer).encode(passkey_prompt(tokenizer, n).messages) for n in lengths}
-    variants = {n: [v for v in VARIANTS if VARIANTS[v][1] == "fast" or n <= naive_up_to] for n in lengths}
-    timings: dict[int, dict[str, list[dict[str, float]]]] = {}
-    for n, ids in prompts.items():
+def measure(
+    model: Any,
+    prompts: list[torch.Tensor],
+    repeats: int = 3,
+    decode_tokens: int = 16,
+    naive_up_to: int | None = None,
+) -> list[dict[str, Any]]:
+    """One result per prompt (token ids, batch 1): times first, with the allocator as users run it,
+    then one memory pass per variant. The naive path is skipped above `naive_up_to` tokens."""
+    if repeats < 1 or decode_tokens < 1:
+        raise ValueError(f"repeats and decode tokens must be at least 1, got {repeats} and {decode_tokens}")
+    chosen = [_variants(ids.shape[1], naive_up_to) for ids in prompts]
+    timings: list[dict[str, list[dict[str, float]]]] = []
+    for ids, variants in zip(prompts, chosen, strict=True):
         disable_sra(model)
         _timed(model, ids, 1)  # warm-up: first-pass allocations and thread pools
-        timings[n] = {v: [] for v in variants[n]}
+        runs: dict[str, list[dict[str, float]]] = {v: [] for v in variants}
         for repeat in range(repeats):
-            for variant in variants[n]:
+            for variant in runs:
                 _use(model, variant)
-                timings[n][variant].append(_timed(model, ids, decode_tokens))
-                logger.info(
-                    "%d tokens, repeat %d, %s: %s", ids.shape[1], repeat, variant, timings[n][variant][-1]
-                )
-    memory_method = _release_freed_memory()
-    memory = {}
-    for n, ids in prompts.items():
-        memory[n] = {}
-        disable_sra(model)
-        _peak_extra_mib(model, ids)  # settle the allocator at this length before measuring
-        for variant in variants[n]:
-            _use(model, variant)
-            # the larger of two passes: a pass that happens to reuse retained memory reads low
-            memory[n][variant] = max(_peak_extra_mib(model, ids) for _ in range(2))
-            logger.info("%d tokens, %s: peak extra %.0f MiB", ids.shape[1], variant, memory[n][variant])
+                runs[variant].append(_timed(model, ids, decode_tokens))
+                logger.info("%d tokens, repeat %d, %s: %s", ids.shape[1], repeat, variant, runs[variant][-1])
+        timings.append(runs)
+    memory: list[dict[str, dict[str, float]]] = [{} for _ in prompts]
+    if peak_memory.available():
+        peak_memory.release_freed_memory()
+        for ids, variants, cell in zip(prompts, chosen, memory, strict=True):
+            disable_sra(model)
+            _prefill(model, ids)  # settle the allocator at this length before measuring
+            for variant in variants:
+                _use(model, variant)
+                cell[variant] = _peak(model, ids)
+                logger.info("%d tokens, %s: %s", ids.shape[1], variant, cell[variant])
+    else:
+        logger.warning("peak memory is not measurable on this system (needs Linux and glibc); times only")
     disable_sra(model)
-    results = []
-    for n, ids in prompts.items():
-        best = {
-            v: {
-                "prefill_s": min(r["prefill_s"] for r in timings[n][v]),
-                "decode_s_per_token": min(r["decode_s_per_token"] for r in timings[n][v]),
-                "peak_extra_mib": memory[n][v],
-            }
-            for v in variants[n]
+    return [
+        _result(ids.shape[1], runs, cell) for ids, runs, cell in zip(prompts, timings, memory, strict=True)
+    ]
+
+
+def _result(
+    tokens: int, runs: dict[str, list[dict[str, float]]], memory: dict[str, dict[str, float]]
+) -> dict[str, Any]:
+    best = {
+        v: {
+            "prefill_s": min(r["prefill_s"] for r in runs[v]),
+            "decode_s_per_token": min(r["decode_s_per_token"] for r in runs[v]),
+            **memory.get(v, {}),
         }
-        base = best["baseline"]
-        results.append(
-            {
-                "prompt_tokens": ids.shape[1],
-                "repeats": repeats,
-                "best": best,
-                "runs": timings[n],
-                "ratio_to_baseline": {
-                    v: {
-                        **_paired(timings[n][v], timings[n]["baseline"]),
-                        "peak_extra_memory": m["peak_extra_mib"] / max(base["peak_extra_mib"], 1e-9),
-                    }
-                    for v, m in best.items()
-                    if v != "baseline"
-                },
-            }
-        )
+        for v in runs
+    }
+    ratios = {v: _paired(runs[v], runs["baseline"]) for v in runs if v != "baseline"}
+    if memory:
+        for v, ratio in ratios.items():
+            ratio["peak_memory"] = memory[v]["peak_mib"] / memory["baseline"]["peak_mib"]
     return {
-        "model": BUNDLED_MODEL_NAME,
-        "dtype": "float32",
-        "device": "cpu",
-        "threads": torch.get_num_threads(),
-        "machine": platform.machine(),
-        "torch": torch.__version__,
-        "transformers": transformers.__version__,
-        "decode_tokens": decode_tokens,
-        "memory_method": memory_method,
-        "variants": {
-            name: {"config": None if c is None else c.to_dict(), "mode": m}
-            for name, (c, m) in VARIANTS.items()
-        },
-        "results": results,
+        "prompt_tokens": tokens,
+        "repeats": len(runs["baseline"]),
+        "best": best,
+        "runs": runs,
+        "ratio_to_baseline": ratios,
     }
 
 
 def markdown_table(report: dict[str, Any]) -> str:
-    """The README's cost table: time ratios to the baseline, per prompt length. (Memory stays in
-    the JSON only: sampling the resident set proved too noisy on CPU to quote.)"""
+    """The README's cost table: absolute baseline figures, then each variant against them."""
     lines = [
-        "| prompt tokens | variant | prefill (range) | decode / token (range) |",
-        "| ---: | --- | ---: | ---: |",
+        "| prompt tokens | variant | prefill (range) | decode / token (range) | peak memory over the model |",
+        "| ---: | --- | ---: | ---: | ---: |",
     ]
+
+    def memory(cell: dict[str, Any]) -> str:
+        return f"{cell['peak_extra_mib']:,.0f} MiB" if "peak_extra_mib" in cell else "n/a"
+
     for result in report["results"]:
-        base = result["best"]["baseline"]
+        base, tokens = result["best"]["baseline"], result["prompt_tokens"]
         lines.append(
-            f"| {result['prompt_tokens']} | baseline (SDPA) | {base['prefill_s']:.2f} s | "
-            f"{base['decode_s_per_token'] * 1000:.0f} ms |"
+            f"| {tokens} | baseline (SDPA) | {base['prefill_s']:.2f} s | "
+            f"{base['decode_s_per_token'] * 1000:.0f} ms | {memory(base)} |"
         )
         for name, ratio in result["ratio_to_baseline"].items():
             low, high = ratio["prefill_range"]
             decode_low, decode_high = ratio["decode_range"]
             lines.append(
-                f"| {result['prompt_tokens']} | {name} | {ratio['prefill']:.2f}x ({low:.2f}-{high:.2f}) | "
-                f"{ratio['decode']:.2f}x ({decode_low:.2f}-{decode_high:.2f}) |"
+                f"| {tokens} | {name} | {ratio['prefill']:.2f}x ({low:.2f}-{high:.2f}) | "
+                f"{ratio['decode']:.2f}x ({decode_low:.2f}-{decode_high:.2f}) | "
+                f"{memory(result['best'][name])} |"
             )
     return "\n".join(lines)
 
 
-def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+def add_bench_arguments(parser: argparse.ArgumentParser) -> None:
+    add_model_argument(parser)
+    parser.add_argument("--lengths", type=int, nargs="+", default=list(DEFAULT_LENGTHS), help="prompt tokens")
+    parser.add_argument("--repeats", type=int, default=3, help="timed runs per variant and length")
+    parser.add_argument("--decode-tokens", type=int, default=16, help="decode steps timed per run")
+    parser.add_argument("--naive-up-to", type=int, help="skip the slow naive path above this many tokens")
+    parser.add_argument("--threads", type=int, help="torch CPU threads (default: torch's choice)")
+    parser.add_argument("--out", type=Path, help="JSON report path (default docs/results/speed_<model>.json)")
+    parser.add_argument("--no-plots", action="store_true", help="write the JSON only")
+    parser.add_argument(
+        "--report", type=Path, help="no run: print the table of a saved report and redraw its plot"
     )
-    parser.add_argument("--lengths", type=int, nargs="+", default=[1024, 4096, 8000])
-    parser.add_argument("--decode-tokens", type=int, default=16)
-    parser.add_argument("--repeats", type=int, default=3)
-    parser.add_argument("--naive-up-to", type=int, default=4096, help="skip the slow naive path above this")
-    parser.add_argument("--out", type=Path, help="where to write the JSON report")
-    parser.add_argument("--table", type=Path, help="print the markdown table of a saved report and exit")
-    args = parser.parse_args(argv)
-    if args.table:
-        sys.stdout.write(markdown_table(json.loads(args.table.read_text(encoding="utf-8"))) + "\n")
-        return
-    if args.out is None:
-        parser.error("--out is required to run the benchmark")
-    if args.decode_tokens < 1:
-        parser.error("--decode-tokens must be at least 1")
+
+
+def run_bench(args: argparse.Namespace) -> int:
+    """Run the benchmark (or only re-publish a saved report with --report); 0 on success."""
+    from .plots import plot_cost
+
+    def publish(report: dict[str, Any], out: Path) -> int:
+        if not args.no_plots:
+            logger.info("wrote %s", plot_cost(report, out.with_suffix(".png")))
+        sys.stdout.write(markdown_table(report) + "\n")
+        return 0
+
+    if args.report:
+        return publish(json.loads(args.report.read_text(encoding="utf-8")), args.report)
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    from ..generation import Generator
+    from ..models import load_model
+    from .passkey import passkey_prompt
+
+    if short := [n for n in args.lengths if n < 64]:
+        raise ValueError(f"--lengths {short}: prompts need at least 64 tokens")
+    if args.repeats < 1 or args.decode_tokens < 1:
+        raise ValueError("--repeats and --decode-tokens must be at least 1")
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    source, name = resolve_model(args.model)
+    out = args.out or Path("docs/results") / f"speed_{file_slug(name)}.json"
+    model, tokenizer = load_model(source, sra=None)
+    generator = Generator(model, tokenizer)
+    prompts = [
+        generator.encode(passkey_prompt(tokenizer, n).messages, args.decode_tokens + 1) for n in args.lengths
+    ]
+    results = measure(model, prompts, args.repeats, args.decode_tokens, args.naive_up_to)
+    report = {
+        "model": name,
+        "options": {
+            k: getattr(args, k) for k in ("lengths", "repeats", "decode_tokens", "naive_up_to", "threads")
+        },
+        "dtype": str(next(model.parameters()).dtype).removeprefix("torch."),
+        "device": str(next(model.parameters()).device),
+        "threads": torch.get_num_threads(),
+        "machine": f"{platform.machine()}, {os.cpu_count()} CPUs",
+        "torch": torch.__version__,
+        "transformers": transformers.__version__,
+        "decode_tokens": args.decode_tokens,
+        "memory_method": peak_memory.METHOD if peak_memory.available() else None,
+        "variants": {
+            n: {"config": None if c is None else c.to_dict(), "mode": m} for n, (c, m) in VARIANTS.items()
+        },
+        "results": results,
+    }
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
+    logger.info("wrote %s", out)
+    return publish(report, out)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="python -m sra_rag.eval.speed",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    add_bench_arguments(parser)
     logging.basicConfig(level=logging.INFO, format="%(message)s")
-    report = run(args.lengths, args.repeats, args.decode_tokens, args.naive_up_to)
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
-    logger.info("wrote %s", args.out)
+    return run_bench(parser.parse_args(argv))
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

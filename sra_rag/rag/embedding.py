@@ -3,9 +3,15 @@
 from __future__ import annotations
 
 import logging
+import threading
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
+
+if TYPE_CHECKING:
+    from sentence_transformers import SentenceTransformer
+    from transformers import PreTrainedTokenizerBase
 
 logger = logging.getLogger(__name__)
 
@@ -24,22 +30,41 @@ def bundled_embedding_path() -> Path:
 
 
 class Embedder:
-    """Unit-length float32 vectors, so FAISS inner product is cosine similarity."""
+    """Unit-length float32 vectors, so FAISS inner product is cosine similarity.
+
+    The model loads on first use, so a caller can check its input (a corpus folder, an index)
+    before paying for it; the path is checked at once."""
 
     def __init__(
         self, model: str | Path | None = None, *, name: str | None = None, device: str = "cpu"
     ) -> None:
-        from sentence_transformers import SentenceTransformer
-
         path = bundled_embedding_path() if model is None else Path(model)
         if not path.is_dir():
             raise FileNotFoundError(
                 f"embedding model {str(path)!r} is not a local sentence-transformers directory"
             )
         self.name = name or (BUNDLED_EMBEDDING_NAME if model is None else path.name)
-        self.model = SentenceTransformer(str(path), device=device, local_files_only=True)
-        self.tokenizer = self.model.tokenizer
-        self.dimension = int(self.model.get_embedding_dimension())
+        self._path, self._device = path, device
+        self._lock = threading.Lock()
+        self._model: SentenceTransformer | None = None
+
+    @property
+    def model(self) -> SentenceTransformer:
+        with self._lock:
+            if self._model is None:
+                from sentence_transformers import SentenceTransformer
+
+                logger.info("loading embedding model %s", self._path)
+                self._model = SentenceTransformer(str(self._path), device=self._device, local_files_only=True)
+            return self._model
+
+    @property
+    def tokenizer(self) -> PreTrainedTokenizerBase:
+        return self.model.tokenizer
+
+    @property
+    def dimension(self) -> int:
+        return int(self.model.get_embedding_dimension())
 
     def embed(self, texts: list[str], progress: bool = False) -> np.ndarray:
         """(len(texts), dimension) float32, L2-normalised."""

