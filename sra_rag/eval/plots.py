@@ -1,6 +1,7 @@
 """PNG plots of saved reports. Evaluation: accuracy and gold log-probability change by prompt
 length and by gold depth, baseline against each reported SRA setting, with 95% intervals drawn.
-Benchmark: time ratios and peak memory by prompt length.
+A run over the whole Attention Transition grid: its dev gains as heatmaps. Benchmark: time
+ratios and peak memory by prompt length.
 
 The log-probability panel is the one to read on small models: accuracy moves in whole samples,
 the paired log-probability difference moves continuously and its interval says whether zero
@@ -16,6 +17,8 @@ import matplotlib
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt
+
+from .settings import TRANSITION_GRID
 
 
 def _series(cells: dict[str, Any], metric: str) -> tuple[list[str], list[float], list[float], list[float]]:
@@ -91,7 +94,47 @@ def plot_report(report: dict[str, Any], out_dir: Path, stem: str) -> list[Path]:
         fig.savefig(path, dpi=110)
         plt.close(fig)
         written.append(path)
+    if grid := _plot_grid(report, out_dir / f"{stem}_grid.png"):
+        written.append(grid)
     return written
+
+
+def _plot_grid(report: dict[str, Any], path: Path) -> Path | None:
+    """Dev gain in gold log-probability over the baseline at each point of the seed's Attention
+    Transition grid (one heatmap of alpha x beta per intervals-per-layer), when the run covered it."""
+    candidates = report["dev"]["selection"]["candidates"]
+    gains = {
+        (c.alpha, c.beta, c.intervals_per_layer): candidates[name]["logprob_vs_baseline"]["mean"]
+        for name, c in TRANSITION_GRID.items()
+        if name in candidates
+    }
+    if len(gains) < len(TRANSITION_GRID):
+        return None
+    alphas, betas, lays = (sorted({point[i] for point in gains}) for i in range(3))
+    limit = max(abs(g) for g in gains.values() if g is not None) or 1.0
+    fig, axes = plt.subplots(
+        1, len(lays), figsize=(4.2 * len(lays), 3.6), squeeze=False, layout="constrained"
+    )
+    for ax, lay in zip(axes[0], lays, strict=True):
+        values = [[gains[(a, b, lay)] for b in betas] for a in alphas]
+        image = ax.imshow(values, cmap="RdBu", vmin=-limit, vmax=limit, origin="lower")
+        for row, col in ((r, c) for r in range(len(alphas)) for c in range(len(betas))):
+            ax.text(col, row, f"{values[row][col]:+.2f}", ha="center", va="center", fontsize=8)
+        ax.set_xticks(range(len(betas)), [str(b) for b in betas])
+        ax.set_yticks(range(len(alphas)), [str(a) for a in alphas])
+        ax.set_xlabel("beta")
+        ax.set_ylabel("alpha")
+        ax.set_title(f"intervals per layer = {lay}", fontsize=9)
+    fig.colorbar(image, ax=axes[0].tolist(), label="gold log-prob minus baseline (nats)")
+    n = next(iter(candidates.values()))["logprob_vs_baseline"]["n"]
+    fig.suptitle(
+        f"{report['model']}: Attention Transition grid, dev split ({n} prompts), mean paired gains "
+        "(95% intervals in the JSON)",
+        fontsize=10,
+    )
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
 
 
 def _ratio_panel(ax: Any, results: list[dict[str, Any]], key: str, variants: list[str], colors: dict) -> None:
