@@ -1,4 +1,5 @@
-"""How big a run is: `smoke` (CI, under a minute) and `full` (the published run).
+"""How big a run is: `smoke` (CI, under a minute), `full` (the published run), `lite` (a slower
+second model), `grid` (the seed's whole transition grid), `long` and `long8k` (needle at 4k, 8k).
 
 The budget is a shared 2-core CPU where a 1k-token SmolLM2 prefill takes 3-7 s and a 4k one
 12-30 s, and one prefill is needed per sample and setting (`full` is about 45 minutes there).
