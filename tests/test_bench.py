@@ -1,5 +1,6 @@
 """`sra-rag bench`: the peak-memory reading, the measured report, its table and plot."""
 
+import copy
 import json
 
 import pytest
@@ -8,6 +9,8 @@ from conftest import tiny_model
 
 from sra_rag.cli import main
 from sra_rag.eval import peak_memory, speed
+from sra_rag.eval.passkey import passkey_prompt
+from sra_rag.generation import Generator
 
 needs_peak = pytest.mark.skipif(not peak_memory.available(), reason="peak memory needs Linux and glibc")
 
@@ -83,3 +86,15 @@ def test_bad_options_fail_with_one_line(argv, message, tmp_path, capsys) -> None
     assert main(["bench", *argv, "--out", str(tmp_path / "x.json")]) == 2
     assert message in capsys.readouterr().err
     assert not (tmp_path / "x.json").exists()
+
+
+@pytest.mark.parametrize("chat", [True, False])
+def test_passkey_prompt_fits_its_length_in_either_style(smollm2, chat) -> None:
+    tokenizer = copy.copy(smollm2[1])
+    if not chat:
+        tokenizer.chat_template = None  # a base model's tokenizer: plain text
+    ids = Generator(smollm2[0], tokenizer).encode(passkey_prompt(tokenizer, 1000, depth=0.25).prompt)
+    text = tokenizer.decode(ids[0])
+    assert 950 < ids.shape[1] <= 1000
+    assert "harbour vault is 68402" in text and text.index("68402") < len(text) / 2
+    assert ("<|im_start|>assistant" in text) is chat and text.rstrip().endswith("Answer:") is not chat

@@ -27,7 +27,8 @@ _SENTENCES = (
 
 @dataclass(frozen=True)
 class PasskeyPrompt:
-    messages: list[dict[str, str]]
+    prompt: str | list[dict[str, str]]
+    """Chat messages, or plain text for a tokenizer without a chat template (a base model)."""
     answer: str
     depth: float
 
@@ -44,19 +45,24 @@ def filler(sentences: int, offset: int = 0) -> str:
 def passkey_prompt(
     tokenizer: PreTrainedTokenizerBase, tokens: int, depth: float = 0.5, key: str = "68402"
 ) -> PasskeyPrompt:
-    """A chat prompt of at most (and close to) `tokens` tokens, the passkey at `depth` (0 = start)."""
+    """A prompt of at most (and close to) `tokens` tokens, the passkey at `depth` (0 = start): chat
+    messages when the tokenizer has a chat template, else text ending in "Answer:"."""
     if not 0.0 <= depth <= 1.0:
         raise ValueError(f"depth must be in [0, 1], got {depth}")
     needle = f"Remember this: the passkey for the harbour vault is {key}."
     question = "What is the passkey for the harbour vault? Answer with the number only."
 
+    chat = bool(getattr(tokenizer, "chat_template", None))
+
     def build(count: int) -> PasskeyPrompt:
         cut = int(count * depth)
-        document = f"{filler(cut)} {needle} {filler(count - cut, offset=cut)}"
-        return PasskeyPrompt([{"role": "user", "content": f"{document}\n\n{question}"}], key, depth)
+        text = f"{filler(cut)} {needle} {filler(count - cut, offset=cut)}\n\n{question}"
+        return PasskeyPrompt([{"role": "user", "content": text}] if chat else f"{text}\nAnswer:", key, depth)
 
     def length(prompt: PasskeyPrompt) -> int:
-        text = tokenizer.apply_chat_template(prompt.messages, add_generation_prompt=True, tokenize=False)
+        if isinstance(prompt.prompt, str):
+            return len(tokenizer(prompt.prompt).input_ids)
+        text = tokenizer.apply_chat_template(prompt.prompt, add_generation_prompt=True, tokenize=False)
         return len(tokenizer(text, add_special_tokens=False).input_ids)
 
     count = max(1, tokens // 20)

@@ -225,7 +225,7 @@ def run_bench(args: argparse.Namespace) -> int:
     model, tokenizer = load_model(source, sra=None)
     generator = Generator(model, tokenizer)
     prompts = [
-        generator.encode(passkey_prompt(tokenizer, n).messages, args.decode_tokens + 1) for n in args.lengths
+        generator.encode(passkey_prompt(tokenizer, n).prompt, args.decode_tokens + 1) for n in args.lengths
     ]
     results = measure(model, prompts, args.repeats, args.decode_tokens, args.naive_up_to)
     report = {
