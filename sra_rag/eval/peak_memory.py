@@ -44,6 +44,12 @@ def release_freed_memory() -> None:
     libc.malloc_trim(0)
 
 
+def keep_freed_memory() -> None:
+    """Back to what glibc settles into on its own in a long run (its dynamic threshold rises to
+    32 MiB, its 64-bit maximum), for timings taken after a memory measurement."""
+    ctypes.CDLL("libc.so.6").mallopt(-3, 32 * 2**20)
+
+
 class ResidentPeak:
     """`with ResidentPeak() as peak: ...` then `peak.extra_mib` (above the resident set at entry)
     and `peak.peak_mib` (the whole process's peak, model included)."""

@@ -5,7 +5,7 @@ with both policies (`sra`, `transition`) and for the authors'-style full-eager p
 (`sra_naive`). Every variant runs on the same model and passkey prompt, interleaved repeat by
 repeat after a warm-up pass, so ratios compare like with like on a noisy machine: each ratio is
 the median over repeats of a run against the baseline run just before it, with its range; the
-absolute times are the best run; every raw run is kept in the report. Memory is measured after
+absolute times are the best run; every raw run is kept in the report. Memory is measured before
 the timings, one prefill per variant, as the kernel's peak resident set (see `peak_memory`).
 """
 
@@ -98,11 +98,25 @@ def measure(
     decode_tokens: int = 16,
     naive_up_to: int | None = None,
 ) -> list[dict[str, Any]]:
-    """One result per prompt (token ids, batch 1): times first, with the allocator as users run it,
-    then one memory pass per variant. The naive path is skipped above `naive_up_to` tokens."""
+    """One result per prompt (token ids, batch 1): one memory pass per variant first, then the
+    timed repeats with the allocator as a long run leaves it. The naive path is skipped above
+    `naive_up_to` tokens."""
     if repeats < 1 or decode_tokens < 1:
         raise ValueError(f"repeats and decode tokens must be at least 1, got {repeats} and {decode_tokens}")
     chosen = [_variants(ids.shape[1], naive_up_to) for ids in prompts]
+    memory: list[dict[str, dict[str, float]]] = [{} for _ in prompts]
+    if peak_memory.available():  # first: memory freed by earlier passes would be reused unseen
+        peak_memory.release_freed_memory()
+        for ids, variants, cell in zip(prompts, chosen, memory, strict=True):
+            disable_sra(model)
+            _prefill(model, ids)  # settle the allocator at this length before measuring
+            for variant in variants:
+                _use(model, variant)
+                cell[variant] = _peak(model, ids)
+                logger.info("%d tokens, %s: %s", ids.shape[1], variant, cell[variant])
+        peak_memory.keep_freed_memory()
+    else:
+        logger.warning("peak memory is not measurable on this system (needs Linux and glibc); times only")
     timings: list[dict[str, list[dict[str, float]]]] = []
     for ids, variants in zip(prompts, chosen, strict=True):
         disable_sra(model)
@@ -114,18 +128,6 @@ def measure(
                 runs[variant].append(_timed(model, ids, decode_tokens))
                 logger.info("%d tokens, repeat %d, %s: %s", ids.shape[1], repeat, variant, runs[variant][-1])
         timings.append(runs)
-    memory: list[dict[str, dict[str, float]]] = [{} for _ in prompts]
-    if peak_memory.available():
-        peak_memory.release_freed_memory()
-        for ids, variants, cell in zip(prompts, chosen, memory, strict=True):
-            disable_sra(model)
-            _prefill(model, ids)  # settle the allocator at this length before measuring
-            for variant in variants:
-                _use(model, variant)
-                cell[variant] = _peak(model, ids)
-                logger.info("%d tokens, %s: %s", ids.shape[1], variant, cell[variant])
-    else:
-        logger.warning("peak memory is not measurable on this system (needs Linux and glibc); times only")
     disable_sra(model)
     return [
         _result(ids.shape[1], runs, cell) for ids, runs, cell in zip(prompts, timings, memory, strict=True)
