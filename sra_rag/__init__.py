@@ -1,6 +1,16 @@
 """sra-rag: Scaled ReAttention for Hugging Face causal LMs, for retrieval-augmented generation."""
 
-from .config import PRESETS, SRAConfig, TransitionConfig, config_from_dict, load_config, preset
+from .config import (
+    PRESETS,
+    GuidedConfig,
+    SRAConfig,
+    TransitionConfig,
+    config_from_dict,
+    config_from_json,
+    config_to_json,
+    load_config,
+    preset,
+)
 from .diagnostics import Diagnostics, record_diagnostics
 from .patch import (
     UnsupportedModelError,
@@ -12,14 +22,20 @@ from .patch import (
     use_sra,
 )
 from .rules import plan, reallocate
+from .spans import PassageSpan, PromptSpans, use_spans
 
 __all__ = [
     "PRESETS",
     "Diagnostics",
+    "GuidedConfig",
+    "PassageSpan",
+    "PromptSpans",
     "SRAConfig",
     "TransitionConfig",
     "UnsupportedModelError",
     "config_from_dict",
+    "config_from_json",
+    "config_to_json",
     "disable_sra",
     "enable_sra",
     "is_patched",
@@ -30,5 +46,6 @@ __all__ = [
     "reallocate",
     "record_diagnostics",
     "sra_config",
+    "use_spans",
     "use_sra",
 ]

@@ -22,6 +22,7 @@ from .attention_share import active_probe
 from .config import AnyConfig
 from .diagnostics import active_recorder
 from .rules import Step, plan, reallocate
+from .spans import active_spans, spans_for_sequence
 from .state import effective_config
 
 logger = logging.getLogger(__name__)
@@ -124,13 +125,17 @@ def _fast(
     keep = _allowed(attention_mask)
     layer_idx = module.layer_idx
     spans = _sequence_spans(keep, batch, length)
-    plans = [plan(config, n, layer_idx, num_layers) for _, n in spans]
-    # Without padding or windows every sequence is the whole prompt with the same plan; a step that
-    # owns the prompt's tail (the question) rewrites those rows whole, so SDPA runs on the rows
-    # before it only: a plain causal block from position 0.
+    prompts = active_spans()
+    plans = [
+        plan(config, n, layer_idx, num_layers, spans_for_sequence(prompts, batch, b))
+        for b, (_, n) in enumerate(spans)
+    ]
+    # Without padding or windows every sequence is the whole prompt; a step that owns the
+    # prompt's tail (the question) rewrites those rows whole, so SDPA runs on the rows before the
+    # latest such tail only: a plain causal block from position 0.
     tail = length
     if keep is None:
-        tail = min((s.rows[0] for s in plans[0] if s.rows[1] == length), default=length)
+        tail = max(min((s.rows[0] for s in steps if s.rows[1] == length), default=length) for steps in plans)
     if tail < length:
         head, _ = sdpa_attention_forward(
             module, query[:, :, :tail], key[:, :, :tail], value[:, :, :tail], None, scaling=scaling, **kwargs
@@ -181,11 +186,17 @@ def _naive(
     scores = (query.float() @ keys.transpose(2, 3)) * scaling
     weights = torch.softmax(scores.masked_fill(~keep, torch.finfo(scores.dtype).min), dim=-1)
     if prefill:
+        prompts = active_spans()
         for b, (start, n) in enumerate(_sequence_spans(keep, batch, length)):
             span = slice(start, start + n)
             seq_keep = keep[b if keep.shape[0] > 1 else 0, :, span, span]
             weights[b, :, span, span] = reallocate(
-                weights[b, :, span, span], config, module.layer_idx, num_layers, seq_keep
+                weights[b, :, span, span],
+                config,
+                module.layer_idx,
+                num_layers,
+                seq_keep,
+                spans_for_sequence(prompts, batch, b),
             )
     return (weights @ values).transpose(1, 2).to(query.dtype).contiguous()
 

@@ -19,6 +19,7 @@ import torch
 
 from .config import AnyConfig
 from .rules import plan
+from .spans import active_spans, spans_for_sequence
 
 Span = tuple[int, int]
 
@@ -70,7 +71,7 @@ class AttentionShare:
         else:
             rows_keep = keep[0, :, first:]
         weights = torch.softmax(scores.masked_fill(~rows_keep, torch.finfo(scores.dtype).min), dim=-1)
-        for step in plan(config, n, layer_idx, num_layers):
+        for step in plan(config, n, layer_idx, num_layers, spans_for_sequence(active_spans(), 1, 0)):
             r0, r1 = max(step.rows[0], first), min(step.rows[1], n)
             if r0 < r1:
                 # rules are row-local (see rules.py): a sub-block is edited as in the full matrix

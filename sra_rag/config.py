@@ -11,7 +11,7 @@ import json
 import math
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, ClassVar, TypeAlias
+from typing import Any, ClassVar, Literal, TypeAlias
 
 
 def _check_number(owner: str, name: str, value: Any, *, low: float, strict: bool) -> None:
@@ -88,10 +88,80 @@ class TransitionConfig:
         return {"policy": self.policy, **dataclasses.asdict(self)}
 
 
-AnyConfig: TypeAlias = SRAConfig | TransitionConfig
-_POLICIES: dict[str, type[SRAConfig] | type[TransitionConfig]] = {
+GuidedRule = Literal["dispense", "fim", "pasta"]
+GUIDED_RULES: tuple[str, ...] = ("dispense", "fim", "pasta")
+
+
+@dataclass(frozen=True)
+class GuidedConfig:
+    """Retrieval-guided ReAttention (docs/algorithm.md, section 4): the question's rows only, aimed
+    at the prompt's passages (given per call with `use_spans` or `passages=`), in layers
+    `first_layer..last_layer` (inclusive; negative counts from the end, as in Python).
+
+    Passage weights (retriever scores) become shares by a softmax with `temperature`; unweighted
+    passages share equally. The rule:
+    - `dispense`: the Dispenser on the question rows: weights under `eliminate / question_start`
+      become 0 and `strength` times the eliminated mass goes to the passages, by share across
+      passages and by Hidden Gem shares (`gem_share`, `filler_share`) inside each;
+    - `fim` (Found-in-the-Middle-style calibration): each passage's part of the row's attention
+      on passages moves a fraction `mix` of the way to its share; the total on passages is kept;
+    - `pasta` (PASTA-style emphasis): attention outside the `top` highest-weight passages (all
+      passages when unweighted or `top` is 0) is scaled by `scale`, and the row renormalised.
+    """
+
+    policy: ClassVar[str] = "guided"
+
+    rule: GuidedRule = "dispense"
+    first_layer: int = 1
+    last_layer: int = -2
+    temperature: float = 0.1
+    eliminate: float = 0.3
+    strength: float = 1.0
+    gem_share: float = 100.0
+    filler_share: float = 5.0
+    mix: float = 1.0
+    scale: float = 0.5
+    top: int = 1
+
+    def __post_init__(self) -> None:
+        owner = type(self).__name__
+        if self.rule not in GUIDED_RULES:
+            raise ValueError(f"{owner}.rule must be one of {list(GUIDED_RULES)}, got {self.rule!r}")
+        for name in ("first_layer", "last_layer"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int):
+                raise ValueError(f"{owner}.{name} must be an integer layer index, got {value!r}")
+        for name in ("temperature", "eliminate", "gem_share", "filler_share"):
+            _check_number(owner, name, getattr(self, name), low=0.0, strict=True)
+        _check_number(owner, "strength", self.strength, low=0.0, strict=False)
+        _check_number(owner, "mix", self.mix, low=0.0, strict=False)
+        if self.mix > 1:
+            raise ValueError(f"{owner}.mix must be <= 1, got {self.mix!r}")
+        _check_number(owner, "scale", self.scale, low=0.0, strict=False)
+        if self.scale > 1:
+            raise ValueError(f"{owner}.scale must be <= 1 (it scales attention down), got {self.scale!r}")
+        _check_int(owner, "top", self.top, low=0)
+
+    def layers(self, num_layers: int) -> range:
+        """The layers this config touches in a model of `num_layers` layers."""
+        first = self.first_layer + num_layers if self.first_layer < 0 else self.first_layer
+        last = self.last_layer + num_layers if self.last_layer < 0 else self.last_layer
+        if not 0 <= first <= last < num_layers:
+            raise ValueError(
+                f"GuidedConfig layers {self.first_layer}..{self.last_layer} select no layer of a "
+                f"{num_layers}-layer model; choose first_layer <= last_layer within it"
+            )
+        return range(first, last + 1)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"policy": self.policy, **dataclasses.asdict(self)}
+
+
+AnyConfig: TypeAlias = SRAConfig | TransitionConfig | GuidedConfig
+_POLICIES: dict[str, type[SRAConfig] | type[TransitionConfig] | type[GuidedConfig]] = {
     "sra": SRAConfig,
     "transition": TransitionConfig,
+    "guided": GuidedConfig,
 }
 
 PAPER = SRAConfig()
@@ -108,11 +178,14 @@ PRESETS: dict[str, AnyConfig] = {
         outer_strength=5.0,
     ),
     "transition": TransitionConfig(),
+    "guided": GuidedConfig(),
+    "guided_fim": GuidedConfig(rule="fim"),
+    "guided_pasta": GuidedConfig(rule="pasta"),
 }
 
 
 def preset(name: str) -> AnyConfig:
-    """A named, shipped configuration (`paper`, `paper_demo`, `transition`)."""
+    """A named, shipped configuration (see `PRESETS`)."""
     try:
         return PRESETS[name]
     except KeyError:

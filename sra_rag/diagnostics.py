@@ -12,7 +12,7 @@ from contextvars import ContextVar
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from .rules import StepStats
+from .step_stats import StepStats
 
 
 @dataclass
@@ -25,6 +25,8 @@ class LayerReport:
     eliminated_mass: float = 0.0
     redistributed_mass: float = 0.0
     rows_by_kind: dict[str, int] = field(default_factory=dict)
+    passage_mass: list[float] = field(default_factory=list)
+    """Guided rules: the net attention mass each passage gained (prompt order)."""
 
     def add(self, kind: str, stats: StepStats) -> None:
         self.rows_touched += stats.rows
@@ -32,6 +34,13 @@ class LayerReport:
         self.eliminated_mass += stats.eliminated_mass
         self.redistributed_mass += stats.redistributed_mass
         self.rows_by_kind[kind] = self.rows_by_kind.get(kind, 0) + stats.rows
+        _accumulate(self.passage_mass, stats.passage_mass)
+
+
+def _accumulate(totals: list[float], values: tuple[float, ...] | list[float]) -> None:
+    totals.extend([0.0] * (len(values) - len(totals)))
+    for i, value in enumerate(values):
+        totals[i] += value
 
 
 @dataclass
@@ -52,13 +61,19 @@ class Diagnostics:
     def summary(self) -> dict[str, Any]:
         """A small JSON-ready digest (for response metadata and logs)."""
         reports = list(self.layers.values())
-        return {
+        summary: dict[str, Any] = {
             "layers_touched": len(reports),
             "rows_touched": sum(r.rows_touched for r in reports),
             "qualifying_pairs": sum(r.qualifying_pairs for r in reports),
             "eliminated_mass": sum(r.eliminated_mass for r in reports),
             "redistributed_mass": sum(r.redistributed_mass for r in reports),
         }
+        passage_mass: list[float] = []
+        for report in reports:
+            _accumulate(passage_mass, report.passage_mass)
+        if passage_mass:
+            summary["passage_mass"] = passage_mass
+        return summary
 
     def to_dict(self) -> dict[str, Any]:
         return {

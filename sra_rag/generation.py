@@ -26,14 +26,17 @@ from transformers import (
 )
 
 from .async_stream import AsyncGenerationStream
-from .config import AnyConfig
+from .config import AnyConfig, GuidedConfig
 from .diagnostics import record_diagnostics
 from .patch import check_config, enable_sra, is_patched, use_sra
+from .spans import PromptSpans, locate_passages, use_spans
 from .state import effective_config, patch_lock
 
 Message = Mapping[str, Any]
 Prompt = str | Sequence[Message]
 FinishReason = Literal["stop", "length"]
+Passage = str | tuple[str, float | None]
+"""A passage's text as it appears in the prompt, optionally with its relevance (retriever score)."""
 
 
 class _Default:
@@ -180,6 +183,18 @@ class GenerationStream:
         return self._outcome.diagnostics
 
 
+def _summary(recorder: Any, spans: PromptSpans | None) -> dict[str, Any]:
+    """The diagnostics digest; with passages, what each one gained, by its label."""
+    summary = recorder.summary()
+    if spans is not None:
+        masses = summary.pop("passage_mass", [])
+        summary["passages"] = [
+            {**p, "mass_change": masses[i] if i < len(masses) else 0.0}
+            for i, p in enumerate(spans.to_dict()["passages"])
+        ]
+    return summary
+
+
 class Generator:
     """Generation for one model and tokenizer; safe to call from several threads at once."""
 
@@ -228,8 +243,43 @@ class Generator:
         self, prompt: Prompt, max_new_tokens: int = 0, tools: Sequence[Any] | None = None
     ) -> torch.Tensor:
         """Token ids (1, n) of the rendered prompt; raises ContextWindowError if it cannot fit."""
+        return self._encode(prompt, max_new_tokens, tools)[0]
+
+    def locate(
+        self,
+        prompt: Prompt,
+        passages: Sequence[Passage],
+        *,
+        question: str | None = None,
+        labels: Sequence[str] | None = None,
+        tools: Sequence[Any] | None = None,
+    ) -> PromptSpans:
+        """The token spans of `passages` (found verbatim in the rendered prompt) and of the
+        question (its text's last occurrence; by default, what follows the last passage)."""
+        return self._encode(prompt, 0, tools, passages, question, labels)[1]  # type: ignore[return-value]
+
+    def _encode(
+        self,
+        prompt: Prompt,
+        max_new_tokens: int,
+        tools: Sequence[Any] | None,
+        passages: Sequence[Passage] | None = None,
+        question: str | None = None,
+        labels: Sequence[str] | None = None,
+    ) -> tuple[torch.Tensor, PromptSpans | None]:
         text = self.render(prompt, tools)
-        ids = self.tokenizer(text, return_tensors="pt", add_special_tokens=isinstance(prompt, str)).input_ids
+        encoded = self.tokenizer(
+            text,
+            return_tensors="pt",
+            add_special_tokens=isinstance(prompt, str),
+            return_offsets_mapping=passages is not None,
+        )
+        ids = encoded.input_ids
+        spans = None
+        if passages is not None:
+            offsets = [tuple(pair) for pair in encoded["offset_mapping"][0].tolist()]
+            spans = locate_passages(text, offsets, passages, question=question, labels=labels)
+            spans.check(ids.shape[1])
         window = self.context_window
         if window is not None and ids.shape[1] + max_new_tokens > window:
             raise ContextWindowError(
@@ -237,7 +287,7 @@ class Generator:
                 f"but the context window is {window} tokens; shorten the prompt "
                 "(fewer or smaller retrieved chunks) or lower max_new_tokens"
             )
-        return ids
+        return ids, spans
 
     def stream(
         self,
@@ -250,21 +300,35 @@ class Generator:
         sra: AnyConfig | None = DEFAULT,
         diagnostics: bool = False,
         tools: Sequence[Any] | None = None,
+        passages: Sequence[Passage] | None = None,
+        question: str | None = None,
     ) -> GenerationStream:
         """Start generating; the returned stream yields new text only (never the prompt).
+
+        `passages` are the retrieved texts as they appear in the prompt (each optionally with its
+        retriever score): their token spans, and the question's (`question`'s text, by default
+        what follows the last passage), reach the prefill, where a guided SRA setting uses them.
+        A passage not found in the prompt is a ValueError.
 
         A per-call `sra` on a model that was never patched patches it once, inactive (its default
         stays the stock attention), so that each call's setting is private to that call.
         """
         if sra is not DEFAULT:
-            check_config(sra)
+            check_config(sra, self.model)
         if max_new_tokens < 1:
             raise ValueError(f"max_new_tokens must be >= 1, got {max_new_tokens}")
         if temperature < 0 or not 0 < top_p <= 1:
             raise ValueError(f"need temperature >= 0 and 0 < top_p <= 1, got {temperature}, {top_p}")
         if isinstance(stop, str):
             stop = [stop]
-        input_ids = self.encode(prompt, max_new_tokens, tools).to(self.model.device)
+        input_ids, spans = self._encode(prompt, max_new_tokens, tools, passages, question)
+        input_ids = input_ids.to(self.model.device)
+        setting = self.sra_in_force(sra)
+        if isinstance(setting, GuidedConfig) and spans is None:
+            raise ValueError(
+                "guided SRA needs the prompt's passages: pass passages=[...] (their texts as they "
+                "appear in the prompt, optionally with retriever scores)"
+            )
         if sra is not DEFAULT:
             with patch_lock():  # check and patch at once: never reset a setting another thread just made
                 if not is_patched(self.model):
@@ -293,10 +357,12 @@ class Generator:
                 with ExitStack() as stack:
                     if sra is not DEFAULT:
                         stack.enter_context(use_sra(self.model, sra))
+                    if spans is not None:
+                        stack.enter_context(use_spans(spans))
                     recorder = stack.enter_context(record_diagnostics()) if diagnostics else None
                     with torch.inference_mode():
                         outcome.ids = self.model.generate(**options)
-                    outcome.diagnostics = recorder.summary() if recorder else None
+                    outcome.diagnostics = _summary(recorder, spans) if recorder else None
             except BaseException as error:  # handed to the consumer, who re-raises it
                 outcome.error = error
                 streamer.end()
@@ -304,7 +370,7 @@ class Generator:
         worker = threading.Thread(target=contextvars.copy_context().run, args=(work,), daemon=True)
         worker.start()
         chunks = self._chunks(streamer, worker, outcome, cancel, stop or (), input_ids.shape[1])
-        return GenerationStream(chunks, outcome, cancel, worker, self.sra_in_force(sra))
+        return GenerationStream(chunks, outcome, cancel, worker, setting)
 
     def _chunks(
         self,

@@ -17,7 +17,7 @@ from transformers import AttentionInterface, PreTrainedModel
 from transformers.masking_utils import AttentionMaskInterface, sdpa_mask
 
 from .attention import ATTENTION_NAME, sra_attention_forward
-from .config import PAPER, AnyConfig, SRAConfig, TransitionConfig
+from .config import PAPER, AnyConfig, GuidedConfig, SRAConfig, TransitionConfig
 from .state import Mode, PatchState, clear_state, get_state, override, patch_lock, set_state
 
 
@@ -68,10 +68,15 @@ def is_supported(model: Any) -> bool:
     return unsupported_reason(model) is None
 
 
-def check_config(config: Any) -> None:
-    """Raise TypeError unless `config` is an SRA config or None."""
-    if config is not None and not isinstance(config, (SRAConfig, TransitionConfig)):
-        raise TypeError(f"sra must be an SRAConfig, a TransitionConfig or None, got {type(config).__name__}")
+def check_config(config: Any, model: PreTrainedModel | None = None) -> None:
+    """Raise TypeError unless `config` is an SRA config or None; with `model`, ValueError unless
+    the config fits it (a guided config's layers)."""
+    if config is not None and not isinstance(config, (SRAConfig, TransitionConfig, GuidedConfig)):
+        raise TypeError(
+            f"sra must be an SRAConfig, a TransitionConfig, a GuidedConfig or None, got {type(config).__name__}"
+        )
+    if isinstance(config, GuidedConfig) and model is not None:
+        config.layers(_text_config(model).num_hidden_layers)
 
 
 def enable_sra(
@@ -82,7 +87,7 @@ def enable_sra(
     `mode="naive"` runs eager attention everywhere and applies the rules to full matrices, as the
     authors' code does: slow, for checking and benchmarking the default fast path.
     """
-    check_config(config)
+    check_config(config, model)
     if mode not in ("fast", "naive"):
         raise ValueError(f"mode must be 'fast' or 'naive', got {mode!r}")
     reason = unsupported_reason(model)
@@ -138,7 +143,7 @@ def use_sra(model: PreTrainedModel, config: AnyConfig | None) -> Iterator[PreTra
     On a patched model this is a per-thread, per-task override: concurrent callers may each use
     their own setting. On an unpatched model it patches for the block and restores after.
     """
-    check_config(config)
+    check_config(config, model)
     if is_patched(model):
         with override(_text_config(model), config):
             yield model

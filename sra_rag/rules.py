@@ -14,18 +14,10 @@ from dataclasses import dataclass
 
 import torch
 
-from .config import AnyConfig, SRAConfig, TransitionConfig
-
-
-@dataclass(frozen=True)
-class StepStats:
-    """What one step did to the rows it was given: qualifying (head, row) pairs, mass removed
-    and mass added (summed over heads and rows)."""
-
-    rows: int
-    qualifying_pairs: float
-    eliminated_mass: float
-    redistributed_mass: float
+from .config import AnyConfig, GuidedConfig, SRAConfig, TransitionConfig
+from .guided import GuidedStep, guided_plan
+from .spans import PromptSpans
+from .step_stats import StepStats
 
 
 @dataclass(frozen=True)
@@ -113,7 +105,7 @@ class Transition:
         )
 
 
-Step = Dispense | Transition
+Step = Dispense | Transition | GuidedStep
 
 
 def _sra_plan(config: SRAConfig, n: int, layer_idx: int, num_layers: int) -> list[Step]:
@@ -172,15 +164,24 @@ def _transition_plan(config: TransitionConfig, n: int, layer_idx: int, num_layer
     ]
 
 
-def plan(config: AnyConfig | None, n: int, layer_idx: int, num_layers: int) -> list[Step]:
-    """The steps layer `layer_idx` of `num_layers` applies to a prompt of `n` real tokens."""
+def plan(
+    config: AnyConfig | None,
+    n: int,
+    layer_idx: int,
+    num_layers: int,
+    spans: PromptSpans | None = None,
+) -> list[Step]:
+    """The steps layer `layer_idx` of `num_layers` applies to a prompt of `n` real tokens
+    (`spans`: where its passages and question are; the guided policy needs them)."""
     if config is None:
         return []
     if isinstance(config, SRAConfig):
         return _sra_plan(config, n, layer_idx, num_layers)
     if isinstance(config, TransitionConfig):
         return _transition_plan(config, n, layer_idx, num_layers)
-    raise TypeError(f"expected SRAConfig, TransitionConfig or None, got {type(config).__name__}")
+    if isinstance(config, GuidedConfig):
+        return guided_plan(config, n, layer_idx, num_layers, spans)
+    raise TypeError(f"expected an SRA config or None, got {type(config).__name__}")
 
 
 def reallocate(
@@ -189,6 +190,7 @@ def reallocate(
     layer_idx: int,
     num_layers: int,
     key_mask: torch.Tensor | None = None,
+    spans: PromptSpans | None = None,
 ) -> torch.Tensor:
     """Apply one layer's rules to full causal post-softmax weights `(..., n, n)` of an unpadded
     prompt; returns a new tensor, the input is untouched. `key_mask` (same shape or broadcastable,
@@ -196,7 +198,7 @@ def reallocate(
     if weights.shape[-1] != weights.shape[-2]:
         raise ValueError(f"weights must be square in the last two dims, got {tuple(weights.shape)}")
     out = weights.clone()
-    for step in plan(config, out.shape[-1], layer_idx, num_layers):
+    for step in plan(config, out.shape[-1], layer_idx, num_layers, spans):
         r0, r1 = step.rows
         rows_mask = None if key_mask is None else key_mask[..., r0:r1, :]
         step.apply(out[..., r0:r1, :], rows_mask)

@@ -78,5 +78,5 @@ def test_bad_paths_say_what_to_pass(tmp_path):
         load_model("/no/such/model")
     with pytest.raises(ModelNotFoundError, match=r"without config\.json"):
         load_model(tmp_path)
-    with pytest.raises(TypeError, match="SRAConfig, a TransitionConfig or None"):
+    with pytest.raises(TypeError, match="SRAConfig, a TransitionConfig, a GuidedConfig or None"):
         load_model(tmp_path, sra="paper")

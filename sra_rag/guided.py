@@ -1,0 +1,209 @@
+"""Retrieval-guided ReAttention: the question's rows re-aimed at the prompt's passages.
+
+The paper's SRA sweeps fixed blocks because it does not know where the information is; a RAG
+pipeline does (`spans.PromptSpans`). Three rules act on the question rows `[question_start, n)`
+of the layers a `GuidedConfig` selects, each row-local like the paper's (so the fast path may
+apply them to any block of those rows):
+- `GuidedDispense`: the paper's Dispenser, its target the passages instead of one fixed block;
+- `Calibrate` (Found-in-the-Middle-style): each passage's part of the row's attention on passages
+  set toward its relevance share, the total on passages kept;
+- `Emphasise` (PASTA-style): attention outside the chosen passages scaled down, the row
+  renormalised to its original mass.
+Passage shares come from the weights (retriever scores) through a softmax with a temperature,
+or are equal when the passages are unweighted.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import torch
+
+from .config import GuidedConfig
+from .spans import PromptSpans
+from .step_stats import StepStats
+
+
+def passage_shares(weights: tuple[float, ...] | None, count: int, temperature: float) -> tuple[float, ...]:
+    """softmax(weights / temperature), or equal shares without weights."""
+    if weights is None:
+        return (1.0 / count,) * count
+    top = max(weights)
+    raw = [math.exp((w - top) / temperature) for w in weights]
+    total = sum(raw)
+    return tuple(r / total for r in raw)
+
+
+@dataclass(frozen=True)
+class _Passages:
+    """Passage spans as key indices: the keys inside passages and each one's passage number."""
+
+    positions: torch.Tensor  # (keys inside passages,)
+    owner: torch.Tensor  # (keys inside passages,) passage number of each
+
+    @classmethod
+    def of(cls, spans: tuple[tuple[int, int], ...], device: torch.device) -> _Passages:
+        positions = torch.cat([torch.arange(s, e, device=device) for s, e in spans])
+        owner = torch.cat(
+            [torch.full((e - s,), i, dtype=torch.long, device=device) for i, (s, e) in enumerate(spans)]
+        )
+        return cls(positions, owner)
+
+    def sums(self, values: torch.Tensor, count: int) -> torch.Tensor:
+        """Per passage, the sum of `values` (..., keys) over its keys: (..., count)."""
+        out = values.new_zeros((*values.shape[:-1], count))
+        return out.index_add_(-1, self.owner, values[..., self.positions])
+
+
+@dataclass(frozen=True)
+class _GuidedBase:
+    rows: tuple[int, int]
+    passages: tuple[tuple[int, int], ...]
+    shares: tuple[float, ...]
+
+    def _index(self, w: torch.Tensor) -> tuple[_Passages, torch.Tensor]:
+        return _Passages.of(self.passages, w.device), torch.tensor(self.shares, dtype=w.dtype, device=w.device)
+
+    def _stats(
+        self, w: torch.Tensor, before: torch.Tensor, index: _Passages, pairs: float
+    ) -> StepStats:
+        delta = w - before
+        return StepStats(
+            rows=w.shape[-2],
+            qualifying_pairs=pairs,
+            eliminated_mass=float(-delta.clamp_max(0).sum()),
+            redistributed_mass=float(delta.clamp_min(0).sum()),
+            passage_mass=tuple(index.sums(delta, len(self.passages)).sum(tuple(range(delta.dim() - 1))).tolist()),
+        )
+
+
+@dataclass(frozen=True)
+class GuidedDispense(_GuidedBase):
+    """The Dispenser on the question rows, its mass sent to the passages (by share across them,
+    by Hidden Gem share inside each)."""
+
+    tau: float = 0.0
+    strength: float = 1.0
+    gem_share: float = 100.0
+    filler_share: float = 5.0
+    kind: str = "guided"
+
+    def apply(
+        self, w: torch.Tensor, key_mask: torch.Tensor | None = None, stats: bool = False
+    ) -> StepStats | None:
+        """Edit `w` (..., rows, keys) in place; `key_mask` as in `rules.Dispense.apply`."""
+        index, shares = self._index(w)
+        count = len(self.passages)
+        before = w.clone() if stats else None
+        on_passages = w[..., index.positions]
+        qualifies = (on_passages > self.tau).any(-1, keepdim=True)
+        w.masked_fill_(w < torch.where(qualifies, w.new_tensor(self.tau), -math.inf), 0.0)
+        remaining = 1.0 - w.sum(-1, keepdim=True)
+        marks = torch.zeros_like(w)
+        marks[..., index.positions] = torch.where(
+            w[..., index.positions] >= self.tau, self.gem_share, self.filler_share
+        ).to(w.dtype)
+        if key_mask is not None:
+            marks = marks * key_mask
+        totals = index.sums(marks, count)
+        visible = shares * (totals > 0)  # a passage the window hides gets nothing
+        visible = visible / visible.sum(-1, keepdim=True).clamp_min(torch.finfo(w.dtype).tiny)
+        per_mark = visible / totals.clamp_min(torch.finfo(w.dtype).tiny)
+        added = self.strength * remaining * marks[..., index.positions] * per_mark[..., index.owner]
+        w[..., index.positions] += torch.where(qualifies, added, 0.0)
+        if before is None:
+            return None
+        return self._stats(w, before, index, float(qualifies.sum()))
+
+
+@dataclass(frozen=True)
+class Calibrate(_GuidedBase):
+    """Found-in-the-Middle-style: each passage's mass moves a fraction `mix` of the way to its
+    share of the row's total mass on passages; that total is kept."""
+
+    mix: float = 1.0
+    kind: str = "guided"
+
+    def apply(
+        self, w: torch.Tensor, key_mask: torch.Tensor | None = None, stats: bool = False
+    ) -> StepStats | None:
+        """Edit `w` in place. Scaling leaves masked (zero) keys at zero, so no mask is needed."""
+        index, shares = self._index(w)
+        before = w.clone() if stats else None
+        mass = index.sums(w, len(self.passages))
+        seen = shares * (mass > 0)  # a passage the row cannot see keeps nothing and gets nothing
+        target = seen / seen.sum(-1, keepdim=True).clamp_min(torch.finfo(w.dtype).tiny)
+        target = target * mass.sum(-1, keepdim=True)
+        factor = torch.where(
+            mass > 0, ((1 - self.mix) * mass + self.mix * target) / mass.clamp_min(torch.finfo(w.dtype).tiny), 1.0
+        )
+        w[..., index.positions] *= factor[..., index.owner]
+        if before is None:
+            return None
+        return self._stats(w, before, index, float(w[..., 0].numel()))
+
+
+@dataclass(frozen=True)
+class Emphasise(_GuidedBase):
+    """PASTA-style: weights outside the chosen passages times `scale`, then each row rescaled to
+    its original mass."""
+
+    chosen: tuple[bool, ...] = ()
+    scale: float = 0.5
+    kind: str = "guided"
+
+    def apply(
+        self, w: torch.Tensor, key_mask: torch.Tensor | None = None, stats: bool = False
+    ) -> StepStats | None:
+        """Edit `w` in place (masked keys are zero and stay so)."""
+        index, _ = self._index(w)
+        before = w.clone() if stats else None
+        mass = w.sum(-1, keepdim=True)
+        keep = torch.zeros(w.shape[-1], dtype=torch.bool, device=w.device)
+        chosen = torch.tensor(self.chosen, dtype=torch.bool, device=w.device)
+        keep[index.positions] = chosen[index.owner]
+        w.mul_(torch.where(keep, 1.0, w.new_tensor(self.scale)))
+        w.mul_(mass / w.sum(-1, keepdim=True).clamp_min(torch.finfo(w.dtype).tiny))
+        if before is None:
+            return None
+        return self._stats(w, before, index, float(w[..., 0].numel()))
+
+
+GuidedStep = GuidedDispense | Calibrate | Emphasise
+
+
+def _chosen(weights: tuple[float, ...] | None, count: int, top: int) -> tuple[bool, ...]:
+    """The `top` highest-weight passages (ties: the earlier one); all when unweighted or top is 0."""
+    if weights is None or top == 0 or top >= count:
+        return (True,) * count
+    best = sorted(range(count), key=lambda i: (-weights[i], i))[:top]
+    return tuple(i in best for i in range(count))
+
+
+def guided_plan(
+    config: GuidedConfig, n: int, layer_idx: int, num_layers: int, spans: PromptSpans | None
+) -> list[GuidedStep]:
+    """The guided step of layer `layer_idx` for a prompt of `n` real tokens with these spans."""
+    if spans is None:
+        raise ValueError(
+            "guided SRA needs the prompt's passages and question: pass passages=... to the "
+            "Generator (or wrap the call in sra_rag.use_spans(PromptSpans(...)))"
+        )
+    if layer_idx not in config.layers(num_layers):
+        return []
+    spans.check(n)
+    passages = tuple((p.start, p.end) for p in spans.passages)
+    weights = spans.weights
+    shares = passage_shares(weights, len(passages), config.temperature)
+    rows = (spans.question_start, n)
+    if config.rule == "dispense":
+        tau = config.eliminate / spans.question_start
+        return [
+            GuidedDispense(
+                rows, passages, shares, tau, config.strength, config.gem_share, config.filler_share
+            )
+        ]
+    if config.rule == "fim":
+        return [Calibrate(rows, passages, shares, config.mix)]
+    return [Emphasise(rows, passages, shares, _chosen(weights, len(passages), config.top), config.scale)]

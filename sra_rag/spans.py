@@ -1,0 +1,210 @@
+"""Where the retrieved passages and the question sit in a prompt: what a RAG pipeline knows and
+the paper's SRA does not.
+
+`PromptSpans` names, in token positions counted from a sequence's first real token, each
+passage (with an optional relevance weight, e.g. its retriever score) and where the question
+starts. `use_spans(...)` hands them to every prefill pass run inside the block; like the per-call
+SRA setting it lives in a ContextVar, so it belongs to one thread or asyncio task. A left-padded
+batch takes one `PromptSpans` per sequence. `locate_passages` maps passage texts found verbatim in
+a rendered prompt to token spans, so no caller ever counts tokens itself.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from contextvars import ContextVar
+from dataclasses import dataclass
+from typing import Any
+
+Span = tuple[int, int]
+
+
+@dataclass(frozen=True)
+class PassageSpan:
+    """Tokens [start, end) of one passage; `weight` is its relevance (None: unknown)."""
+
+    start: int
+    end: int
+    weight: float | None = None
+    label: str = ""
+
+    def __post_init__(self) -> None:
+        for name in ("start", "end"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+                raise ValueError(f"passage {name} must be an integer >= 0, got {value!r}")
+        if self.end <= self.start:
+            raise ValueError(f"passage span [{self.start}, {self.end}) is empty; a passage needs tokens")
+        if self.weight is not None and (
+            isinstance(self.weight, bool)
+            or not isinstance(self.weight, (int, float))
+            or not math.isfinite(self.weight)
+            or self.weight < 0
+        ):
+            raise ValueError(f"passage weight must be a finite number >= 0 or None, got {self.weight!r}")
+
+
+@dataclass(frozen=True)
+class PromptSpans:
+    """The passages of one prompt (in prompt order, non-overlapping) and the question's first token."""
+
+    passages: tuple[PassageSpan, ...]
+    question_start: int
+
+    def __post_init__(self) -> None:
+        passages = tuple(self.passages)
+        object.__setattr__(self, "passages", passages)
+        if not passages:
+            raise ValueError("PromptSpans needs at least one passage")
+        q = self.question_start
+        if isinstance(q, bool) or not isinstance(q, int) or q < 1:
+            raise ValueError(f"question_start must be an integer >= 1, got {q!r}")
+        for before, after in zip(passages, passages[1:], strict=False):
+            if after.start < before.end:
+                raise ValueError(
+                    f"passages must be in prompt order without overlap: [{before.start}, {before.end}) "
+                    f"then [{after.start}, {after.end})"
+                )
+        if passages[-1].end > q:
+            raise ValueError(
+                f"the question (from token {q}) must follow every passage; the last passage ends at "
+                f"{passages[-1].end}"
+            )
+        weighted = {p.weight is None for p in passages}
+        if len(weighted) > 1:
+            raise ValueError("give every passage a weight or none (some passages have weight None)")
+
+    @property
+    def weights(self) -> tuple[float, ...] | None:
+        """Each passage's weight, or None when the passages are unweighted."""
+        if self.passages[0].weight is None:
+            return None
+        return tuple(float(p.weight) for p in self.passages)  # type: ignore[arg-type]
+
+    def check(self, n: int) -> None:
+        """Raise ValueError unless these spans fit a prompt of `n` real tokens."""
+        if self.question_start >= n:
+            raise ValueError(
+                f"the question starts at token {self.question_start}, but the prompt has {n} tokens"
+            )
+
+    def with_weights(self, weights: Sequence[float] | None) -> PromptSpans:
+        """The same spans with other weights (one per passage, or None for unweighted)."""
+        if weights is not None and len(weights) != len(self.passages):
+            raise ValueError(f"need {len(self.passages)} weights, got {len(weights)}")
+        passages = tuple(
+            PassageSpan(p.start, p.end, None if weights is None else float(weights[i]), p.label)
+            for i, p in enumerate(self.passages)
+        )
+        return PromptSpans(passages, self.question_start)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "question_start": self.question_start,
+            "passages": [
+                {"start": p.start, "end": p.end, "weight": p.weight, "label": p.label} for p in self.passages
+            ],
+        }
+
+
+_SPANS: ContextVar[tuple[PromptSpans | None, ...] | None] = ContextVar("sra_prompt_spans", default=None)
+
+
+def active_spans() -> tuple[PromptSpans | None, ...] | None:
+    """The spans in force for this thread or task: one entry per sequence of the batch."""
+    return _SPANS.get()
+
+
+@contextmanager
+def use_spans(spans: PromptSpans | Sequence[PromptSpans | None] | None) -> Iterator[None]:
+    """Prefill passes inside the block know these spans (a list: one per sequence of a batch;
+    None: no spans, e.g. for a sequence of the batch that has no passages)."""
+    if spans is None or isinstance(spans, PromptSpans):
+        value: tuple[PromptSpans | None, ...] | None = None if spans is None else (spans,)
+    else:
+        value = tuple(spans)
+        for item in value:
+            if item is not None and not isinstance(item, PromptSpans):
+                raise TypeError(f"expected PromptSpans or None per sequence, got {type(item).__name__}")
+    token = _SPANS.set(value)
+    try:
+        yield
+    finally:
+        _SPANS.reset(token)
+
+
+def spans_for_sequence(spans: tuple[PromptSpans | None, ...] | None, batch: int, b: int) -> PromptSpans | None:
+    """Sequence `b`'s spans, after checking that there is one entry per sequence."""
+    if spans is None:
+        return None
+    if len(spans) != batch:
+        raise ValueError(
+            f"got prompt spans for {len(spans)} sequence(s) but the batch has {batch}; "
+            "give one PromptSpans (or None) per sequence"
+        )
+    return spans[b]
+
+
+def token_span(offsets: Sequence[tuple[int, int]], start: int, end: int) -> Span:
+    """The tokens whose characters overlap [start, end) (special tokens, with empty offsets, never do)."""
+    hits = [i for i, (s, e) in enumerate(offsets) if e > s and s < end and e > start]
+    if not hits:
+        raise ValueError(f"no token covers characters [{start}, {end}) of the prompt")
+    return hits[0], hits[-1] + 1
+
+
+def _excerpt(text: str, limit: int = 60) -> str:
+    flat = " ".join(text.split())
+    return repr(flat if len(flat) <= limit else flat[: limit - 3] + "...")
+
+
+def locate_passages(
+    text: str,
+    offsets: Sequence[tuple[int, int]],
+    passages: Sequence[str | tuple[str, float | None]],
+    *,
+    question: str | None = None,
+    labels: Sequence[str] | None = None,
+) -> PromptSpans:
+    """Token spans of `passages` (texts, or (text, weight) pairs) found verbatim in the rendered
+    prompt `text`, whose tokens have character `offsets`. The question starts at `question`'s last
+    occurrence after the passages, or, without it, at the first token after the last passage."""
+    if not passages:
+        raise ValueError("passages is empty: give the texts of the passages that appear in the prompt")
+    if labels is not None and len(labels) != len(passages):
+        raise ValueError(f"got {len(labels)} labels for {len(passages)} passages")
+    found: list[tuple[int, int, float | None, str]] = []
+    for i, item in enumerate(passages):
+        passage, weight = (item, None) if isinstance(item, str) else item
+        if not isinstance(passage, str) or not passage.strip():
+            raise ValueError(f"passage {i} is empty or not a string: {passage!r}")
+        start = text.find(passage)
+        while start >= 0 and any(start < e and start + len(passage) > s for s, e, *_ in found):
+            start = text.find(passage, start + 1)  # the same text twice: take the next free occurrence
+        if start < 0:
+            raise ValueError(f"passage {i} {_excerpt(passage)} does not appear verbatim in the prompt")
+        found.append((start, start + len(passage), weight, labels[i] if labels else str(i)))
+    found.sort()
+    spans: list[tuple[Span, float | None, str]] = []
+    for s, e, weight, label in found:
+        first, last = token_span(offsets, s, e)
+        if spans:  # a token that straddles two passages belongs to the first
+            first = max(first, spans[-1][0][1])
+        spans.append(((first, last), weight, label))
+    last_end_char = found[-1][1]
+    if question is None:
+        after = [i for i, (s, e) in enumerate(offsets) if e > s and s >= last_end_char]
+        if not after:
+            raise ValueError("nothing follows the last passage in the prompt: where is the question?")
+        question_start = after[0]
+    else:
+        at = text.rfind(question)
+        if at < last_end_char:
+            raise ValueError(f"the question {_excerpt(question)} does not appear after the passages")
+        question_start = token_span(offsets, at, at + len(question))[0]
+    question_start = max(question_start, spans[-1][0][1])
+    return PromptSpans(
+        tuple(PassageSpan(s, e, weight, label) for (s, e), weight, label in spans), question_start
+    )

@@ -1,0 +1,255 @@
+"""Retrieval-guided ReAttention: each rule against a naive per-row reference, the fast path against
+the naive full-matrix path (padded batches included), and bad spans and configs refused."""
+
+import math
+
+import pytest
+import torch
+from conftest import ARCHITECTURES, tiny_model
+
+from sra_rag import (
+    GuidedConfig,
+    PassageSpan,
+    PromptSpans,
+    attention,
+    config_from_json,
+    config_to_json,
+    disable_sra,
+    enable_sra,
+    record_diagnostics,
+    use_spans,
+)
+from sra_rag.guided import passage_shares
+from sra_rag.rules import reallocate
+from sra_rag.spans import locate_passages
+
+RULES = {
+    "dispense": GuidedConfig(rule="dispense", strength=2.0, eliminate=0.5),
+    "fim": GuidedConfig(rule="fim", mix=0.7, temperature=0.5),
+    "pasta": GuidedConfig(rule="pasta", scale=0.3, top=2),
+}
+# passages [10, 40), [50, 90), [100, 150), [160, 175); the question from 180 of 200 tokens
+SPANS = PromptSpans(
+    tuple(
+        PassageSpan(s, e, w, f"doc{i}")
+        for i, (s, e, w) in enumerate([(10, 40, 0.3), (50, 90, 0.9), (100, 150, 0.5), (160, 175, 0.2)])
+    ),
+    question_start=180,
+)
+
+
+def _weights(n: int, heads: int = 3, seed: int = 0, sharpness: float = 4.0) -> torch.Tensor:
+    g = torch.Generator().manual_seed(seed)
+    scores = torch.randn(1, heads, n, n, generator=g, dtype=torch.float64) * sharpness
+    causal = torch.ones(n, n, dtype=torch.bool).tril()
+    return torch.softmax(scores.masked_fill(~causal, -math.inf), dim=-1)
+
+
+def _reference(w: torch.Tensor, config: GuidedConfig, spans: PromptSpans, keep: torch.Tensor) -> torch.Tensor:
+    """The rule written out row by row, passage by passage, from its docstring."""
+    out = w.clone()
+    n = w.shape[-1]
+    passages = [(p.start, p.end) for p in spans.passages]
+    shares = passage_shares(spans.weights, len(passages), config.temperature)
+    for h in range(w.shape[1]):
+        for i in range(spans.question_start, n):
+            row = out[0, h, i]
+            allowed = keep[i]
+            if config.rule == "dispense":
+                tau = config.eliminate / spans.question_start
+                if not any(bool((row[s:e] > tau).any()) for s, e in passages):
+                    continue
+                row[row < tau] = 0.0
+                remaining = 1.0 - float(row.sum())
+                marks = [
+                    torch.where(row[s:e] >= tau, config.gem_share, config.filler_share).double() * allowed[s:e]
+                    for s, e in passages
+                ]
+                seen = [shares[k] if float(marks[k].sum()) > 0 else 0.0 for k in range(len(passages))]
+                for k, (s, e) in enumerate(passages):
+                    if seen[k]:
+                        share = seen[k] / sum(seen)
+                        row[s:e] += config.strength * remaining * share * marks[k] / marks[k].sum()
+            elif config.rule == "fim":
+                masses = [float(row[s:e].sum()) for s, e in passages]
+                total = sum(masses)
+                seen = [shares[k] if masses[k] > 0 else 0.0 for k in range(len(passages))]
+                for k, (s, e) in enumerate(passages):
+                    if masses[k] > 0:
+                        target = total * seen[k] / sum(seen)
+                        row[s:e] *= ((1 - config.mix) * masses[k] + config.mix * target) / masses[k]
+            else:
+                order = sorted(range(len(passages)), key=lambda k: -spans.weights[k])[: config.top]
+                before = float(row.sum())
+                scaled = row * config.scale
+                for k in order:
+                    s, e = passages[k]
+                    scaled[s:e] = row[s:e]
+                row.copy_(scaled * before / float(scaled.sum()))
+    return out
+
+
+@pytest.mark.parametrize("rule", sorted(RULES))
+@pytest.mark.parametrize("window", [None, 60])
+def test_rule_equals_row_by_row_reference(rule, window):
+    n = 200
+    w = _weights(n)
+    keep = torch.ones(n, n, dtype=torch.bool).tril()
+    if window is not None:  # a sliding window: the question rows cannot see the first passages
+        keep &= torch.arange(n)[None, :] > torch.arange(n)[:, None] - window
+        scores = torch.randn(1, 3, n, n, generator=torch.Generator().manual_seed(1), dtype=torch.float64)
+        w = torch.softmax((scores * 4).masked_fill(~keep, -math.inf), dim=-1)
+    config = RULES[rule]
+    got = reallocate(w, config, layer_idx=2, num_layers=6, key_mask=keep[None, None], spans=SPANS)
+    want = _reference(w, config, SPANS, keep)
+    assert (got - w).abs().max() > 1e-3, "the rule must change these weights, or this test proves nothing"
+    torch.testing.assert_close(got, want, rtol=0, atol=1e-12)
+    assert torch.equal(got[..., : SPANS.question_start, :], w[..., : SPANS.question_start, :])
+    assert torch.equal(got[~keep.expand_as(got)], w[~keep.expand_as(w)]), "mass added outside the mask"
+
+
+def test_fim_keeps_mass_on_passages_and_pasta_keeps_row_mass():
+    w = _weights(200)
+    positions = torch.cat([torch.arange(p.start, p.end) for p in SPANS.passages])
+    fim = reallocate(w, RULES["fim"], 2, 6, spans=SPANS)
+    torch.testing.assert_close(fim[..., positions].sum(-1), w[..., positions].sum(-1), rtol=0, atol=1e-12)
+    pasta = reallocate(w, RULES["pasta"], 2, 6, spans=SPANS)
+    torch.testing.assert_close(pasta.sum(-1), w.sum(-1), rtol=0, atol=1e-12)
+
+
+def test_oracle_shares_follow_the_weights():
+    w = _weights(200)
+    oracle = SPANS.with_weights([0.0, 0.0, 1.0, 0.0])
+    out = reallocate(w, GuidedConfig(rule="fim", temperature=0.05), 2, 6, spans=oracle)
+    gold = slice(100, 150)
+    rows = slice(180, 200)
+    assert float(out[..., rows, gold].sum()) > float(w[..., rows, gold].sum()) * 1.5
+
+
+def test_layers_outside_the_range_are_untouched():
+    w = _weights(200)
+    config = GuidedConfig(first_layer=2, last_layer=3)
+    assert torch.equal(reallocate(w, config, 1, 6, spans=SPANS), w)
+    assert torch.equal(reallocate(w, config, 4, 6, spans=SPANS), w)
+    assert not torch.equal(reallocate(w, config, 3, 6, spans=SPANS), w)
+
+
+def _model_spans(batch_offsets=(0,)):
+    return [
+        PromptSpans(
+            tuple(PassageSpan(s - o, e - o, w) for s, e, w in [(50, 90, 0.2), (100, 140, 0.8), (150, 175, 0.4)]),
+            180 - o,
+        )
+        for o in batch_offsets
+    ]
+
+
+@pytest.mark.parametrize("rule", sorted(RULES))
+@pytest.mark.parametrize("arch", sorted(ARCHITECTURES))
+def test_fast_path_equals_naive_path(arch, rule, monkeypatch):
+    monkeypatch.setattr(attention, "BLOCK_ELEMENTS", 4 * 200 * 7)  # 7-row blocks: several per step
+    model = tiny_model(arch)
+    ids = torch.randint(0, 256, (1, 200), generator=torch.Generator().manual_seed(1))
+    with torch.no_grad():
+        stock = model(ids).logits
+        with use_spans(_model_spans()[0]):
+            enable_sra(model, RULES[rule])
+            with record_diagnostics() as diag:
+                fast = model(ids).logits
+            enable_sra(model, RULES[rule], mode="naive")
+            naive = model(ids).logits
+        disable_sra(model)
+    assert (fast - stock).abs().max() > 1e-3, "guided SRA must change the logits, or this proves nothing"
+    torch.testing.assert_close(fast, naive, rtol=0, atol=1e-5)
+    summary = diag.summary()
+    assert len(summary["passage_mass"]) == 3 and any(abs(m) > 0 for m in summary["passage_mass"])
+
+
+@pytest.mark.parametrize("arch", ["llama", "gemma3", "qwen3"])
+def test_left_padded_batch_with_spans_per_sequence_matches_alone(arch):
+    model = tiny_model(arch)
+    enable_sra(model, RULES["dispense"])
+    ids = torch.randint(0, 256, (2, 200), generator=torch.Generator().manual_seed(2))
+    pad = 20
+    mask = torch.ones_like(ids)
+    mask[1, :pad] = 0
+    positions = (mask.cumsum(-1) - 1).clamp(min=0)
+    both = _model_spans((0, pad))
+    with torch.no_grad():
+        with use_spans(both):
+            batched = model(ids, attention_mask=mask, position_ids=positions).logits
+        for row, spans in enumerate(both):
+            start = pad * row
+            with use_spans(spans):
+                alone = model(ids[row : row + 1, start:]).logits
+            torch.testing.assert_close(batched[row, start:], alone[0], rtol=0, atol=1e-5)
+        with use_spans([both[0], None]):  # a sequence without passages gets no guided step
+            with pytest.raises(ValueError, match="needs the prompt's passages"):
+                model(ids, attention_mask=mask, position_ids=positions)
+        with use_spans(both[:1]), pytest.raises(ValueError, match="for 1 sequence"):
+            model(ids, attention_mask=mask, position_ids=positions)
+
+
+def test_guided_without_spans_is_an_error_not_a_silent_baseline():
+    model = enable_sra(tiny_model("llama"), RULES["fim"])
+    ids = torch.randint(0, 256, (1, 200))
+    with pytest.raises(ValueError, match="needs the prompt's passages"), torch.no_grad():
+        model(ids)
+
+
+def test_spans_longer_than_the_prompt_are_an_error():
+    model = enable_sra(tiny_model("llama"), RULES["fim"])
+    with use_spans(_model_spans()[0]), pytest.raises(ValueError, match="question starts at token 180"):
+        model(torch.randint(0, 256, (1, 150)))
+
+
+@pytest.mark.parametrize(
+    ("make", "message"),
+    [
+        (lambda: PassageSpan(5, 5), "is empty"),
+        (lambda: PassageSpan(-1, 5), "start must be an integer >= 0"),
+        (lambda: PassageSpan(0, 5, float("nan")), "weight must be a finite number >= 0"),
+        (lambda: PassageSpan(0, 5, -0.2), "got -0.2"),
+        (lambda: PromptSpans((PassageSpan(0, 10), PassageSpan(5, 12)), 20), "without overlap"),
+        (lambda: PromptSpans((PassageSpan(0, 10),), 8), "must follow every passage"),
+        (lambda: PromptSpans((), 8), "at least one passage"),
+        (lambda: PromptSpans((PassageSpan(0, 4, 0.5), PassageSpan(5, 9)), 12), "a weight or none"),
+        (lambda: GuidedConfig(temperature=0.0), "temperature must be > 0"),
+        (lambda: GuidedConfig(temperature=float("nan")), "temperature must be a finite number"),
+        (lambda: GuidedConfig(rule="pastas"), "rule must be one of"),
+        (lambda: GuidedConfig(scale=1.5), "scale must be <= 1"),
+        (lambda: GuidedConfig(mix=-0.1), "mix must be >= 0"),
+        (lambda: GuidedConfig(first_layer=4, last_layer=2).layers(6), "select no layer"),
+    ],
+)
+def test_bad_spans_and_configs_name_the_value(make, message):
+    with pytest.raises(ValueError, match=message):
+        make()
+
+
+def test_enable_refuses_layers_the_model_does_not_have():
+    with pytest.raises(ValueError, match="select no layer of a 6-layer model"):
+        enable_sra(tiny_model("llama"), GuidedConfig(first_layer=7, last_layer=9))
+
+
+def test_config_round_trips_through_json():
+    for config in RULES.values():
+        assert config_from_json(config_to_json(config)) == config
+
+
+def test_locate_passages_maps_texts_to_tokens(smollm2):
+    _, tokenizer = smollm2
+    passages = ["The vault code is 4417.", "Marta was born in Velmor."]
+    text = f"Sources:\n[1] {passages[1]}\n[2] {passages[0]}\nQuestion: where was Marta born?\nAnswer:"
+    encoded = tokenizer(text, return_offsets_mapping=True)
+    spans = locate_passages(text, encoded["offset_mapping"], [(passages[0], 0.2), (passages[1], 0.9)])
+    assert [p.label for p in spans.passages] == ["1", "0"], "spans are in prompt order, labelled by input"
+    for p, passage in zip(spans.passages, [passages[1], passages[0]], strict=True):
+        assert tokenizer.decode(encoded.input_ids[p.start : p.end]).strip() == passage
+    assert tokenizer.decode(encoded.input_ids[spans.question_start :]).startswith("\nQuestion")
+    asked = locate_passages(text, encoded["offset_mapping"], passages, question="Question:")
+    assert tokenizer.decode(encoded.input_ids[asked.question_start :]).startswith("Question")
+    with pytest.raises(ValueError, match=r"passage 1 'Marta was born in Brask\.' does not appear verbatim"):
+        locate_passages(text, encoded["offset_mapping"], [passages[0], "Marta was born in Brask."])
+    with pytest.raises(ValueError, match="does not appear after the passages"):
+        locate_passages(text, encoded["offset_mapping"], passages, question="Sources:")
