@@ -63,18 +63,20 @@ class _GuidedBase:
     shares: tuple[float, ...]
 
     def _index(self, w: torch.Tensor) -> tuple[_Passages, torch.Tensor]:
-        return _Passages.of(self.passages, w.device), torch.tensor(self.shares, dtype=w.dtype, device=w.device)
+        return _Passages.of(self.passages, w.device), torch.tensor(
+            self.shares, dtype=w.dtype, device=w.device
+        )
 
-    def _stats(
-        self, w: torch.Tensor, before: torch.Tensor, index: _Passages, pairs: float
-    ) -> StepStats:
+    def _stats(self, w: torch.Tensor, before: torch.Tensor, index: _Passages, pairs: float) -> StepStats:
         delta = w - before
         return StepStats(
             rows=w.shape[-2],
             qualifying_pairs=pairs,
             eliminated_mass=float(-delta.clamp_max(0).sum()),
             redistributed_mass=float(delta.clamp_min(0).sum()),
-            passage_mass=tuple(index.sums(delta, len(self.passages)).sum(tuple(range(delta.dim() - 1))).tolist()),
+            passage_mass=tuple(
+                index.sums(delta, len(self.passages)).sum(tuple(range(delta.dim() - 1))).tolist()
+            ),
         )
 
 
@@ -136,7 +138,9 @@ class Calibrate(_GuidedBase):
         target = seen / seen.sum(-1, keepdim=True).clamp_min(torch.finfo(w.dtype).tiny)
         target = target * mass.sum(-1, keepdim=True)
         factor = torch.where(
-            mass > 0, ((1 - self.mix) * mass + self.mix * target) / mass.clamp_min(torch.finfo(w.dtype).tiny), 1.0
+            mass > 0,
+            ((1 - self.mix) * mass + self.mix * target) / mass.clamp_min(torch.finfo(w.dtype).tiny),
+            1.0,
         )
         w[..., index.positions] *= factor[..., index.owner]
         if before is None:

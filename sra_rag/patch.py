@@ -73,7 +73,8 @@ def check_config(config: Any, model: PreTrainedModel | None = None) -> None:
     the config fits it (a guided config's layers)."""
     if config is not None and not isinstance(config, (SRAConfig, TransitionConfig, GuidedConfig)):
         raise TypeError(
-            f"sra must be an SRAConfig, a TransitionConfig, a GuidedConfig or None, got {type(config).__name__}"
+            "sra must be an SRAConfig, a TransitionConfig, a GuidedConfig or None, "
+            f"got {type(config).__name__}"
         )
     if isinstance(config, GuidedConfig) and model is not None:
         config.layers(_text_config(model).num_hidden_layers)

@@ -11,6 +11,7 @@ a rendered prompt to token spans, so no caller ever counts tokens itself.
 
 from __future__ import annotations
 
+import itertools
 import math
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -61,7 +62,7 @@ class PromptSpans:
         q = self.question_start
         if isinstance(q, bool) or not isinstance(q, int) or q < 1:
             raise ValueError(f"question_start must be an integer >= 1, got {q!r}")
-        for before, after in zip(passages, passages[1:], strict=False):
+        for before, after in itertools.pairwise(passages):
             if after.start < before.end:
                 raise ValueError(
                     f"passages must be in prompt order without overlap: [{before.start}, {before.end}) "
@@ -135,7 +136,9 @@ def use_spans(spans: PromptSpans | Sequence[PromptSpans | None] | None) -> Itera
         _SPANS.reset(token)
 
 
-def spans_for_sequence(spans: tuple[PromptSpans | None, ...] | None, batch: int, b: int) -> PromptSpans | None:
+def spans_for_sequence(
+    spans: tuple[PromptSpans | None, ...] | None, batch: int, b: int
+) -> PromptSpans | None:
     """Sequence `b`'s spans, after checking that there is one entry per sequence."""
     if spans is None:
         return None

@@ -62,7 +62,8 @@ def _reference(w: torch.Tensor, config: GuidedConfig, spans: PromptSpans, keep: 
                 row[row < tau] = 0.0
                 remaining = 1.0 - float(row.sum())
                 marks = [
-                    torch.where(row[s:e] >= tau, config.gem_share, config.filler_share).double() * allowed[s:e]
+                    torch.where(row[s:e] >= tau, config.gem_share, config.filler_share).double()
+                    * allowed[s:e]
                     for s, e in passages
                 ]
                 seen = [shares[k] if float(marks[k].sum()) > 0 else 0.0 for k in range(len(passages))]
@@ -137,7 +138,9 @@ def test_layers_outside_the_range_are_untouched():
 def _model_spans(batch_offsets=(0,)):
     return [
         PromptSpans(
-            tuple(PassageSpan(s - o, e - o, w) for s, e, w in [(50, 90, 0.2), (100, 140, 0.8), (150, 175, 0.4)]),
+            tuple(
+                PassageSpan(s - o, e - o, w) for s, e, w in [(50, 90, 0.2), (100, 140, 0.8), (150, 175, 0.4)]
+            ),
             180 - o,
         )
         for o in batch_offsets
@@ -183,9 +186,9 @@ def test_left_padded_batch_with_spans_per_sequence_matches_alone(arch):
             with use_spans(spans):
                 alone = model(ids[row : row + 1, start:]).logits
             torch.testing.assert_close(batched[row, start:], alone[0], rtol=0, atol=1e-5)
-        with use_spans([both[0], None]):  # a sequence without passages gets no guided step
-            with pytest.raises(ValueError, match="needs the prompt's passages"):
-                model(ids, attention_mask=mask, position_ids=positions)
+        # a sequence without passages under a guided setting is an error, not a silent baseline
+        with use_spans([both[0], None]), pytest.raises(ValueError, match="needs the prompt's passages"):
+            model(ids, attention_mask=mask, position_ids=positions)
         with use_spans(both[:1]), pytest.raises(ValueError, match="for 1 sequence"):
             model(ids, attention_mask=mask, position_ids=positions)
 

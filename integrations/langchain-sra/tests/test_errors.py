@@ -20,12 +20,16 @@ def test_directory_that_is_not_a_model(tmp_path) -> None:
 
 
 def test_config_of_the_wrong_type_at_load() -> None:
-    with pytest.raises(TypeError, match="sra must be an SRAConfig, a TransitionConfig, a GuidedConfig or None, got dict"):
+    with pytest.raises(
+        TypeError, match="sra must be an SRAConfig, a TransitionConfig, a GuidedConfig or None, got dict"
+    ):
         ChatSRA.from_model_id(None, sra={"policy": "sra"})
 
 
 def test_config_of_the_wrong_type_per_call(chat: ChatSRA) -> None:
-    with pytest.raises(TypeError, match="sra must be an SRAConfig, a TransitionConfig, a GuidedConfig or None, got str"):
+    with pytest.raises(
+        TypeError, match="sra must be an SRAConfig, a TransitionConfig, a GuidedConfig or None, got str"
+    ):
         chat.invoke("hi", sra="paper")
 
 

@@ -163,7 +163,8 @@ class SRALLM(CustomLLM):
     )
     sra: Any = Field(
         default=DEFAULT,
-        description="SRAConfig, TransitionConfig, GuidedConfig or None (baseline) for every call; DEFAULT keeps the "
+        description="SRAConfig, TransitionConfig, GuidedConfig or None (baseline) for every call; "
+        "DEFAULT keeps the "
         "model's own setting.",
     )
     diagnostics: bool = Field(
