@@ -5,6 +5,7 @@ index    index a folder of .txt/.md files (only new and changed files are embedd
 ask      answer a question from an index
 compare  answer it with and without SRA, with the attention each source received
 eval     does SRA help? seeded tasks with dev/test splits and confidence intervals (sra_rag.eval)
+rag-eval does it help RAG? orders, top-k, paper and guided SRA over a retriever's passages
 bench    what SRA costs: prefill/decode time and memory against the baseline
 """
 
@@ -20,6 +21,7 @@ from transformers.utils import logging as transformers_logging
 
 from .config import PRESETS, AnyConfig, load_config
 from .eval.command import add_eval_arguments, run_eval
+from .eval.rag_command import add_rag_arguments, run_rag
 from .eval.speed import add_bench_arguments, run_bench
 
 logger = logging.getLogger("sra_rag.cli")
@@ -192,6 +194,12 @@ def build_parser() -> argparse.ArgumentParser:
     add_eval_arguments(evaluate)
     evaluate.set_defaults(run=run_eval)
 
+    rag_eval = commands.add_parser(
+        "rag-eval", help="does it help RAG? passage orders, top-k, paper and guided SRA on retrieved passages"
+    )
+    add_rag_arguments(rag_eval)
+    rag_eval.set_defaults(run=run_rag)
+
     bench = commands.add_parser("bench", help="prefill/decode time and memory, SRA vs baseline")
     add_bench_arguments(bench)
     bench.set_defaults(run=run_bench)
@@ -200,7 +208,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    level = logging.INFO if args.command in ("bench", "eval") else logging.WARNING
+    level = logging.INFO if args.command in ("bench", "eval", "rag-eval") else logging.WARNING
     logging.basicConfig(level=level, format="%(message)s")
     transformers_logging.disable_progress_bar()  # weight-loading bars would bury the output
     try:

@@ -53,7 +53,7 @@ def test_other_arguments_other_case() -> None:
 
 def test_random_hard_count_is_reproducible_by_passing_it() -> None:
     for case in CASES[:8]:
-        hard = sum(doc.role not in ("gold", "filler") for doc in case.docs)
+        hard = sum(doc.role in ("mention", "namesake", "colleague") for doc in case.docs)
         again = make_case(case.seed, case.split, case.index, documents=len(case.docs), hard_distractors=hard)
         assert again == case
 
@@ -86,6 +86,13 @@ def test_shape_of_a_case(case: RagCase) -> None:
     assert len({doc.title for doc in case.docs}) == len(case.docs)
     assert len({doc.text for doc in case.docs}) == len(case.docs)
     for doc in case.docs:
+        assert 70 <= len(doc.text.split()) <= 170
+        if doc.role == "profile":  # about the gold person, without the asked fact
+            assert (
+                doc.title.startswith(f"{gold_name(case)} (")
+                and f"the {gold_profession(case)}" in doc.text.lower()
+            )
+            continue
         assert doc.text.startswith(f"(Title: {doc.title})\n{doc.title} was a ")
         assert 70 <= len(doc.text.split()) <= 170
         assert re.search(rf"In \d{{4}}, {doc.title.split(' ')[0]} was admitted to the guild", doc.text)
@@ -99,7 +106,8 @@ def test_hard_distractors_share_the_gold_entities(documents: int, hard: int) -> 
     roles = Counter(doc.role for doc in case.docs)
     assert roles["gold"] == 1
     assert roles["mention"] + roles["namesake"] + roles["colleague"] == hard
-    assert roles["filler"] == documents - 1 - hard
+    assert roles["filler"] == documents - 1 - hard - roles["profile"]
+    assert roles["profile"] <= 3
     assert (
         max(roles[r] for r in ("mention", "namesake", "colleague"))
         - min(roles[r] for r in ("mention", "namesake", "colleague"))
@@ -108,6 +116,9 @@ def test_hard_distractors_share_the_gold_entities(documents: int, hard: int) -> 
     name, profession = gold_name(case), gold_profession(case)
     first, surname = name.split(" ")
     for doc in case.docs:
+        if doc.role == "profile":
+            assert doc.title.startswith(f"{name} (") and name in doc.text
+            continue
         own_first, own_surname = doc.title.split(" ")
         if doc.role == "mention":
             assert f"the {profession} {name}" in doc.text
@@ -138,3 +149,4 @@ def test_cases_vary() -> None:
     assert set(RELATIONS) == {case.relation for case in sample}
     assert len({case.gold_id for case in sample}) >= 5
     assert len({sum(doc.role != "filler" for doc in case.docs) for case in sample}) >= 4
+    assert len({sum(doc.role == "profile" for doc in case.docs) for case in sample}) >= 3

@@ -185,3 +185,64 @@ def plot_cost(report: dict[str, Any], path: Path) -> Path:
     fig.savefig(path, dpi=110)
     plt.close(fig)
     return path
+
+
+def plot_rag(report: dict[str, Any], path: Path, settings: list[str]) -> Path:
+    """One PNG of the RAG benchmark's test split: accuracy and the paired gold log-prob change
+    against the baseline, by the gold passage's position in the prompt and by top-k."""
+    answers = report["test"]["answers"]
+    settings = [s for s in settings if s in answers]
+    colors = {name: f"C{i % 10}" for i, name in enumerate(settings)}
+    fig, axes = plt.subplots(2, 2, figsize=(13, 8), squeeze=False)
+    for col, (axis, xlabel) in enumerate(
+        (("by_position", "gold passage's place in the prompt"), ("by_k", "passages retrieved (top-k)"))
+    ):
+        ticks = list(dict.fromkeys(key for s in settings for key in answers[s][axis]))
+        if axis == "by_k":
+            ticks.sort(key=int)
+        else:
+            ticks = [t for t in ("first", "middle", "last", "missed") if t in ticks]
+        offsets = {s: (i - (len(settings) - 1) / 2) * 0.05 for i, s in enumerate(settings)}
+        for row, metric in enumerate(("accuracy", "logprob")):
+            ax = axes[row][col]
+            for name in settings:
+                cells = answers[name][axis]
+                if metric == "accuracy":
+                    values = {t: {"m": cells[t]["accuracy"]} for t in ticks if t in cells}
+                else:
+                    values = {
+                        t: {"m": cells[t]["vs_retrieved"]["logprob"]}
+                        for t in ticks
+                        if "vs_retrieved" in cells.get(t, {})
+                    }
+                labels, mid, low, high = _series(values, "m")
+                if labels:
+                    xs = [ticks.index(label) + offsets[name] for label in labels]
+                    ax.errorbar(
+                        xs,
+                        mid,
+                        yerr=[low, high],
+                        marker="o",
+                        capsize=2,
+                        linewidth=1,
+                        color=colors[name],
+                        label=name,
+                    )
+            ax.set_xticks(range(len(ticks)), ticks)
+            ax.set_xlabel(xlabel)
+            if metric == "accuracy":
+                ax.set_ylim(-0.05, 1.05)
+                ax.set_ylabel("accuracy (answer contained)")
+            else:
+                ax.axhline(0.0, color="grey", linewidth=0.8, linestyle="--")
+                ax.set_ylabel("gold log-prob minus baseline (nats)")
+    axes[0][0].legend(fontsize=7, ncol=2)
+    fig.suptitle(
+        f"{report['model']}: RAG benchmark, test split, 95% intervals (Wilson; paired t); "
+        f"baseline = retrieved order, no SRA",
+        fontsize=10,
+    )
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path

@@ -22,10 +22,10 @@ WORDS = (90, 140)
 MAX_RANDOM_HARD = 6
 """When `hard_distractors` is None the rng picks 0..MAX_RANDOM_HARD, so the gold rank varies."""
 
-_QUESTIONS = {
-    "birthplace": "In which town was the {profession} {name} born? Answer with the town name only.",
-    "workshop": "In which town did the {profession} {name} keep a workshop? Answer with the town name only.",
-    "year": "In which year was the {profession} {name} admitted to the guild? Answer with the year only.",
+_QUESTIONS = {  # paraphrases, as users ask: the retriever cannot just match the fact's wording
+    "birthplace": "What is the home town of the {profession} {name}? Answer with the town name only.",
+    "workshop": "Where did the {profession} {name} have a workshop? Answer with the town name only.",
+    "year": "When did the {profession} {name} join the guild? Answer with the year only.",
 }
 _CAREER = (
     "{first} practised the trade for {n} years and trained {m} apprentices along the way.",
@@ -48,6 +48,22 @@ _MENTIONS = {
 }
 
 
+# A profile is a second document about the gold person that never states the asked fact: the
+# same-entity distractor real corpora are full of, which often outranks the gold document.
+_PROFILE_TITLES = ("later years", "letters", "recollections")
+_PROFILE_LINES = (
+    "In later life the {profession} {name} spoke often about the trade and its old customs.",
+    "{first} travelled to {town} in {year} to buy tools, and stayed for {n} days.",
+    "Letters from {first} to friends in {town} survive in the archive of the guild hall.",
+    "{first} was elected warden of the hall of {profession}s in {year}.",
+    "A portrait of the {profession} {name} hangs in the town hall of {town}.",
+    "{first} once refused a commission from the council of {town}, to the surprise of many.",
+    "The {profession} {name} rarely spoke about the home town, even to old friends.",
+    "Visitors to the workshop of the {profession} {name} were asked to wipe their boots.",
+    "{first} served the guild of {profession}s as treasurer for {n} years.",
+)
+
+
 @dataclass(frozen=True)
 class RagDoc:
     doc_id: int
@@ -57,7 +73,8 @@ class RagDoc:
     text: str
     """The whole passage as it would be stuffed into a prompt, starting "(Title: <title>)\\n"."""
     role: str
-    """One of "gold", "mention", "namesake", "colleague", "filler": why the document is in the corpus."""
+    """One of "gold", "profile" (another document about the gold person), "mention", "namesake",
+    "colleague", "filler": why the document is in the corpus."""
 
 
 @dataclass(frozen=True)
@@ -187,6 +204,30 @@ def _distractor(
             return name, text
 
 
+def _profile(rng: random.Random, relation: str, gold: _Person, subtitle: str) -> tuple[str, str]:
+    """(title, text) of a document about the gold person without the asked fact."""
+    answer = gold.fact(relation).lower()
+    title = f"{gold.name} ({subtitle})"
+    while True:
+        lines = [
+            line.format(
+                profession=gold.profession,
+                name=gold.name,
+                first=gold.first,
+                town=prose.town(rng),
+                year=_year(rng),
+                n=rng.randrange(3, 40),
+            )
+            for line in rng.sample(_PROFILE_LINES, 5)
+        ]
+        lines += _filler(rng, rng.randint(3, 5), gold.first)
+        rng.shuffle(lines)
+        opener = f"The {gold.profession} {gold.name} is remembered in many stories."
+        text = f"(Title: {title})\n" + " ".join([opener, *lines])
+        if answer not in text.lower() and WORDS[0] <= len(text.split()) <= WORDS[1]:
+            return title, text
+
+
 def _gold(rng: random.Random, relation: str) -> tuple[_Person, str, str]:
     """The gold person, question and text, redrawn until the answer occurs once and not in the name."""
     while True:
@@ -226,9 +267,11 @@ def make_case(
     relation = rng.choice(RELATIONS)
     gold, question, gold_text = _gold(rng, relation)
     roles = _hard_roles(rng, hard)
-    roles += ["filler"] * (documents - 1 - len(roles))
+    profiles = min(rng.randint(0, len(_PROFILE_TITLES)), documents - 1 - len(roles))
+    roles += ["filler"] * (documents - 1 - len(roles) - profiles)
     taken = {gold.name}
     built = [(gold.name, gold_text, "gold")]
+    built += [(*_profile(rng, relation, gold, _PROFILE_TITLES[i]), "profile") for i in range(profiles)]
     for role in roles:
         built.append((*_distractor(rng, role, relation, gold, taken), role))
     rng.shuffle(built)

@@ -8,12 +8,14 @@ from .demo_corpus import Question, demo_corpus_dir, demo_questions
 from .documents import CorpusError, Document, load_documents
 from .embedding import BUNDLED_EMBEDDING_NAME, Embedder
 from .indexing import IndexReport, build_index, index_folder
+from .order import ORDERS, PassageOrder, order_passages
 from .pipeline import RagAnswer, RagPipeline, Source
 from .prompt import RagPrompt, build_prompt
 from .store import IndexStoreError, RagIndex, load_index, save_index
 
 __all__ = [
     "BUNDLED_EMBEDDING_NAME",
+    "ORDERS",
     "Chunk",
     "ChunkingParams",
     "CorpusError",
@@ -21,6 +23,7 @@ __all__ = [
     "Embedder",
     "IndexReport",
     "IndexStoreError",
+    "PassageOrder",
     "Question",
     "RagAnswer",
     "RagIndex",
@@ -35,5 +38,6 @@ __all__ = [
     "index_folder",
     "load_documents",
     "load_index",
+    "order_passages",
     "save_index",
 ]

@@ -14,6 +14,7 @@ from ..models import load_model
 from ..patch import check_config
 from .chunking import Chunk
 from .embedding import Embedder
+from .order import DEFAULT_ORDER, check_order, order_passages
 from .prompt import RagPrompt, build_prompt
 from .store import RagIndex, load_index
 
@@ -24,6 +25,7 @@ class Source:
     chunk: Chunk
     score: float  # cosine similarity to the question
     attention: float | None = None  # the question's mean attention on this source, if measured
+    rank: int = 1  # the retriever's rank, from 1 (best)
 
 
 @dataclass(frozen=True)
@@ -39,7 +41,11 @@ class RagAnswer:
 
 
 class RagPipeline:
-    """One index, one embedder, one generator; `ask` answers with the pipeline's SRA setting."""
+    """One index, one embedder, one generator; `ask` answers with the pipeline's SRA setting.
+
+    `order` places the retrieved chunks in the prompt (`rag.order`). Every call hands the
+    sources' spans and retriever scores to the model, so a guided SRA setting can use them.
+    """
 
     def __init__(
         self,
@@ -49,6 +55,7 @@ class RagPipeline:
         *,
         top_k: int = 16,
         max_new_tokens: int = 48,
+        order: str = DEFAULT_ORDER,
     ) -> None:
         if index.embedding_model != embedder.name or index.dimension != embedder.dimension:
             raise ValueError(
@@ -57,6 +64,8 @@ class RagPipeline:
             )
         if top_k < 1:
             raise ValueError(f"top_k must be >= 1, got {top_k}")
+        check_order(order)
+        self.order = order
         self.index = index
         self.embedder = embedder
         self.generator = generator
@@ -73,6 +82,7 @@ class RagPipeline:
         **options: Any,
     ) -> RagPipeline:
         """Load a saved index, the bundled embedder and a model (None: the bundled SmolLM2)."""
+        check_order(options.get("order", DEFAULT_ORDER))
         index = load_index(index_path)  # first: a missing or damaged index fails before any model loads
         embedder = Embedder()
         loaded, tokenizer = load_model(model) if sra is DEFAULT else load_model(model, sra=sra)
@@ -82,9 +92,13 @@ class RagPipeline:
         """The top-k chunks for `question`, best first."""
         return self.index.search(self.embedder.embed([question]), self.top_k)[0]
 
-    def prompt(self, question: str) -> tuple[RagPrompt, list[tuple[Chunk, float]]]:
-        retrieved = self.retrieve(question)
-        return build_prompt(self.generator, question, [c for c, _ in retrieved]), retrieved
+    def prompt(self, question: str) -> tuple[RagPrompt, list[tuple[Chunk, float, int]]]:
+        """The prompt, and its sources in prompt order as (chunk, score, retriever rank)."""
+        ranked = [(c, s, rank) for rank, (c, s) in enumerate(self.retrieve(question), start=1)]
+        placed = order_passages(ranked, self.order)
+        # a cosine below 0 says "unrelated": relevance 0 for the guided rules' weights
+        scores = [max(s, 0.0) for _, s, _ in placed]
+        return build_prompt(self.generator, question, [c for c, _, _ in placed], scores), placed
 
     def ask(self, question: str, *, sra: AnyConfig | None = DEFAULT, attention: bool = False) -> RagAnswer:
         """Answer from the retrieved sources; with `attention`, measure the question's attention
@@ -109,7 +123,7 @@ class RagPipeline:
         self,
         question: str,
         prompt: RagPrompt,
-        retrieved: list[tuple[Chunk, float]],
+        retrieved: list[tuple[Chunk, float, int]],
         sra: AnyConfig | None,
         attention: bool,
     ) -> RagAnswer:
@@ -117,7 +131,13 @@ class RagPipeline:
         start = time.perf_counter()
         # the generator patches the model (SRA off) when given an explicit setting: the share
         # probe reads the patched attention path, so always pass one
-        options = dict(max_new_tokens=self.max_new_tokens, sra=setting, diagnostics=True)
+        options = dict(
+            max_new_tokens=self.max_new_tokens,
+            sra=setting,
+            diagnostics=True,
+            passages=prompt.passages_with_scores(),
+            question=prompt.question,
+        )
         if attention:
             with record_attention_share(prompt.source_spans, prompt.question_rows) as share:
                 result = self.generator.generate(prompt.messages, **options)
@@ -126,8 +146,8 @@ class RagPipeline:
             result = self.generator.generate(prompt.messages, **options)
             shares = [None] * len(retrieved)
         sources = [
-            Source(i, chunk, score, a)
-            for i, ((chunk, score), a) in enumerate(zip(retrieved, shares, strict=True), start=1)
+            Source(i, chunk, score, a, rank)
+            for i, ((chunk, score, rank), a) in enumerate(zip(retrieved, shares, strict=True), start=1)
         ]
         return RagAnswer(
             question,

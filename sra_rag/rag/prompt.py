@@ -1,17 +1,19 @@
 """The stuffed RAG prompt: numbered sources first, the question last.
 
-The question closes the prompt so that SRA's outer loop, which works on the prompt's tail, sees
-the question's rows; the token span of every source is kept, so the attention the question pays
-to each source can be measured.
+The question closes the prompt so that SRA's outer loop and the guided rules, which work on the
+question's rows, see it. The token span of every source, with its retriever score, is located
+by the generator in the rendered prompt, so the attention the question pays to each source can be
+measured and guided SRA can aim at the sources. A model without a chat template (a base model)
+gets the same text as a plain completion prompt.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
 
-from ..generation import Generator, Message
+from ..generation import Generator, Prompt
+from ..spans import PromptSpans
 from .chunking import Chunk
 
 SYSTEM = (
@@ -22,42 +24,54 @@ SYSTEM = (
 
 @dataclass(frozen=True)
 class RagPrompt:
-    messages: list[Message]
-    source_spans: list[tuple[int, int]]  # token span of each numbered source in the encoded prompt
-    question_rows: int  # prompt tokens from the question to the end
+    messages: Prompt  # chat messages, or a plain string for a model without a chat template
+    passages: list[str]  # each numbered source block, verbatim as in the prompt
+    question: str  # the question block that closes the prompt
+    spans: PromptSpans  # token spans of the sources (weights: retriever scores) and the question
     length: int  # prompt tokens
+
+    @property
+    def source_spans(self) -> list[tuple[int, int]]:
+        """Token span of each numbered source, in source order."""
+        return [(p.start, p.end) for p in self.spans.passages]
+
+    @property
+    def question_rows(self) -> int:
+        """Prompt tokens from the question to the end."""
+        return self.length - self.spans.question_start
+
+    def passages_with_scores(self) -> list[tuple[str, float | None]]:
+        """What `Generator.stream(passages=...)` takes: each source block with its score."""
+        return [(text, p.weight) for text, p in zip(self.passages, self.spans.passages, strict=True)]
 
 
 def _source_block(number: int, chunk: Chunk) -> str:
     return f"[{number}] (from {chunk.source})\n{chunk.text}"
 
 
-def build_prompt(generator: Generator, question: str, chunks: Sequence[Chunk]) -> RagPrompt:
-    """Chat messages with the sources numbered from 1 in the order given, and their token spans."""
+def build_prompt(
+    generator: Generator,
+    question: str,
+    chunks: Sequence[Chunk],
+    scores: Sequence[float] | None = None,
+) -> RagPrompt:
+    """The sources numbered from 1 in the order given (each with its retriever score, if
+    given), then the question; chat messages when the tokenizer has a chat template."""
     if not question.strip():
         raise ValueError("the question is empty")
+    if not chunks:
+        raise ValueError("no sources to build a prompt from")
+    if scores is not None and len(scores) != len(chunks):
+        raise ValueError(f"got {len(scores)} scores for {len(chunks)} sources")
     blocks = [_source_block(i, c) for i, c in enumerate(chunks, start=1)]
     ask = f"Question: {question.strip()}\nAnswer:"
     user = "Sources:\n\n" + "\n\n".join(blocks) + "\n\n" + ask
-    messages: list[Message] = [{"role": "system", "content": SYSTEM}, {"role": "user", "content": user}]
-    text = generator.render(messages)
-    offsets: list[Any] = generator.tokenizer(text, add_special_tokens=False, return_offsets_mapping=True)[
-        "offset_mapping"
-    ]
-    cursor = text.index("Sources:\n\n")
-    char_spans = []
-    for block in blocks:
-        start = text.index(block, cursor)
-        cursor = start + len(block)
-        char_spans.append((start, cursor))
-    question_start = text.index(ask, cursor)
-    source_spans = [_token_span(offsets, s, e) for s, e in char_spans]
-    question_rows = len(offsets) - _token_span(offsets, question_start, question_start + 1)[0]
-    return RagPrompt(messages, source_spans, question_rows, len(offsets))
-
-
-def _token_span(offsets: Sequence[tuple[int, int]], start: int, end: int) -> tuple[int, int]:
-    """The tokens whose characters overlap [start, end)."""
-    first = next(i for i, (s, e) in enumerate(offsets) if e > start)
-    last = max(i for i, (s, e) in enumerate(offsets) if s < end)
-    return first, last + 1
+    messages: Prompt
+    if getattr(generator.tokenizer, "chat_template", None):
+        messages = [{"role": "system", "content": SYSTEM}, {"role": "user", "content": user}]
+    else:
+        messages = f"{SYSTEM}\n\n{user}"
+    weights = [None] * len(blocks) if scores is None else [float(s) for s in scores]
+    labels = [str(i) for i in range(1, len(blocks) + 1)]
+    spans = generator.locate(messages, list(zip(blocks, weights, strict=True)), question=ask, labels=labels)
+    return RagPrompt(messages, blocks, ask, spans, len(generator.encode(messages)[0]))

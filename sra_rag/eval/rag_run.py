@@ -1,0 +1,362 @@
+"""Run the RAG benchmark on one model: choose on dev, write the plan, then report on test.
+
+Dev, phase 1: the three passage orders and the smaller top-k, no SRA; the order with the largest
+mean paired gain in gold log-probability over the baseline is chosen. Phase 2: the paper's SRA
+and every guided candidate on that order; per rule, the candidate with the largest gain over the
+order alone is chosen. The choices, the test settings and the ship rule (`rag_rule.RULE`) are then
+written to a plan file, which is committed before the test phase runs (`--phase test` refuses to
+run without it). Records are checkpointed as they are made, so a run cut short resumes.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import logging
+import sys
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+from tqdm import tqdm
+from transformers import PreTrainedModel, PreTrainedTokenizerBase
+
+from ..diagnostics import record_diagnostics
+from ..generation import Generator
+from ..patch import disable_sra, enable_sra
+from ..rag.embedding import Embedder
+from ..spans import PassageSpan, PromptSpans, use_spans
+from . import rag_settings
+from .rag_rule import RULE, apply_rule, difference
+from .rag_samples import BuiltPrompt, RagSample, build, rank_counts, retrieve_samples
+from .rag_settings import BASELINE, ORDER_SETTINGS, RagSetting, candidate_settings, parse, test_settings
+from .runner import Checkpoint, versions
+from .scoring import score_answer, score_perplexity
+from .stats import accuracy, mean_interval
+from .summary import Record, paired, sample_key
+from .tasks import Style, held_text
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class RagPreset:
+    name: str
+    seed: int
+    dev_cells: tuple[tuple[int, int], ...]
+    """(top-k, samples) of the dev split."""
+    test_cells: tuple[tuple[int, int], ...]
+    long_slice: tuple[int, int] | None
+    """(top-k, samples): a long test cell run under the baseline, the order and the chosen
+    combinations only."""
+    perplexity: tuple[int, int, int]
+    """(tokens, samples, scored tail tokens) of held text."""
+    max_new_tokens: int = 12
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+RAG_PRESETS = {
+    "smoke": RagPreset("smoke", 0, ((4, 2),), ((4, 2),), None, (256, 1, 32), 8),
+    # prompts of about 1.6k (k=8), 3.1k (k=16), 6.2k (k=32) and 7.5k (k=38) tokens on SmolLM2
+    "full": RagPreset("full", 2307, ((8, 24),), ((8, 24), (16, 10), (32, 4)), (38, 2), (1024, 3, 256)),
+}
+
+
+def _spans_for_held(n: int, tail: int, passages: int = 8) -> PromptSpans:
+    """Held text cut into equal passages, its scored tail as the question (guided perplexity)."""
+    question = n - tail - 1
+    edges = [1 + (question - 1) * i // passages for i in range(passages + 1)]
+    return PromptSpans(tuple(PassageSpan(a, b) for a, b in itertools.pairwise(edges)), question)
+
+
+def _set(model: PreTrainedModel, setting: RagSetting) -> None:
+    config = setting.sra()
+    if config is None:
+        disable_sra(model)
+    else:
+        enable_sra(model, config)
+
+
+class Scorer:
+    """Scores samples under settings, building each (sample, order, top-k) prompt once."""
+
+    def __init__(
+        self,
+        model: PreTrainedModel,
+        tokenizer: PreTrainedTokenizerBase,
+        style: Style,
+        store: Checkpoint,
+        max_new_tokens: int,
+    ) -> None:
+        self.model, self.tokenizer, self.style, self.store = model, tokenizer, style, store
+        self.generator = Generator(model, tokenizer)
+        self.max_new_tokens = max_new_tokens
+
+    def run(self, samples: list[RagSample], names: list[str], phase: str, progress: bool) -> None:
+        done = self.store.done()
+        bar = tqdm(total=len(samples) * len(names), desc=phase, disable=not progress, dynamic_ncols=True)
+        for rag in samples:
+            built: dict[tuple[str, int | None], BuiltPrompt] = {}
+            for name in names:
+                setting = parse(name)
+                key = (setting.order, setting.top_k)
+                if key not in built:
+                    built[key] = build(self.generator, rag, setting.order, setting.top_k, self.style)
+                prompt = built[key]
+                if (*sample_key(prompt.sample.to_dict()), name) not in done:
+                    self.store.add(self._record(rag, prompt, setting, name, phase))
+                bar.update()
+        bar.close()
+        disable_sra(self.model)
+
+    def _record(
+        self, rag: RagSample, prompt: BuiltPrompt, setting: RagSetting, name: str, phase: str
+    ) -> Record:
+        _set(self.model, setting)
+        with use_spans(prompt.weighted(setting.weights)), record_diagnostics() as diag:
+            metrics = score_answer(self.model, self.tokenizer, prompt.sample, self.max_new_tokens)
+        summary = diag.summary()
+        masses = summary.get("passage_mass", [])
+        gold_mass = masses[prompt.gold_position] if masses and prompt.gold_position is not None else None
+        return {
+            **prompt.sample.to_dict(),
+            "phase": phase,
+            "setting": name,
+            "relation": rag.case.relation,
+            "gold_rank": prompt.gold_rank,
+            "gold_position": prompt.gold_position,
+            "passages": prompt.passages,
+            "redistributed_mass": summary["redistributed_mass"],
+            "gold_mass_change": gold_mass,
+            **metrics,
+        }
+
+    def perplexity(self, preset: RagPreset, names: list[str], progress: bool) -> None:
+        tokens, count, tail = preset.perplexity
+        done = self.store.done()
+        configs = list(dict.fromkeys(parse(n).config for n in names))
+        bar = tqdm(total=count * len(configs), desc="perplexity", disable=not progress, dynamic_ncols=True)
+        for i in range(count):
+            sample = held_text(self.tokenizer, seed=preset.seed, split="test", index=i, tokens=tokens)
+            spans = _spans_for_held(sample.prompt_tokens, min(tail, sample.prompt_tokens - 1))
+            for config in configs:
+                name = BASELINE if config is None else f"{BASELINE}+{config}"
+                if (*sample_key(sample.to_dict()), name) not in done:
+                    _set(self.model, parse(name))
+                    with use_spans(spans):
+                        metrics = score_perplexity(self.model, self.tokenizer, sample, tail)
+                    self.store.add({**sample.to_dict(), "phase": "test", "setting": name, **metrics})
+                bar.update()
+        bar.close()
+        disable_sra(self.model)
+
+
+def _gain(records: list[Record], setting: str, reference: str) -> float:
+    diffs = paired(records, setting, "logprob", reference)
+    return sum(diffs) / len(diffs) if diffs else float("-inf")
+
+
+def choose(dev: list[Record]) -> dict[str, Any]:
+    """The dev choices: the order, then per guided rule the candidate with the largest gain on it."""
+    orders = {n: _gain(dev, n, BASELINE) for n in ("best_last", "long_context")}
+    order = max(orders, key=orders.__getitem__)
+    if orders[order] <= 0:
+        order = BASELINE
+    gains = {name: _gain(dev, f"{order}+{name}", order) for name in rag_settings.CONFIGS}
+    winners = {
+        rule: max((n for n in rag_settings.GUIDED_CANDIDATES if n.startswith(rule)), key=gains.__getitem__)
+        for rule in ("dispense", "fim", "pasta")
+    }
+    winners["best"] = max((winners[r] for r in ("dispense", "fim", "pasta")), key=gains.__getitem__)
+    return {
+        "order": order,
+        "order_gains": orders,
+        "winners": winners,
+        "candidate_gains_on_order": gains,
+        "criterion": "largest mean paired gain in gold-answer log-probability (dev split)",
+    }
+
+
+def _position(record: Record) -> str:
+    p, m = record.get("gold_position"), record.get("passages")
+    if p is None:
+        return "missed"
+    return "first" if p == 0 else "last" if p == m - 1 else "middle"
+
+
+def _rank(record: Record) -> str:
+    r = record.get("gold_rank")
+    return "missed" if r is None else "1" if r == 1 else "2-3" if r <= 3 else "4+"
+
+
+def _cell(records: list[Record], setting: str, references: list[str]) -> dict[str, Any]:
+    mine = [r for r in records if r["setting"] == setting]
+    cell: dict[str, Any] = {
+        "n": len(mine),
+        "accuracy": accuracy([r["contains"] for r in mine]),
+        "logprob": mean_interval([r["logprob"] for r in mine]),
+        "prompt_tokens": mean_interval([r["prompt_tokens"] for r in mine])["mean"],
+    }
+    for ref in references:
+        if ref != setting:
+            cell[f"vs_{ref}"] = difference(records, setting, ref)
+    return cell
+
+
+def summarise(records: list[Record], references: list[str]) -> dict[str, Any]:
+    """Per setting: overall, by k, by gold position in the prompt, by retriever rank, and
+    over the prompts whose gold passage was retrieved (misses apart)."""
+    answers = [r for r in records if r["task"] == "rag"]
+    out: dict[str, Any] = {}
+    for setting in dict.fromkeys(r["setting"] for r in answers):
+        groups: dict[str, dict[str, list[Record]]] = {"by_k": {}, "by_position": {}, "by_rank": {}}
+        for r in answers:
+            groups["by_k"].setdefault(str(r["target_tokens"]), []).append(r)
+            groups["by_position"].setdefault(_position(r), []).append(r)
+            groups["by_rank"].setdefault(_rank(r), []).append(r)
+        retrieved = [r for r in answers if r["gold_rank"] is not None]
+        out[setting] = {
+            "all": _cell(answers, setting, references),
+            "gold_retrieved": _cell(retrieved, setting, references),
+            **{
+                axis: {key: _cell(rows, setting, references) for key, rows in sorted(cells.items())}
+                for axis, cells in groups.items()
+            },
+        }
+    return out
+
+
+def perplexity_summary(records: list[Record]) -> dict[str, Any]:
+    held = [r for r in records if r["task"] == "perplexity"]
+    out = {}
+    for setting in dict.fromkeys(r["setting"] for r in held):
+        entry: dict[str, Any] = {"nll": mean_interval([r["nll"] for r in held if r["setting"] == setting])}
+        if setting != BASELINE:
+            entry["nll_vs_baseline"] = mean_interval(paired(held, setting, "nll", BASELINE))
+        out[setting] = entry
+    return out
+
+
+def _fingerprint(model_name: str, style: str, preset: RagPreset) -> dict[str, Any]:
+    return json.loads(
+        json.dumps({"benchmark": "rag", "model": model_name, "style": style, **preset.to_dict()})
+    )
+
+
+def run_dev(
+    model: PreTrainedModel,
+    tokenizer: PreTrainedTokenizerBase,
+    embedder: Embedder,
+    preset: RagPreset,
+    *,
+    model_name: str,
+    style: Style,
+    checkpoint: Path,
+    progress: bool = True,
+) -> dict[str, Any]:
+    """Both dev phases; returns the plan (choices, test settings, the rule)."""
+    start = time.perf_counter()
+    store = Checkpoint(checkpoint, _fingerprint(model_name, style, preset))
+    scorer = Scorer(model, tokenizer, style, store, preset.max_new_tokens)
+    samples = [
+        s for k, count in preset.dev_cells for s in retrieve_samples(embedder, preset.seed, "dev", k, count)
+    ]
+    scorer.run(samples, list(ORDER_SETTINGS), "dev orders", progress)
+    order = choose([r for r in store.records if r["split"] == "dev"])["order"]
+    scorer.run(samples, candidate_settings(order), "dev candidates", progress)
+    dev = [r for r in store.records if r["split"] == "dev"]
+    choice = choose(dev)
+    names = test_settings(choice["order"], choice["winners"])
+    return {
+        "benchmark": "rag",
+        "model": model_name,
+        "prompt_style": style,
+        "preset": preset.to_dict(),
+        "rule": RULE,
+        "dev_choice": choice,
+        "test_settings": names,
+        "long_slice_settings": _long_settings(choice),
+        "dev": {
+            "retrieval": rank_counts(samples),
+            "answers": summarise(dev, [BASELINE, choice["order"]]),
+        },
+        "versions": versions(),
+        "command": " ".join(sys.argv),
+        "dev_seconds": time.perf_counter() - start,
+        "dev_records": dev,
+    }
+
+
+def _long_settings(choice: dict[str, Any]) -> list[str]:
+    order, native = choice["order"], choice["winners"]["dispense"]
+    return list(dict.fromkeys([BASELINE, order, f"{BASELINE}+paper", f"{order}+paper", f"{order}+{native}"]))
+
+
+def run_test(
+    model: PreTrainedModel,
+    tokenizer: PreTrainedTokenizerBase,
+    embedder: Embedder,
+    plan: dict[str, Any],
+    *,
+    checkpoint: Path,
+    progress: bool = True,
+) -> dict[str, Any]:
+    """The test phase of a committed plan: its settings only, then the rule applied as written."""
+    start = time.perf_counter()
+    preset = RagPreset(**{k: _tuples(v) for k, v in plan["preset"].items()})
+    style: Style = plan["prompt_style"]
+    store = Checkpoint(checkpoint, _fingerprint(plan["model"], style, preset))
+    scorer = Scorer(model, tokenizer, style, store, preset.max_new_tokens)
+    names = plan["test_settings"]
+    samples = [
+        s for k, count in preset.test_cells for s in retrieve_samples(embedder, preset.seed, "test", k, count)
+    ]
+    scorer.run(samples, names, "test", progress)
+    long = []
+    if preset.long_slice is not None:
+        long = retrieve_samples(embedder, preset.seed, "test", *preset.long_slice)
+        scorer.run(long, plan["long_slice_settings"], "test long", progress)
+    scorer.perplexity(preset, names, progress)
+    test = [r for r in store.records if r["split"] == "test"]
+    return build_report(plan, test, rank_counts(samples + long), time.perf_counter() - start)
+
+
+def _tuples(value: Any) -> Any:
+    if isinstance(value, list):
+        return tuple(_tuples(v) for v in value)
+    return value
+
+
+def build_report(
+    plan: dict[str, Any], test: list[Record], retrieval: dict[str, int], seconds: float
+) -> dict[str, Any]:
+    choice = plan["dev_choice"]
+    order, winners = choice["order"], choice["winners"]
+    main_cells = {str(k) for k, _ in plan["preset"]["test_cells"]}
+    main = [r for r in test if r["task"] == "rag" and str(r["target_tokens"]) in main_cells]
+    candidates = {
+        rule: (f"{BASELINE}+{winners[rule]}", f"{order}+{winners[rule]}")
+        for rule in ("dispense", "fim", "pasta")
+    }
+    candidates["paper"] = (f"{BASELINE}+paper", f"{order}+paper")
+    references = list(dict.fromkeys([BASELINE, order]))
+    return {
+        **{k: v for k, v in plan.items() if k != "dev_records"},
+        "test": {
+            "retrieval": retrieval,
+            "answers": summarise(main, references),
+            "long_slice": summarise(
+                [r for r in test if r["task"] == "rag" and str(r["target_tokens"]) not in main_cells],
+                references,
+            ),
+            "perplexity": perplexity_summary(test),
+            "decision": apply_rule(main, BASELINE, order, candidates),
+        },
+        "test_command": " ".join(sys.argv),
+        "test_versions": versions(),
+        "test_seconds": seconds,
+        "records": plan.get("dev_records", []) + test,
+    }

@@ -1,0 +1,107 @@
+"""What the RAG benchmark compares: a setting is a passage order, a top-k, an SRA config and the
+passage weights a guided config sees.
+
+Names read as `order[+top-k][+config]`: `retrieved` is the baseline (best passage first, as
+retrievers return them, no SRA), `best_last+paper` the paper's SRA on the reversed order,
+`retrieved+top3` the three best passages only, `best_last+dispense_s1_t0.05` a guided
+candidate, `+oracle` the same rule aimed by the gold label (an upper bound, never shipped).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+
+from ..config import PAPER, AnyConfig, GuidedConfig
+from ..rag.order import ORDERS
+
+BASELINE = "retrieved"
+
+GUIDED_CANDIDATES: dict[str, GuidedConfig] = {
+    **{
+        f"dispense_s{s:g}_t{t:g}": GuidedConfig(rule="dispense", strength=s, temperature=t)
+        for s in (1.0, 4.0)
+        for t in (0.05, 0.2)
+    },
+    **{
+        f"fim_m{m:g}_t{t:g}": GuidedConfig(rule="fim", mix=m, temperature=t)
+        for m in (0.5, 1.0)
+        for t in (0.05, 0.2)
+    },
+    **{
+        f"pasta_a{a:g}_top{k}": GuidedConfig(rule="pasta", scale=a, top=k) for a in (0.3, 0.7) for k in (1, 3)
+    },
+}
+"""Dev candidates for each guided rule: strength and temperature (dispense), mix and temperature
+(fim), scale and the number of emphasised passages (pasta); layers 1..L-2 throughout."""
+
+CONFIGS: dict[str, AnyConfig] = {"paper": PAPER, **GUIDED_CANDIDATES}
+
+
+@dataclass(frozen=True)
+class RagSetting:
+    order: str = BASELINE
+    top_k: int | None = None
+    config: str | None = None
+    weights: str = "retriever"
+
+    @property
+    def name(self) -> str:
+        parts = [self.order]
+        if self.top_k is not None:
+            parts.append(f"top{self.top_k}")
+        if self.config is not None:
+            parts.append(self.config)
+        if self.weights == "oracle":
+            parts.append("oracle")
+        return "+".join(parts)
+
+    def sra(self) -> AnyConfig | None:
+        return None if self.config is None else CONFIGS[self.config]
+
+    @property
+    def guided(self) -> bool:
+        return isinstance(self.sra(), GuidedConfig)
+
+
+def parse(name: str) -> RagSetting:
+    """The setting a name stands for (the inverse of `RagSetting.name`)."""
+    order, *rest = name.split("+")
+    if order not in ORDERS:
+        raise ValueError(f"unknown order {order!r} in setting {name!r}; choose one of {list(ORDERS)}")
+    setting = RagSetting(order)
+    for part in rest:
+        if part.startswith("top") and part[3:].isdigit():
+            setting = replace(setting, top_k=int(part[3:]))
+        elif part == "oracle":
+            setting = replace(setting, weights="oracle")
+        elif part in CONFIGS:
+            setting = replace(setting, config=part)
+        else:
+            raise ValueError(f"unknown part {part!r} in setting {name!r}")
+    if setting.weights == "oracle" and not setting.guided:
+        raise ValueError(f"setting {name!r}: oracle weights need a guided config")
+    return setting
+
+
+ORDER_SETTINGS = (BASELINE, "best_last", "long_context", "retrieved+top3", "retrieved+top5")
+"""Dev phase 1: the orders and the smaller top-k, without SRA."""
+
+
+def candidate_settings(order: str) -> list[str]:
+    """Dev phase 2: the paper's SRA and every guided candidate on the chosen order."""
+    return [f"{order}+{name}" for name in CONFIGS]
+
+
+def test_settings(order: str, winners: dict[str, str]) -> list[str]:
+    """The test split's settings, fixed by the dev choices: every order alone and with the paper's
+    SRA and the native guided rule, the smaller top-k, each comparison rule alone and on the
+    chosen order, and the best rule aimed by the oracle (alone and on the chosen order)."""
+    native = winners["dispense"]
+    best = winners["best"]
+    names = [*ORDER_SETTINGS]
+    for o in ORDERS:
+        names += [f"{o}+paper", f"{o}+{native}"]
+    for rule in ("fim", "pasta"):
+        names += [f"{BASELINE}+{winners[rule]}", f"{order}+{winners[rule]}"]
+    names += [f"{BASELINE}+{best}+oracle", f"{order}+{best}+oracle"]
+    return list(dict.fromkeys(names))
