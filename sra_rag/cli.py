@@ -23,6 +23,7 @@ from .config import PRESETS, AnyConfig, load_config
 from .eval.command import add_eval_arguments, run_eval
 from .eval.rag_command import add_rag_arguments, run_rag
 from .eval.speed import add_bench_arguments, run_bench
+from .rag.order import DEFAULT_ORDER, ORDERS
 
 logger = logging.getLogger("sra_rag.cli")
 
@@ -42,7 +43,7 @@ def _console() -> Any:
 def _pipeline(index_path: str | Path, args: argparse.Namespace, sra: AnyConfig | None) -> Any:
     from .rag import RagPipeline
 
-    return RagPipeline.from_index(index_path, args.model, sra=sra, top_k=args.top_k)
+    return RagPipeline.from_index(index_path, args.model, sra=sra, top_k=args.top_k, order=args.order)
 
 
 def _demo(args: argparse.Namespace) -> int:
@@ -63,7 +64,7 @@ def _demo(args: argparse.Namespace) -> int:
     if args.limit:
         questions = questions[: args.limit]
     model, tokenizer = load_model(args.model, sra=None)
-    pipeline = RagPipeline(index, embedder, Generator(model, tokenizer), top_k=args.top_k)
+    pipeline = RagPipeline(index, embedder, Generator(model, tokenizer), top_k=args.top_k, order=args.order)
     table = Table(title=f"{len(questions)} demo questions, baseline vs SRA ({config.policy})")
     for column in ("question", "gold", "baseline", "SRA"):
         table.add_column(column, overflow="fold")
@@ -110,9 +111,10 @@ def _ask(args: argparse.Namespace) -> int:
         answer = pipeline.ask(args.question)
     console.print(answer.answer)
     sra = answer.sra.policy if answer.sra else "off"
-    console.print(f"[dim]{answer.prompt_tokens} prompt tokens, {answer.seconds:.1f} s, SRA: {sra}[/dim]")
-    for source in answer.sources:
-        console.print(f"[dim][{source.number}] {source.chunk.source} (score {source.score:.3f})[/dim]")
+    facts = f"{answer.prompt_tokens} prompt tokens, {answer.seconds:.1f} s, SRA: {sra}, order: {args.order}"
+    console.print(f"[dim]{facts}[/dim]")
+    for s in answer.sources:
+        console.print(f"[dim][{s.number}] {s.chunk.source} (score {s.score:.3f}, rank {s.rank})[/dim]")
     return 0
 
 
@@ -126,14 +128,15 @@ def _compare(args: argparse.Namespace) -> int:
         baseline, sra = pipeline.compare(args.question, sra=config)
     console.print(f"[bold]baseline:[/bold] {baseline.answer}")
     console.print(f"[bold]SRA ({config.policy}):[/bold] {sra.answer}")
-    table = Table(title="the question's attention per source")
-    for column in ("#", "source", "score", "baseline", "SRA", "change"):
+    table = Table(title=f"the question's attention per source ({args.order} order)")
+    for column in ("#", "source", "rank", "score", "baseline", "SRA", "change"):
         table.add_column(column, justify="right" if column not in ("source",) else "left")
     for b, s in zip(baseline.sources, sra.sources, strict=True):
         change = (s.attention - b.attention) / b.attention if b.attention else 0.0
         table.add_row(
             str(b.number),
             b.chunk.source,
+            str(b.rank),
             f"{b.score:.3f}",
             f"{b.attention:.4f}",
             f"{s.attention:.4f}",
@@ -148,6 +151,13 @@ def _add_retrieval_options(parser: argparse.ArgumentParser) -> None:
         "--model", default=None, help="a local model folder or .gguf (default: bundled SmolLM2)"
     )
     parser.add_argument("--top-k", type=int, default=DEFAULT_TOP_K, help="chunks stuffed into the prompt")
+    parser.add_argument(
+        "--order",
+        choices=ORDERS,
+        default=DEFAULT_ORDER,
+        help="where the retrieved chunks go: retrieved (best first), best_last (best next to the "
+        f"question), long_context (best at both ends); default {DEFAULT_ORDER}",
+    )
 
 
 def _add_config_option(parser: argparse.ArgumentParser) -> None:

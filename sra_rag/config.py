@@ -31,7 +31,7 @@ def _check_int(owner: str, name: str, value: Any, *, low: int) -> None:
 
 @dataclass(frozen=True)
 class SRAConfig:
-    """Scaled ReAttention (SRA_SPEC.md section 1). Defaults are the reference code's (`paper`)."""
+    """Scaled ReAttention (docs/algorithm.md, section 1). Defaults are the reference code's (`paper`)."""
 
     policy: ClassVar[str] = "sra"
 
@@ -68,7 +68,7 @@ class SRAConfig:
 
 @dataclass(frozen=True)
 class TransitionConfig:
-    """Attention Transition, the paper's first version (SRA_SPEC.md section 2)."""
+    """Attention Transition, the paper's first version (docs/algorithm.md, section 2)."""
 
     policy: ClassVar[str] = "transition"
 
@@ -94,7 +94,7 @@ GUIDED_RULES: tuple[str, ...] = ("dispense", "fim", "pasta")
 
 @dataclass(frozen=True)
 class GuidedConfig:
-    """Retrieval-guided ReAttention (docs/algorithm.md, section 4): the question's rows only, aimed
+    """Retrieval-guided ReAttention (docs/algorithm.md, section 5): the question's rows only, aimed
     at the prompt's passages (given per call with `use_spans` or `passages=`), in layers
     `first_layer..last_layer` (inclusive; negative counts from the end, as in Python).
 

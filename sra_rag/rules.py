@@ -1,4 +1,4 @@
-"""The pure tensor rules of SRA_SPEC.md: which rows a layer touches, and what happens to them.
+"""The pure tensor rules of docs/algorithm.md: which rows a layer touches, and what happens to them.
 
 `plan` turns a config, a prompt length and a layer into a list of steps; each step names a span of
 query rows and edits post-softmax weights of those rows in place. Every rule is row-local, so a

@@ -40,7 +40,7 @@ def report():
 def test_every_variant_is_timed_against_the_baseline_and_naive_is_capped(report) -> None:
     short, long = report["results"]
     assert (short["prompt_tokens"], long["prompt_tokens"]) == (96, 192)
-    assert list(short["best"]) == ["baseline", "sra", "transition", "sra_naive"]
+    assert list(short["best"]) == ["baseline", "sra", "transition", "guided", "sra_naive"]
     assert "sra_naive" not in long["best"]  # over --naive-up-to
     for result in report["results"]:
         for name, ratio in result["ratio_to_baseline"].items():
@@ -69,8 +69,8 @@ def test_saved_report_reprints_its_table_and_plot(report, tmp_path, capsys) -> N
     assert main(["bench", "--report", str(saved)]) == 0
     table = capsys.readouterr().out.splitlines()
     assert table[0].startswith("| prompt tokens | variant | prefill")
-    assert len(table) == 2 + 4 + 3  # header, 96 tokens: baseline + 3 variants, 192: baseline + 2
-    assert table[2].startswith("| 96 | baseline (SDPA) |") and table[5].startswith("| 96 | sra_naive |")
+    assert len(table) == 2 + 5 + 4  # header, 96 tokens: baseline + 4 variants, 192: baseline + 3
+    assert table[2].startswith("| 96 | baseline (SDPA) |") and table[6].startswith("| 96 | sra_naive |")
     assert (tmp_path / "speed.png").stat().st_size > 10_000
 
 

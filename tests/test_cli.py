@@ -114,3 +114,18 @@ def test_eval_is_wired_and_resummarises_a_saved_report(tmp_path):
     assert main(["eval", "--report", str(saved), "--out", str(out), "--no-plots", "--quiet"]) == 0
     again, original = json.loads(out.read_text()), json.loads(saved.read_text())
     assert again["test"] == original["test"] and again["model"] == original["model"]
+
+
+def test_ask_with_an_order_and_guided_sra(index, capsys):
+    _, out = index
+    argv = ["ask", "Who is the harbour master of Quillon?", "--index", str(out), "--top-k", "2"]
+    assert main([*argv, "--order", "best_last", "--config", "guided"]) == 0
+    printed = capsys.readouterr().out
+    assert "SRA: guided, order: best_last" in printed
+    assert "[1] bakery.txt" in printed and "rank 2)" in printed and "[2] harbour.md" in printed
+
+
+def test_an_unknown_order_is_a_usage_error(index, capsys):
+    with pytest.raises(SystemExit) as exit_:
+        main(["ask", "x", "--index", str(index[1]), "--order", "best_first"])
+    assert exit_.value.code == 2 and "invalid choice: 'best_first'" in capsys.readouterr().err

@@ -8,7 +8,7 @@ import faiss
 import numpy as np
 import pytest
 
-from sra_rag.config import PAPER
+from sra_rag.config import PAPER, GuidedConfig
 from sra_rag.generation import Generator
 from sra_rag.rag import (
     ChunkingParams,
@@ -25,6 +25,7 @@ from sra_rag.rag import (
     index_folder,
     load_documents,
     load_index,
+    order_passages,
     save_index,
 )
 from sra_rag.rag import store as store_module
@@ -326,3 +327,36 @@ def test_meta_records_what_the_index_was_built_from(saved):
         set(meta["files"]) == set(FACTS)
         and meta["count"] == faiss.read_index(str(saved / "index.faiss")).ntotal
     )
+
+
+def test_the_pipeline_places_sources_by_order_and_hands_their_spans_to_guided_sra(
+    smollm2, tmp_path, embedder
+):
+    index, _ = build_index(_corpus(tmp_path), embedder)
+    generator = Generator(*smollm2)
+    question = "Who is the harbour master of Quillon?"
+    retrieved = RagPipeline(index, embedder, generator, top_k=3).ask(question, sra=None)
+    assert [s.rank for s in retrieved.sources] == [1, 2, 3]
+    assert retrieved.sources[0].chunk.source == "harbour.md"
+    last = RagPipeline(index, embedder, generator, top_k=3, order="best_last")
+    answer = last.ask(question, sra=GuidedConfig(rule="fim", temperature=0.05))
+    assert [s.rank for s in answer.sources] == [3, 2, 1] and answer.sources[-1].chunk.source == "harbour.md"
+    assert [s.chunk.source for s in answer.sources] == [s.chunk.source for s in reversed(retrieved.sources)]
+    passages = answer.diagnostics["passages"]
+    assert [p["label"] for p in passages] == ["1", "2", "3"]  # the numbers the prompt cites
+    assert [p["weight"] for p in passages] == pytest.approx([s.score for s in answer.sources])
+    # the best source (now last, [3]) gains attention mass; FiM keeps the total on passages
+    assert passages[2]["mass_change"] > 0 > min(p["mass_change"] for p in passages[:2])
+    assert sum(p["mass_change"] for p in passages) == pytest.approx(0.0, abs=1e-2)
+
+
+def test_an_unknown_order_is_refused_before_any_model_loads(tmp_path):
+    with pytest.raises(ValueError, match="unknown passage order 'best_first'; choose one of"):
+        RagPipeline.from_index(tmp_path / "missing", order="best_first")
+
+
+def test_orders_follow_langchains_long_context_reorder():
+    ranked = list(range(1, 8))  # best first
+    assert order_passages(ranked, "retrieved") == ranked
+    assert order_passages(ranked, "best_last") == ranked[::-1]
+    assert order_passages(ranked, "long_context") == [1, 3, 5, 7, 6, 4, 2]

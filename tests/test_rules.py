@@ -1,4 +1,4 @@
-"""The pure rules against the authors' reference code (SRA_SPEC.md section 4)."""
+"""The pure rules against the authors' reference code (docs/algorithm.md, section 4)."""
 
 import importlib.util
 import json

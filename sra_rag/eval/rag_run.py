@@ -30,7 +30,7 @@ from ..spans import PassageSpan, PromptSpans, use_spans
 from . import rag_settings
 from .rag_rule import RULE, apply_rule, difference
 from .rag_samples import BuiltPrompt, RagSample, build, rank_counts, retrieve_samples
-from .rag_settings import BASELINE, ORDER_SETTINGS, RagSetting, candidate_settings, parse, test_settings
+from .rag_settings import BASELINE, ORDER_SETTINGS, RagSetting, candidate_settings, parse, reported_settings
 from .runner import Checkpoint, versions
 from .scoring import score_answer, score_perplexity
 from .stats import accuracy, mean_interval
@@ -59,7 +59,7 @@ class RagPreset:
 
 
 RAG_PRESETS = {
-    "smoke": RagPreset("smoke", 0, ((4, 2),), ((4, 2),), None, (256, 1, 32), 8),
+    "smoke": RagPreset("smoke", 0, ((4, 1),), ((4, 1),), None, (256, 1, 32), 8),
     # prompts of about 1.6k (k=8), 3.1k (k=16), 6.2k (k=32) and 7.5k (k=38) tokens on SmolLM2
     "full": RagPreset("full", 2307, ((8, 24),), ((8, 24), (16, 10), (32, 4)), (38, 2), (1024, 3, 256)),
 }
@@ -269,7 +269,7 @@ def run_dev(
     scorer.run(samples, candidate_settings(order), "dev candidates", progress)
     dev = [r for r in store.records if r["split"] == "dev"]
     choice = choose(dev)
-    names = test_settings(choice["order"], choice["winners"])
+    names = reported_settings(choice["order"], choice["winners"])
     return {
         "benchmark": "rag",
         "model": model_name,

@@ -92,7 +92,7 @@ def candidate_settings(order: str) -> list[str]:
     return [f"{order}+{name}" for name in CONFIGS]
 
 
-def test_settings(order: str, winners: dict[str, str]) -> list[str]:
+def reported_settings(order: str, winners: dict[str, str]) -> list[str]:
     """The test split's settings, fixed by the dev choices: every order alone and with the paper's
     SRA and the native guided rule, the smaller top-k, each comparison rule alone and on the
     chosen order, and the best rule aimed by the oracle (alone and on the chosen order)."""

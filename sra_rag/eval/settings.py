@@ -4,7 +4,7 @@ Transition grid, and a one-parameter-at-a-time sweep around the `paper` SRA pres
 The seed's transition grid is alpha in {0.3, 0.5, 0.7}, beta in {0.05, 0.1, 0.2, 0.3}, lay
 (intervals per layer) in {1, 2, 3}: 36 points, named `transition_a{alpha}_b{beta}_l{lay}` (its
 centre, alpha 0.5, beta 0.1, lay 2, is the `transition` preset). One more point lies in the region
-the authors' own XSum runs found best (alpha 1-1.5, beta 0.3-0.5, lay 3-4; SRA_SPEC.md section 2),
+the authors' own XSum runs found best (alpha 1-1.5, beta 0.3-0.5, lay 3-4; docs/algorithm.md, section 2),
 outside the grid. 36 prefills per sample is a long run on a CPU, so only the `grid` harness preset
 runs all of them; the others pick a few.
 """

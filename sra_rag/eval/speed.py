@@ -1,17 +1,20 @@
 """`sra-rag bench` (and `python -m sra_rag.eval.speed`): what SRA costs against the baseline, in one run.
 
 Prefill time, decode time per token and peak memory at each prompt length, for the fast path
-with both policies (`sra`, `transition`) and for the authors'-style full-eager path
-(`sra_naive`). Every variant runs on the same model and passkey prompt, interleaved repeat by
-repeat after a warm-up pass, so ratios compare like with like on a noisy machine: each ratio is
-the median over repeats of a run against the baseline run just before it, with its range; the
-absolute times are the best run; every raw run is kept in the report. Memory is measured before
-the timings, one prefill per variant, as the kernel's peak resident set (see `peak_memory`).
+with both policies (`sra`, `transition`), for the guided policy (`guided`, its passages the
+prompt cut into 16 equal spans and its question the last 48 tokens, as in a RAG prompt), and for
+the authors'-style full-eager path (`sra_naive`). Every variant runs on the same model and
+passkey prompt, interleaved repeat by repeat after a warm-up pass, so ratios compare like with
+like on a noisy machine: each ratio is the median over repeats of a run against the baseline run
+just before it, with its range; the absolute times are the best run; every raw run is kept in the
+report. Memory is measured before the timings, one prefill per variant, as the kernel's peak
+resident set (see `peak_memory`).
 """
 
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import logging
 import os
@@ -27,6 +30,7 @@ import transformers
 
 from ..config import PRESETS, AnyConfig
 from ..patch import disable_sra, enable_sra
+from ..spans import PassageSpan, PromptSpans, use_spans
 from . import peak_memory
 from .model_choice import add_model_argument, file_slug, resolve_model
 
@@ -36,9 +40,17 @@ VARIANTS: dict[str, tuple[AnyConfig | None, str]] = {
     "baseline": (None, "fast"),
     "sra": (PRESETS["paper"], "fast"),
     "transition": (PRESETS["transition"], "fast"),
+    "guided": (PRESETS["guided"], "fast"),
     "sra_naive": (PRESETS["paper"], "naive"),
 }
 DEFAULT_LENGTHS = (1024, 4096, 8000)
+
+
+def bench_spans(n: int, passages: int = 16, question: int = 48) -> PromptSpans:
+    """Spans of a RAG-shaped prompt for the guided variant: equal passages, then the question."""
+    start = n - question
+    edges = [1 + (start - 1) * i // passages for i in range(passages + 1)]
+    return PromptSpans(tuple(PassageSpan(a, b, 0.5) for a, b in itertools.pairwise(edges)), start)
 
 
 def _use(model: Any, variant: str) -> None:
@@ -112,7 +124,8 @@ def measure(
             _prefill(model, ids)  # settle the allocator at this length before measuring
             for variant in variants:
                 _use(model, variant)
-                cell[variant] = _peak(model, ids)
+                with use_spans(bench_spans(ids.shape[1])):
+                    cell[variant] = _peak(model, ids)
                 logger.info("%d tokens, %s: %s", ids.shape[1], variant, cell[variant])
         peak_memory.keep_freed_memory()
     else:
@@ -125,7 +138,8 @@ def measure(
         for repeat in range(repeats):
             for variant in runs:
                 _use(model, variant)
-                runs[variant].append(_timed(model, ids, decode_tokens))
+                with use_spans(bench_spans(ids.shape[1])):
+                    runs[variant].append(_timed(model, ids, decode_tokens))
                 logger.info("%d tokens, repeat %d, %s: %s", ids.shape[1], repeat, variant, runs[variant][-1])
         timings.append(runs)
     disable_sra(model)

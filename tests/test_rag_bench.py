@@ -1,0 +1,123 @@
+"""The RAG benchmark: setting names, the dev choice, the pre-registered ship rule, and a smoke run
+of both phases on the bundled model and retriever."""
+
+import json
+
+import pytest
+
+from sra_rag.cli import main
+from sra_rag.eval import rag_settings
+from sra_rag.eval.rag_rule import apply_rule
+from sra_rag.eval.rag_run import choose
+from sra_rag.eval.rag_settings import RagSetting, parse, reported_settings
+
+
+def test_setting_names_round_trip():
+    for name in ["retrieved", "best_last+paper", "retrieved+top3", "long_context+fim_m0.5_t0.05+oracle"]:
+        assert parse(name).name == name
+    assert parse("best_last+paper") == RagSetting("best_last", None, "paper", "retriever")
+    for bad, message in [
+        ("best_first", "unknown order 'best_first'"),
+        ("retrieved+paper2", "unknown part 'paper2'"),
+        ("retrieved+paper+oracle", "oracle weights need a guided config"),
+    ]:
+        with pytest.raises(ValueError, match=message):
+            parse(bad)
+
+
+def test_test_settings_cover_every_order_with_paper_and_guided():
+    winners = {"dispense": "dispense_s1_t0.05", "fim": "fim_m1_t0.2", "pasta": "pasta_a0.7_top1"}
+    names = reported_settings("best_last", {**winners, "best": "fim_m1_t0.2"})
+    for order in ("retrieved", "best_last", "long_context"):
+        assert {order, f"{order}+paper", f"{order}+dispense_s1_t0.05"} <= set(names)
+    assert {"retrieved+top3", "retrieved+top5", "best_last+fim_m1_t0.2+oracle"} <= set(names)
+    assert len(names) == len(set(names))
+    assert all(parse(n) for n in names)
+
+
+def _records(gains: dict[str, list[tuple[bool, float]]]) -> list[dict]:
+    """Records of one split: per setting, (correct, gold log-prob) for prompts 0, 1, ..."""
+    return [
+        {
+            "task": "rag",
+            "split": "test",
+            "target_tokens": 8,
+            "index": i,
+            "setting": name,
+            "contains": hit,
+            "logprob": lp,
+        }
+        for name, rows in gains.items()
+        for i, (hit, lp) in enumerate(rows)
+    ]
+
+
+def _rows(correct: int, total: int, logprob: float) -> list[tuple[bool, float]]:
+    return [(i < correct, logprob) for i in range(total)]
+
+
+def test_the_rule_ships_an_order_only_beyond_its_interval():
+    base = _rows(4, 20, -3.0)
+    strong = _records({"retrieved": base, "best_last": _rows(16, 20, -1.0)})
+    weak = _records({"retrieved": base, "best_last": _rows(5, 20, -2.9)})
+    candidates = {}
+    assert apply_rule(strong, "retrieved", "best_last", candidates)["pipeline_default_order"] == "best_last"
+    decision = apply_rule(weak, "retrieved", "best_last", candidates)
+    assert decision["pipeline_default_order"] == "retrieved" and not decision["order"]["ships"]
+
+
+def test_a_guided_rule_must_add_to_the_best_order_or_match_it_alone():
+    base, order = _rows(4, 20, -3.0), _rows(14, 20, -1.0)
+    records = _records(
+        {
+            "retrieved": base,
+            "best_last": order,
+            "retrieved+g": _rows(10, 20, -2.0),  # beats the baseline, but worse than the order alone
+            "best_last+g": _rows(14, 20, -0.9),  # adds nothing on the order
+            "retrieved+h": _rows(8, 20, -2.5),
+            "best_last+h": _rows(20, 20, -0.5),  # beats the order alone
+        }
+    )
+    decision = apply_rule(
+        records,
+        "retrieved",
+        "best_last",
+        {"g": ("retrieved+g", "best_last+g"), "h": ("retrieved+h", "best_last+h")},
+    )
+    assert not decision["judged"]["g"]["qualifies"] and decision["judged"]["h"]["qualifies"]
+    assert decision["recommended_guided"] == "h"
+
+
+def test_dev_choice_picks_the_order_then_the_best_candidate_on_it():
+    dev = _rows(4, 6, -3.0)
+    names = {"retrieved": dev, "best_last": _rows(4, 6, -1.0), "long_context": _rows(4, 6, -2.0)}
+    for name in rag_settings.CONFIGS:
+        names[f"best_last+{name}"] = _rows(4, 6, -1.0 + (0.5 if name == "fim_m0.5_t0.2" else 0.0))
+    choice = choose([{**r, "split": "dev"} for r in _records(names)])
+    assert choice["order"] == "best_last"
+    assert choice["winners"]["fim"] == "fim_m0.5_t0.2" and choice["winners"]["best"] == "fim_m0.5_t0.2"
+
+
+def test_test_phase_needs_a_plan(tmp_path, capsys):
+    assert main(["rag-eval", "--phase", "test", "--preset", "smoke", "--out-dir", str(tmp_path)]) == 2
+    assert "run --phase dev first, and commit the plan" in capsys.readouterr().err
+
+
+@pytest.mark.slow
+def test_smoke_run_writes_the_plan_then_the_report(tmp_path, capsys):
+    assert (
+        main(["rag-eval", "--phase", "all", "--preset", "smoke", "--out-dir", str(tmp_path), "--quiet"]) == 0
+    )
+    plan = json.loads((tmp_path / "rag_smollm2_135m_instruct_smoke_plan.json").read_text())
+    report = json.loads((tmp_path / "rag_smollm2_135m_instruct_smoke.json").read_text())
+    assert plan["rule"] == report["rule"] and plan["test_settings"] == report["test_settings"]
+    assert set(report["test"]["answers"]) == set(plan["test_settings"])
+    records = [r for r in report["records"] if r["task"] == "rag"]
+    assert {r["split"] for r in records} == {"dev", "test"}
+    assert all(r["gold_rank"] is None or 1 <= r["gold_rank"] <= r["passages"] for r in records)
+    guided = [r for r in records if parse(r["setting"]).guided]
+    assert guided and all(r["redistributed_mass"] > 0 for r in guided), "guided settings must act"
+    assert all(r["redistributed_mass"] == 0 for r in records if parse(r["setting"]).config is None)
+    assert "perplexity" in report["test"] and (tmp_path / "rag_smollm2_135m_instruct_smoke.png").is_file()
+    assert "order chosen on dev:" in capsys.readouterr().out
+    assert not (tmp_path / "rag_smollm2_135m_instruct_smoke.partial.jsonl").exists()
