@@ -12,6 +12,7 @@ from .config import (
     preset,
 )
 from .diagnostics import Diagnostics, record_diagnostics
+from .models import load_model
 from .patch import (
     UnsupportedModelError,
     disable_sra,
@@ -41,6 +42,7 @@ __all__ = [
     "is_patched",
     "is_supported",
     "load_config",
+    "load_model",
     "plan",
     "preset",
     "reallocate",

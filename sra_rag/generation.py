@@ -35,8 +35,9 @@ from .state import effective_config, patch_lock
 Message = Mapping[str, Any]
 Prompt = str | Sequence[Message]
 FinishReason = Literal["stop", "length"]
-Passage = str | tuple[str, float | None]
-"""A passage's text as it appears in the prompt, optionally with its relevance (retriever score)."""
+Passage = str | tuple[str, float | None] | tuple[str, float | None, str]
+"""A passage's text as it appears in the prompt, optionally with its relevance (retriever score)
+and a label that names it in the diagnostics (default: its index)."""
 
 
 class _Default:
@@ -251,12 +252,11 @@ class Generator:
         passages: Sequence[Passage],
         *,
         question: str | None = None,
-        labels: Sequence[str] | None = None,
         tools: Sequence[Any] | None = None,
     ) -> PromptSpans:
         """The token spans of `passages` (found verbatim in the rendered prompt) and of the
         question (its text's last occurrence; by default, what follows the last passage)."""
-        return self._encode(prompt, 0, tools, passages, question, labels)[1]  # type: ignore[return-value]
+        return self._encode(prompt, 0, tools, passages, question)[1]  # type: ignore[return-value]
 
     def _encode(
         self,
@@ -265,7 +265,6 @@ class Generator:
         tools: Sequence[Any] | None,
         passages: Sequence[Passage] | None = None,
         question: str | None = None,
-        labels: Sequence[str] | None = None,
     ) -> tuple[torch.Tensor, PromptSpans | None]:
         text = self.render(prompt, tools)
         encoded = self.tokenizer(
@@ -278,7 +277,7 @@ class Generator:
         spans = None
         if passages is not None:
             offsets = [tuple(pair) for pair in encoded["offset_mapping"][0].tolist()]
-            spans = locate_passages(text, offsets, passages, question=question, labels=labels)
+            spans = locate_passages(text, offsets, passages, question=question)
             spans.check(ids.shape[1])
         window = self.context_window
         if window is not None and ids.shape[1] + max_new_tokens > window:

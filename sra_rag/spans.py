@@ -166,21 +166,19 @@ def _excerpt(text: str, limit: int = 60) -> str:
 def locate_passages(
     text: str,
     offsets: Sequence[tuple[int, int]],
-    passages: Sequence[str | tuple[str, float | None]],
+    passages: Sequence[str | tuple[str, float | None] | tuple[str, float | None, str]],
     *,
     question: str | None = None,
-    labels: Sequence[str] | None = None,
 ) -> PromptSpans:
-    """Token spans of `passages` (texts, or (text, weight) pairs) found verbatim in the rendered
-    prompt `text`, whose tokens have character `offsets`. The question starts at `question`'s last
-    occurrence after the passages, or, without it, at the first token after the last passage."""
+    """Token spans of `passages` (texts, or (text, weight) or (text, weight, label) tuples; the
+    label defaults to the passage's index) found verbatim in the rendered prompt `text`, whose
+    tokens have character `offsets`. The question starts at `question`'s last occurrence after the
+    passages, or, without it, at the first token after the last passage."""
     if not passages:
         raise ValueError("passages is empty: give the texts of the passages that appear in the prompt")
-    if labels is not None and len(labels) != len(passages):
-        raise ValueError(f"got {len(labels)} labels for {len(passages)} passages")
     found: list[tuple[int, int, float | None, str]] = []
     for i, item in enumerate(passages):
-        passage, weight = (item, None) if isinstance(item, str) else item
+        passage, weight, label = (item, None, str(i)) if isinstance(item, str) else (*item, str(i))[:3]
         if not isinstance(passage, str) or not passage.strip():
             raise ValueError(f"passage {i} is empty or not a string: {passage!r}")
         start = text.find(passage)
@@ -188,7 +186,7 @@ def locate_passages(
             start = text.find(passage, start + 1)  # the same text twice: take the next free occurrence
         if start < 0:
             raise ValueError(f"passage {i} {_excerpt(passage)} does not appear verbatim in the prompt")
-        found.append((start, start + len(passage), weight, labels[i] if labels else str(i)))
+        found.append((start, start + len(passage), weight, str(label)))
     found.sort()
     spans: list[tuple[Span, float | None, str]] = []
     for s, e, weight, label in found:

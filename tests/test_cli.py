@@ -129,3 +129,14 @@ def test_an_unknown_order_is_a_usage_error(index, capsys):
     with pytest.raises(SystemExit) as exit_:
         main(["ask", "x", "--index", str(index[1]), "--order", "best_first"])
     assert exit_.value.code == 2 and "invalid choice: 'best_first'" in capsys.readouterr().err
+
+
+def test_compare_with_guided_sra_on_the_best_last_order(index, capsys):
+    _, out = index
+    question = "Who is the harbour master of Quillon?"
+    argv = ["compare", question, "--index", str(out), "--top-k", "2", "--config", "guided_fim"]
+    assert main([*argv, "--order", "best_last"]) == 0
+    printed = capsys.readouterr().out
+    assert (
+        "SRA (guided):" in printed and "(best_last order)" in printed and "│ 2 │ harbour.md │ 1 │" in printed
+    )

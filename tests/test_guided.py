@@ -256,3 +256,27 @@ def test_locate_passages_maps_texts_to_tokens(smollm2):
         locate_passages(text, encoded["offset_mapping"], [passages[0], "Marta was born in Brask."])
     with pytest.raises(ValueError, match="does not appear after the passages"):
         locate_passages(text, encoded["offset_mapping"], passages, question="Sources:")
+
+
+def test_generator_finds_the_passages_and_guided_sra_reaches_them(smollm2):
+    from sra_rag.generation import Generator
+
+    generator = Generator(*smollm2)
+    notes = [f"Note {i}: the lantern in room {i} was lit at {i} o'clock by the keeper." for i in range(12)]
+    gold = "Mira Voss was born in the town of Tallow."
+    texts = [*notes[:6], gold, *notes[6:]]
+    messages = [{"role": "user", "content": "\n\n".join(texts) + "\n\nWhere was Mira Voss born?"}]
+    weighted = [(t, 0.9 if t == gold else 0.2) for t in texts]
+    with pytest.raises(ValueError, match="does not appear verbatim"):
+        generator.generate(messages, passages=[*weighted, ("Ansel Brandt was born in Quarry Hill.", 0.5)])
+    with pytest.raises(ValueError, match="guided SRA needs the prompt's passages"):
+        generator.generate(messages, sra=GuidedConfig())
+    options = dict(max_new_tokens=6, diagnostics=True, passages=weighted)
+    guided = generator.generate(messages, sra=GuidedConfig(rule="fim", temperature=0.1), **options)
+    baseline = generator.generate(messages, sra=None, **options)
+    found = guided.diagnostics["passages"]
+    assert [p["label"] for p in found] == [str(i) for i in range(len(weighted))]  # one occurrence each
+    assert found[6]["weight"] == 0.9 and found[6]["mass_change"] > 0
+    assert all(p["mass_change"] == 0 for p in baseline.diagnostics["passages"])
+    streamed = generator.stream(messages, sra=GuidedConfig(rule="fim", temperature=0.1), **options)
+    assert "".join(streamed) == guided.text and streamed.diagnostics == guided.diagnostics

@@ -40,9 +40,9 @@ class RagPrompt:
         """Prompt tokens from the question to the end."""
         return self.length - self.spans.question_start
 
-    def passages_with_scores(self) -> list[tuple[str, float | None]]:
-        """What `Generator.stream(passages=...)` takes: each source block with its score."""
-        return [(text, p.weight) for text, p in zip(self.passages, self.spans.passages, strict=True)]
+    def passages_with_scores(self) -> list[tuple[str, float | None, str]]:
+        """What `Generator.stream(passages=...)` takes: each source block, its score and number."""
+        return [(text, p.weight, p.label) for text, p in zip(self.passages, self.spans.passages, strict=True)]
 
 
 def _source_block(number: int, chunk: Chunk) -> str:
@@ -72,6 +72,8 @@ def build_prompt(
     else:
         messages = f"{SYSTEM}\n\n{user}"
     weights = [None] * len(blocks) if scores is None else [float(s) for s in scores]
-    labels = [str(i) for i in range(1, len(blocks) + 1)]
-    spans = generator.locate(messages, list(zip(blocks, weights, strict=True)), question=ask, labels=labels)
+    numbered = [
+        (block, weight, str(i)) for i, (block, weight) in enumerate(zip(blocks, weights, strict=True), 1)
+    ]
+    spans = generator.locate(messages, numbered, question=ask)
     return RagPrompt(messages, blocks, ask, spans, len(generator.encode(messages)[0]))
