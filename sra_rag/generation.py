@@ -185,12 +185,13 @@ class GenerationStream:
 
 
 def _summary(recorder: Any, spans: PromptSpans | None) -> dict[str, Any]:
-    """The diagnostics digest; with passages, what each one gained, by its label."""
+    """The diagnostics digest; with passages, what each one gained, by its label (None when no
+    guided rule acted on them)."""
     summary = recorder.summary()
     if spans is not None:
-        masses = summary.pop("passage_mass", [])
+        masses = summary.pop("passage_mass", None)
         summary["passages"] = [
-            {**p, "mass_change": masses[i] if i < len(masses) else 0.0}
+            {**p, "mass_change": None if masses is None else masses[i]}
             for i, p in enumerate(spans.to_dict()["passages"])
         ]
     return summary

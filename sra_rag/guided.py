@@ -100,8 +100,10 @@ class GuidedDispense(_GuidedBase):
         before = w.clone() if stats else None
         on_passages = w[..., index.positions]
         qualifies = (on_passages > self.tau).any(-1, keepdim=True)
+        row_mass = w.sum(-1, keepdim=True) if stats else None
         w.masked_fill_(w < torch.where(qualifies, w.new_tensor(self.tau), -math.inf), 0.0)
-        remaining = 1.0 - w.sum(-1, keepdim=True)
+        kept = w.sum(-1, keepdim=True)
+        remaining = 1.0 - kept
         marks = torch.zeros_like(w)
         marks[..., index.positions] = torch.where(
             w[..., index.positions] >= self.tau, self.gem_share, self.filler_share
@@ -116,7 +118,16 @@ class GuidedDispense(_GuidedBase):
         w[..., index.positions] += torch.where(qualifies, added, 0.0)
         if before is None:
             return None
-        return self._stats(w, before, index, float(qualifies.sum()))
+        zero = w.new_zeros(())
+        return self._stats(
+            w,
+            before,
+            index,
+            float(qualifies.sum()),
+            # as the paper's Dispenser counts: mass eliminated, and the scaled mass handed out
+            eliminated=float(torch.where(qualifies, row_mass - kept, zero).sum()),
+            redistributed=float(torch.where(qualifies, self.strength * remaining, zero).sum()),
+        )
 
 
 @dataclass(frozen=True)
@@ -134,11 +145,14 @@ class Calibrate(_GuidedBase):
         index, shares = self._index(w)
         before = w.clone() if stats else None
         mass = index.sums(w, len(self.passages))
-        seen = shares * (mass > 0)  # a passage the row cannot see keeps nothing and gets nothing
+        # a passage with (next to) no mass, e.g. outside a sliding window, keeps it and gets none:
+        # scaling it up would overflow, and a hidden passage has nothing to scale
+        seen_mask = mass > torch.finfo(w.dtype).tiny ** 0.5
+        seen = shares * seen_mask
         target = seen / seen.sum(-1, keepdim=True).clamp_min(torch.finfo(w.dtype).tiny)
-        target = target * mass.sum(-1, keepdim=True)
+        target = target * (mass * seen_mask).sum(-1, keepdim=True)
         factor = torch.where(
-            mass > 0,
+            seen_mask,
             ((1 - self.mix) * mass + self.mix * target) / mass.clamp_min(torch.finfo(w.dtype).tiny),
             1.0,
         )
@@ -178,10 +192,11 @@ GuidedStep = GuidedDispense | Calibrate | Emphasise
 
 
 def _chosen(weights: tuple[float, ...] | None, count: int, top: int) -> tuple[bool, ...]:
-    """The `top` highest-weight passages (ties: the earlier one); all when unweighted or top is 0."""
-    if weights is None or top == 0 or top >= count:
+    """The `top` highest-weight passages among those weighted above 0 (ties: the earlier one); all
+    of them when the passages are unweighted or equally weighted, or `top` is 0."""
+    if weights is None or top == 0 or len(set(weights)) == 1:
         return (True,) * count
-    best = sorted(range(count), key=lambda i: (-weights[i], i))[:top]
+    best = sorted((i for i in range(count) if weights[i] > 0), key=lambda i: (-weights[i], i))[:top]
     return tuple(i in best for i in range(count))
 
 

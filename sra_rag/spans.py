@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import itertools
 import math
+import numbers
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from contextvars import ContextVar
@@ -38,13 +39,12 @@ class PassageSpan:
                 raise ValueError(f"passage {name} must be an integer >= 0, got {value!r}")
         if self.end <= self.start:
             raise ValueError(f"passage span [{self.start}, {self.end}) is empty; a passage needs tokens")
-        if self.weight is not None and (
-            isinstance(self.weight, bool)
-            or not isinstance(self.weight, (int, float))
-            or not math.isfinite(self.weight)
-            or self.weight < 0
-        ):
-            raise ValueError(f"passage weight must be a finite number >= 0 or None, got {self.weight!r}")
+        if self.weight is not None:
+            if isinstance(self.weight, bool) or not isinstance(self.weight, numbers.Real):
+                raise ValueError(f"passage weight must be a finite number >= 0 or None, got {self.weight!r}")
+            object.__setattr__(self, "weight", float(self.weight))  # numpy scores (FAISS) too
+            if not math.isfinite(self.weight) or self.weight < 0:
+                raise ValueError(f"passage weight must be a finite number >= 0 or None, got {self.weight!r}")
 
 
 @dataclass(frozen=True)
@@ -120,8 +120,8 @@ def active_spans() -> tuple[PromptSpans | None, ...] | None:
 
 @contextmanager
 def use_spans(spans: PromptSpans | Sequence[PromptSpans | None] | None) -> Iterator[None]:
-    """Prefill passes inside the block know these spans (a list: one per sequence of a batch;
-    None: no spans, e.g. for a sequence of the batch that has no passages)."""
+    """Prefill passes inside the block know these spans (a list: one per sequence of a batch,
+    None for a sequence without passages, which a guided setting refuses)."""
     if spans is None or isinstance(spans, PromptSpans):
         value: tuple[PromptSpans | None, ...] | None = None if spans is None else (spans,)
     else:

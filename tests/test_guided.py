@@ -221,6 +221,7 @@ def test_spans_longer_than_the_prompt_are_an_error():
         (lambda: GuidedConfig(temperature=float("nan")), "temperature must be a finite number"),
         (lambda: GuidedConfig(rule="pastas"), "rule must be one of"),
         (lambda: GuidedConfig(scale=1.5), "scale must be <= 1"),
+        (lambda: GuidedConfig(scale=0.0), "scale must be > 0"),
         (lambda: GuidedConfig(mix=-0.1), "mix must be >= 0"),
         (lambda: GuidedConfig(first_layer=4, last_layer=2).layers(6), "select no layer"),
     ],
@@ -277,6 +278,30 @@ def test_generator_finds_the_passages_and_guided_sra_reaches_them(smollm2):
     found = guided.diagnostics["passages"]
     assert [p["label"] for p in found] == [str(i) for i in range(len(weighted))]  # one occurrence each
     assert found[6]["weight"] == 0.9 and found[6]["mass_change"] > 0
-    assert all(p["mass_change"] == 0 for p in baseline.diagnostics["passages"])
+    assert all(p["mass_change"] is None for p in baseline.diagnostics["passages"])
     streamed = generator.stream(messages, sra=GuidedConfig(rule="fim", temperature=0.1), **options)
     assert "".join(streamed) == guided.text and streamed.diagnostics == guided.diagnostics
+
+
+def test_pasta_emphasises_only_weighted_passages_and_all_when_weights_are_equal():
+    w = _weights(200)
+    rows = slice(180, 200)
+    oracle = SPANS.with_weights([0.0, 0.0, 1.0, 0.0])
+    out = reallocate(w, GuidedConfig(rule="pasta", scale=0.5, top=3), 2, 6, spans=oracle)
+    ratio = out[..., rows, :] / w[..., rows, :].clamp_min(1e-300)
+    gold, other = ratio[..., 100:150], ratio[..., 50:90]
+    # only the gold passage is kept whole: every other passage key is scaled by 0.5 against it
+    torch.testing.assert_close(other, gold[..., :1].expand_as(other) * 0.5, rtol=1e-9, atol=0)
+    equal = reallocate(
+        w, GuidedConfig(rule="pasta", scale=0.5, top=1), 2, 6, spans=SPANS.with_weights([0.3] * 4)
+    )
+    unweighted = reallocate(
+        w, GuidedConfig(rule="pasta", scale=0.5, top=1), 2, 6, spans=SPANS.with_weights(None)
+    )
+    assert torch.equal(equal, unweighted)
+
+
+def test_numpy_scores_are_weights():
+    import numpy as np
+
+    assert PassageSpan(0, 4, np.float32(0.25)).weight == 0.25

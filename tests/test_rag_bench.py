@@ -7,7 +7,7 @@ import pytest
 
 from sra_rag.cli import main
 from sra_rag.eval import rag_settings
-from sra_rag.eval.rag_rule import apply_rule
+from sra_rag.eval.rag_rule import apply_rule, targets
 from sra_rag.eval.rag_run import choose
 from sra_rag.eval.rag_settings import RagSetting, parse, reported_settings
 
@@ -85,7 +85,23 @@ def test_a_guided_rule_must_add_to_the_best_order_or_match_it_alone():
         {"g": ("retrieved+g", "best_last+g"), "h": ("retrieved+h", "best_last+h")},
     )
     assert not decision["judged"]["g"]["qualifies"] and decision["judged"]["h"]["qualifies"]
-    assert decision["recommended_guided"] == "h"
+    assert decision["recommended_guided"] == {"rule": "h", "setting": "best_last+h"}
+
+
+def test_on_the_baseline_order_a_rule_qualifies_by_beating_it():
+    records = _records({"retrieved": _rows(4, 20, -3.0), "retrieved+g": _rows(16, 20, -3.5)})
+    decision = apply_rule(records, "retrieved", "retrieved", {"g": ("retrieved+g", "retrieved+g")})
+    assert decision["judged"]["g"]["qualifies"]  # (b): beats the chosen order, here the baseline
+
+
+def test_targets_are_reported_per_cell():
+    base = {"8": {"accuracy": {"rate": 0.3}}, "16": {"accuracy": {"rate": 0.7}}}
+    order = {k: {"vs_retrieved": {"accuracy": {"mean": g}}} for k, g in (("8", 0.15), ("16", -0.05))}
+    goals = targets({"retrieved": base, "best_last": order}, "retrieved", "best_last")
+    assert goals["order_plus_10_where_baseline_below_60"] == {
+        "8": {"baseline": 0.3, "gain": 0.15, "met": True}
+    }
+    assert goals["worst_cell_vs_baseline"]["best_last"] == {"gain": -0.05, "met": False}
 
 
 def test_dev_choice_picks_the_order_then_the_best_candidate_on_it():
@@ -98,9 +114,13 @@ def test_dev_choice_picks_the_order_then_the_best_candidate_on_it():
     assert choice["winners"]["fim"] == "fim_m0.5_t0.2" and choice["winners"]["best"] == "fim_m0.5_t0.2"
 
 
-def test_test_phase_needs_a_plan(tmp_path, capsys):
-    assert main(["rag-eval", "--phase", "test", "--preset", "smoke", "--out-dir", str(tmp_path)]) == 2
+def test_test_phase_needs_a_committed_plan(tmp_path, capsys):
+    argv = ["rag-eval", "--phase", "test", "--preset", "smoke", "--out-dir", str(tmp_path)]
+    assert main(argv) == 2
     assert "run --phase dev first, and commit the plan" in capsys.readouterr().err
+    (tmp_path / "rag_smollm2_135m_instruct_smoke_plan.json").write_text("{}")
+    assert main(argv) == 2
+    assert "is not committed as it is: commit it before the test phase" in capsys.readouterr().err
 
 
 @pytest.mark.slow
@@ -115,6 +135,8 @@ def test_smoke_run_writes_the_plan_then_the_report(tmp_path, capsys):
     records = [r for r in report["records"] if r["task"] == "rag"]
     assert {r["split"] for r in records} == {"dev", "test"}
     assert all(r["gold_rank"] is None or 1 <= r["gold_rank"] <= r["passages"] for r in records)
+    assert all(r["cell_gold_rank"] is None or r["cell_gold_rank"] <= r["target_tokens"] for r in records)
+    assert "targets" in report["test"] and report["plan_commit"] is None  # a temporary folder: no git
     guided = [r for r in records if parse(r["setting"]).guided]
     assert guided and all(r["redistributed_mass"] > 0 for r in guided), "guided settings must act"
     assert all(r["redistributed_mass"] == 0 for r in records if parse(r["setting"]).config is None)

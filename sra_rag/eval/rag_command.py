@@ -28,10 +28,16 @@ def add_rag_arguments(parser: argparse.ArgumentParser) -> None:
     from .rag_run import RAG_PRESETS
 
     add_model_argument(parser)
-    parser.add_argument("--phase", choices=PHASES, required=True, help="dev (choose), test (report), all")
+    parser.add_argument("--phase", choices=PHASES, help="dev (choose), test (report), all")
+    parser.add_argument("--report", type=Path, help="no run: reprint a saved report's table, redraw its plot")
     parser.add_argument("--preset", choices=sorted(RAG_PRESETS), default="full", help="run size")
     parser.add_argument("--out-dir", type=Path, default=Path("docs/results"), help="where plan and report go")
     parser.add_argument("--fresh", action="store_true", help="ignore a checkpoint of an earlier run")
+    parser.add_argument(
+        "--uncommitted-plan",
+        action="store_true",
+        help="let --phase test run on a plan that is not committed (outside git; the report says so)",
+    )
     parser.add_argument("--quiet", action="store_true", help="no progress bars")
     parser.add_argument("--threads", type=int, help="torch CPU threads")
 
@@ -98,6 +104,15 @@ def headline(report: dict[str, Any]) -> str:
 
 
 def run_rag(args: argparse.Namespace) -> int:
+    if args.report:
+        from .plots import plot_rag
+
+        report = json.loads(args.report.read_text(encoding="utf-8"))
+        plot_rag(report, args.report.with_suffix(".png"), _plotted(report))
+        sys.stdout.write(headline(report) + "\n")
+        return 0
+    if args.phase is None:
+        raise ValueError("give --phase dev, test or all (or --report FILE.json to reprint a saved report)")
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
     source, name = resolve_model(args.model)

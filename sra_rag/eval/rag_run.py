@@ -11,7 +11,6 @@ run without it). Records are checkpointed as they are made, so a run cut short r
 from __future__ import annotations
 
 import itertools
-import json
 import logging
 import sys
 import time
@@ -28,7 +27,7 @@ from ..patch import disable_sra, enable_sra
 from ..rag.embedding import Embedder
 from ..spans import PassageSpan, PromptSpans, use_spans
 from . import rag_settings
-from .rag_rule import RULE, apply_rule, difference
+from .rag_rule import RULE, apply_rule, difference, targets
 from .rag_samples import BuiltPrompt, RagSample, build, rank_counts, retrieve_samples
 from .rag_settings import BASELINE, ORDER_SETTINGS, RagSetting, candidate_settings, parse, reported_settings
 from .runner import Checkpoint, versions
@@ -60,8 +59,8 @@ class RagPreset:
 
 RAG_PRESETS = {
     "smoke": RagPreset("smoke", 0, ((4, 1),), ((4, 1),), None, (256, 1, 32), 8),
-    # prompts of about 1.6k (k=8), 3.1k (k=16), 6.2k (k=32) and 7.5k (k=38) tokens on SmolLM2
-    "full": RagPreset("full", 2307, ((8, 24),), ((8, 24), (16, 10), (32, 4)), (38, 2), (1024, 3, 256)),
+    # prompts of about 1.6k (k=8), 3.1k (k=16) and, in the long slice, 7.5k (k=38) tokens on SmolLM2
+    "full": RagPreset("full", 2307, ((8, 24),), ((8, 24), (16, 10)), (38, 3), (1024, 3, 256)),
 }
 
 
@@ -127,6 +126,7 @@ class Scorer:
             "setting": name,
             "relation": rag.case.relation,
             "gold_rank": prompt.gold_rank,
+            "cell_gold_rank": rag.gold_rank(),
             "gold_position": prompt.gold_position,
             "passages": prompt.passages,
             "redistributed_mass": summary["redistributed_mass"],
@@ -154,13 +154,24 @@ class Scorer:
         disable_sra(self.model)
 
 
+def cell_samples(embedder: Embedder, seed: int, split: str, cells: list[tuple[int, int]]) -> list[RagSample]:
+    """The samples of a split's (k, count) cells; each cell gets its own questions (case indices
+    run on across cells), so no question is counted twice when cells are pooled."""
+    samples: list[RagSample] = []
+    for k, count in cells:
+        samples += retrieve_samples(embedder, seed, split, k, count, first_index=len(samples))
+    return samples
+
+
 def _gain(records: list[Record], setting: str, reference: str) -> float:
     diffs = paired(records, setting, "logprob", reference)
     return sum(diffs) / len(diffs) if diffs else float("-inf")
 
 
 def choose(dev: list[Record]) -> dict[str, Any]:
-    """The dev choices: the order, then per guided rule the candidate with the largest gain on it."""
+    """The dev choices: the order (best_last or long_context if its gain over the baseline is
+    positive; the smaller top-k are reported, not chosen), then per guided rule the candidate with
+    the largest gain on that order."""
     orders = {n: _gain(dev, n, BASELINE) for n in ("best_last", "long_context")}
     order = max(orders, key=orders.__getitem__)
     if orders[order] <= 0:
@@ -188,7 +199,7 @@ def _position(record: Record) -> str:
 
 
 def _rank(record: Record) -> str:
-    r = record.get("gold_rank")
+    r = record.get("cell_gold_rank")
     return "missed" if r is None else "1" if r == 1 else "2-3" if r <= 3 else "4+"
 
 
@@ -207,22 +218,32 @@ def _cell(records: list[Record], setting: str, references: list[str]) -> dict[st
 
 
 def summarise(records: list[Record], references: list[str]) -> dict[str, Any]:
-    """Per setting: overall, by k, by gold position in the prompt, by retriever rank, and
-    over the prompts whose gold passage was retrieved (misses apart)."""
+    """Per setting: overall, by retrieval cell (k), by the gold passage's place in that setting's
+    prompt, by its retriever rank in the cell's top k, and over the questions whose gold passage
+    the cell's top k holds (retriever misses apart; a smaller top-k may still drop it). A cell
+    holds the setting's prompts of that group, each paired with the same prompt under the
+    references (which may have put the gold passage elsewhere)."""
     answers = [r for r in records if r["task"] == "rag"]
+    axes = {"by_k": lambda r: str(r["target_tokens"]), "by_position": _position, "by_rank": _rank}
     out: dict[str, Any] = {}
     for setting in dict.fromkeys(r["setting"] for r in answers):
-        groups: dict[str, dict[str, list[Record]]] = {"by_k": {}, "by_position": {}, "by_rank": {}}
-        for r in answers:
-            groups["by_k"].setdefault(str(r["target_tokens"]), []).append(r)
-            groups["by_position"].setdefault(_position(r), []).append(r)
-            groups["by_rank"].setdefault(_rank(r), []).append(r)
-        retrieved = [r for r in answers if r["gold_rank"] is not None]
+        mine = [r for r in answers if r["setting"] == setting]
+
+        def cell(rows: list[Record], setting: str = setting) -> dict[str, Any]:
+            keys = {sample_key(r) for r in rows}
+            others = [r for r in answers if r["setting"] in references and r["setting"] != setting]
+            pool = rows + [r for r in others if sample_key(r) in keys]
+            return _cell(pool, setting, references)
+
+        groups: dict[str, dict[str, list[Record]]] = {axis: {} for axis in axes}
+        for r in mine:
+            for axis, key in axes.items():
+                groups[axis].setdefault(key(r), []).append(r)
         out[setting] = {
-            "all": _cell(answers, setting, references),
-            "gold_retrieved": _cell(retrieved, setting, references),
+            "all": cell(mine),
+            "gold_retrieved": cell([r for r in mine if r["cell_gold_rank"] is not None]),
             **{
-                axis: {key: _cell(rows, setting, references) for key, rows in sorted(cells.items())}
+                axis: {key: cell(rows) for key, rows in sorted(cells.items())}
                 for axis, cells in groups.items()
             },
         }
@@ -241,9 +262,15 @@ def perplexity_summary(records: list[Record]) -> dict[str, Any]:
 
 
 def _fingerprint(model_name: str, style: str, preset: RagPreset) -> dict[str, Any]:
-    return json.loads(
-        json.dumps({"benchmark": "rag", "model": model_name, "style": style, **preset.to_dict()})
-    )
+    """What a record's value depends on besides its key (cell sizes do not: a resized run reuses)."""
+    return {
+        "benchmark": "rag",
+        "model": model_name,
+        "style": style,
+        "seed": preset.seed,
+        "max_new_tokens": preset.max_new_tokens,
+        "perplexity": list(preset.perplexity),
+    }
 
 
 def run_dev(
@@ -261,9 +288,7 @@ def run_dev(
     start = time.perf_counter()
     store = Checkpoint(checkpoint, _fingerprint(model_name, style, preset))
     scorer = Scorer(model, tokenizer, style, store, preset.max_new_tokens)
-    samples = [
-        s for k, count in preset.dev_cells for s in retrieve_samples(embedder, preset.seed, "dev", k, count)
-    ]
+    samples = cell_samples(embedder, preset.seed, "dev", list(preset.dev_cells))
     scorer.run(samples, list(ORDER_SETTINGS), "dev orders", progress)
     order = choose([r for r in store.records if r["split"] == "dev"])["order"]
     scorer.run(samples, candidate_settings(order), "dev candidates", progress)
@@ -311,14 +336,12 @@ def run_test(
     store = Checkpoint(checkpoint, _fingerprint(plan["model"], style, preset))
     scorer = Scorer(model, tokenizer, style, store, preset.max_new_tokens)
     names = plan["test_settings"]
-    samples = [
-        s for k, count in preset.test_cells for s in retrieve_samples(embedder, preset.seed, "test", k, count)
-    ]
+    cells = list(preset.test_cells) + ([preset.long_slice] if preset.long_slice else [])
+    every = cell_samples(embedder, preset.seed, "test", cells)
+    samples = every[: sum(count for _, count in preset.test_cells)]
+    long = every[len(samples) :]
     scorer.run(samples, names, "test", progress)
-    long = []
-    if preset.long_slice is not None:
-        long = retrieve_samples(embedder, preset.seed, "test", *preset.long_slice)
-        scorer.run(long, plan["long_slice_settings"], "test long", progress)
+    scorer.run(long, plan["long_slice_settings"], "test long", progress)
     scorer.perplexity(preset, names, progress)
     test = [r for r in store.records if r["split"] == "test"]
     return build_report(plan, test, rank_counts(samples + long), time.perf_counter() - start)
@@ -343,11 +366,25 @@ def build_report(
     }
     candidates["paper"] = (f"{BASELINE}+paper", f"{order}+paper")
     references = list(dict.fromkeys([BASELINE, order]))
+    answers = summarise(main, references)
+    goals = targets({name: entry["by_k"] for name, entry in answers.items()}, BASELINE, order)
+    gains = {
+        name: entry["all"].get(f"vs_{order}", {}).get("accuracy", {}).get("mean")
+        for name, entry in answers.items()
+        if parse(name).config is not None and parse(name).weights != "oracle"
+    }
+    best = max((g, n) for n, g in gains.items() if g is not None) if gains else None
+    goals["sra_or_guided_plus_5_over_order"] = (
+        None if best is None else {"setting": best[1], "gain": best[0], "met": best[0] >= 0.05}
+    )
+    dev = plan.get("dev_records", [])
     return {
         **{k: v for k, v in plan.items() if k != "dev_records"},
+        "dev": {**plan["dev"], "answers": summarise(dev, references)},
         "test": {
             "retrieval": retrieval,
-            "answers": summarise(main, references),
+            "targets": goals,
+            "answers": answers,
             "long_slice": summarise(
                 [r for r in test if r["task"] == "rag" and str(r["target_tokens"]) not in main_cells],
                 references,
@@ -358,5 +395,5 @@ def build_report(
         "test_command": " ".join(sys.argv),
         "test_versions": versions(),
         "test_seconds": seconds,
-        "records": plan.get("dev_records", []) + test,
+        "records": dev + test,
     }

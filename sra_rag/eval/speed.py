@@ -79,11 +79,12 @@ def _timed(model: Any, ids: torch.Tensor, decode_tokens: int) -> dict[str, float
     return {"prefill_s": prefill, "decode_s_per_token": (time.perf_counter() - start) / decode_tokens}
 
 
-def _variants(tokens: int, naive_up_to: int | None) -> list[str]:
+def _variants(tokens: int, naive_up_to: int | None, names: list[str] | None) -> list[str]:
     return [
         v
         for v, (_, mode) in VARIANTS.items()
-        if mode == "fast" or naive_up_to is None or tokens <= naive_up_to
+        if (names is None or v == "baseline" or v in names)
+        and (mode == "fast" or naive_up_to is None or tokens <= naive_up_to)
     ]
 
 
@@ -109,13 +110,14 @@ def measure(
     repeats: int = 3,
     decode_tokens: int = 16,
     naive_up_to: int | None = None,
+    variants: list[str] | None = None,
 ) -> list[dict[str, Any]]:
     """One result per prompt (token ids, batch 1): one memory pass per variant first, then the
     timed repeats with the allocator as a long run leaves it. The naive path is skipped above
-    `naive_up_to` tokens."""
+    `naive_up_to` tokens; `variants` (default: all) picks which run beside the baseline."""
     if repeats < 1 or decode_tokens < 1:
         raise ValueError(f"repeats and decode tokens must be at least 1, got {repeats} and {decode_tokens}")
-    chosen = [_variants(ids.shape[1], naive_up_to) for ids in prompts]
+    chosen = [_variants(ids.shape[1], naive_up_to, variants) for ids in prompts]
     memory: list[dict[str, dict[str, float]]] = [{} for _ in prompts]
     if peak_memory.available():  # first: memory freed by earlier passes would be reused unseen
         peak_memory.release_freed_memory()
@@ -205,6 +207,12 @@ def add_bench_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--repeats", type=int, default=3, help="timed runs per variant and length")
     parser.add_argument("--decode-tokens", type=int, default=16, help="decode steps timed per run")
     parser.add_argument("--naive-up-to", type=int, help="skip the slow naive path above this many tokens")
+    parser.add_argument(
+        "--variants",
+        nargs="+",
+        choices=[v for v in VARIANTS if v != "baseline"],
+        help="which variants run beside the baseline (default: all)",
+    )
     parser.add_argument("--threads", type=int, help="torch CPU threads (default: torch's choice)")
     parser.add_argument("--out", type=Path, help="JSON report path (default docs/results/speed_<model>.json)")
     parser.add_argument("--no-plots", action="store_true", help="write the JSON only")
@@ -243,11 +251,12 @@ def run_bench(args: argparse.Namespace) -> int:
     prompts = [
         generator.encode(passkey_prompt(tokenizer, n).prompt, args.decode_tokens + 1) for n in args.lengths
     ]
-    results = measure(model, prompts, args.repeats, args.decode_tokens, args.naive_up_to)
+    results = measure(model, prompts, args.repeats, args.decode_tokens, args.naive_up_to, args.variants)
     report = {
         "model": name,
         "options": {
-            k: getattr(args, k) for k in ("lengths", "repeats", "decode_tokens", "naive_up_to", "threads")
+            k: getattr(args, k)
+            for k in ("lengths", "repeats", "decode_tokens", "naive_up_to", "variants", "threads")
         },
         "dtype": str(next(model.parameters()).dtype).removeprefix("torch."),
         "device": str(next(model.parameters()).device),
