@@ -67,13 +67,23 @@ class _GuidedBase:
             self.shares, dtype=w.dtype, device=w.device
         )
 
-    def _stats(self, w: torch.Tensor, before: torch.Tensor, index: _Passages, pairs: float) -> StepStats:
+    def _stats(
+        self,
+        w: torch.Tensor,
+        before: torch.Tensor,
+        index: _Passages,
+        pairs: float,
+        eliminated: float | None = None,
+        redistributed: float | None = None,
+    ) -> StepStats:
+        """Net changes (mass taken from keys, mass given to keys, per passage) unless the rule
+        counts its own eliminated and redistributed mass."""
         delta = w - before
         return StepStats(
             rows=w.shape[-2],
             qualifying_pairs=pairs,
-            eliminated_mass=float(-delta.clamp_max(0).sum()),
-            redistributed_mass=float(delta.clamp_min(0).sum()),
+            eliminated_mass=float(-delta.clamp_max(0).sum()) if eliminated is None else eliminated,
+            redistributed_mass=float(delta.clamp_min(0).sum()) if redistributed is None else redistributed,
             passage_mass=tuple(
                 index.sums(delta, len(self.passages)).sum(tuple(range(delta.dim() - 1))).tolist()
             ),

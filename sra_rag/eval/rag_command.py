@@ -121,6 +121,13 @@ def run_rag(args: argparse.Namespace) -> int:
         raise FileNotFoundError(
             f"no plan {files['plan']}: run --phase dev first, and commit the plan it writes"
         )
+    if args.phase == "test" and not args.uncommitted_plan and _last_commit(files["plan"]) is None:
+        raise ValueError(
+            f"the plan {files['plan']} is not committed as it is: commit it before the test phase "
+            "(or pass --uncommitted-plan)"
+        )
+    if args.phase == "dev" and files["plan"].is_file() and _last_commit(files["plan"]) is not None:
+        raise ValueError(f"the plan {files['plan']} is committed: remove it (git rm) to plan again")
     if args.threads:
         import torch
 
