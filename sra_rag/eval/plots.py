@@ -195,7 +195,10 @@ def plot_rag(report: dict[str, Any], path: Path, settings: list[str]) -> Path:
     colors = {name: f"C{i % 10}" for i, name in enumerate(settings)}
     fig, axes = plt.subplots(2, 2, figsize=(13, 8), squeeze=False)
     for col, (axis, xlabel) in enumerate(
-        (("by_position", "gold passage's place in the prompt"), ("by_k", "passages retrieved (top-k)"))
+        (
+            ("by_position", "gold passage's place in the prompt"),
+            ("by_k", "retrieval cell: top k retrieved (top3/top5 keep fewer)"),
+        )
     ):
         ticks = list(dict.fromkeys(key for s in settings for key in answers[s][axis]))
         if axis == "by_k":
