@@ -150,6 +150,13 @@ def spans_for_sequence(
     return spans[b]
 
 
+def even_spans(question_start: int, count: int, weight: float | None = None) -> PromptSpans:
+    """`count` equal passages over tokens [1, question_start), then the question: a RAG-shaped
+    layout for text without real passages (benchmarks, held text)."""
+    edges = [1 + (question_start - 1) * i // count for i in range(count + 1)]
+    return PromptSpans(tuple(PassageSpan(a, b, weight) for a, b in itertools.pairwise(edges)), question_start)
+
+
 def token_span(offsets: Sequence[tuple[int, int]], start: int, end: int) -> Span:
     """The tokens whose characters overlap [start, end) (special tokens, with empty offsets, never do)."""
     hits = [i for i, (s, e) in enumerate(offsets) if e > s and s < end and e > start]

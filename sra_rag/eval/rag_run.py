@@ -10,7 +10,6 @@ run without it). Records are checkpointed as they are made, so a run cut short r
 
 from __future__ import annotations
 
-import itertools
 import logging
 import sys
 import time
@@ -25,7 +24,7 @@ from ..diagnostics import record_diagnostics
 from ..generation import Generator
 from ..patch import disable_sra, enable_sra
 from ..rag.embedding import Embedder
-from ..spans import PassageSpan, PromptSpans, use_spans
+from ..spans import even_spans, use_spans
 from . import rag_settings
 from .rag_rule import RULE, apply_rule, difference, targets
 from .rag_samples import BuiltPrompt, RagSample, build, rank_counts, retrieve_samples
@@ -62,13 +61,6 @@ RAG_PRESETS = {
     # prompts of about 1.6k (k=8), 3.1k (k=16) and, in the long slice, 7.5k (k=38) tokens on SmolLM2
     "full": RagPreset("full", 2307, ((8, 24),), ((8, 24), (16, 10)), (38, 3), (1024, 3, 256)),
 }
-
-
-def _spans_for_held(n: int, tail: int, passages: int = 8) -> PromptSpans:
-    """Held text cut into equal passages, its scored tail as the question (guided perplexity)."""
-    question = n - tail - 1
-    edges = [1 + (question - 1) * i // passages for i in range(passages + 1)]
-    return PromptSpans(tuple(PassageSpan(a, b) for a, b in itertools.pairwise(edges)), question)
 
 
 def _set(model: PreTrainedModel, setting: RagSetting) -> None:
@@ -141,7 +133,8 @@ class Scorer:
         bar = tqdm(total=count * len(configs), desc="perplexity", disable=not progress, dynamic_ncols=True)
         for i in range(count):
             sample = held_text(self.tokenizer, seed=preset.seed, split="test", index=i, tokens=tokens)
-            spans = _spans_for_held(sample.prompt_tokens, min(tail, sample.prompt_tokens - 1))
+            # held text cut into equal passages, the rows that predict the scored tail as the question
+            spans = even_spans(sample.prompt_tokens - min(tail, sample.prompt_tokens - 1) - 1, 8)
             for config in configs:
                 name = BASELINE if config is None else f"{BASELINE}+{config}"
                 if (*sample_key(sample.to_dict()), name) not in done:

@@ -14,7 +14,6 @@ resident set (see `peak_memory`).
 from __future__ import annotations
 
 import argparse
-import itertools
 import json
 import logging
 import os
@@ -30,7 +29,7 @@ import transformers
 
 from ..config import PRESETS, AnyConfig
 from ..patch import disable_sra, enable_sra
-from ..spans import PassageSpan, PromptSpans, use_spans
+from ..spans import PromptSpans, even_spans, use_spans
 from . import peak_memory
 from .model_choice import add_model_argument, file_slug, resolve_model
 
@@ -48,9 +47,7 @@ DEFAULT_LENGTHS = (1024, 4096, 8000)
 
 def bench_spans(n: int, passages: int = 16, question: int = 48) -> PromptSpans:
     """Spans of a RAG-shaped prompt for the guided variant: equal passages, then the question."""
-    start = n - question
-    edges = [1 + (start - 1) * i // passages for i in range(passages + 1)]
-    return PromptSpans(tuple(PassageSpan(a, b, 0.5) for a, b in itertools.pairwise(edges)), start)
+    return even_spans(n - question, passages, 0.5)
 
 
 def _use(model: Any, variant: str) -> None:
