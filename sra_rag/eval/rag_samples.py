@@ -11,8 +11,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-import numpy as np
-
 from ..generation import Generator
 from ..rag.chunking import Chunk
 from ..rag.embedding import Embedder
@@ -138,7 +136,3 @@ def rank_counts(samples: list[RagSample]) -> dict[str, int]:
     counts = {str(r): ranks.count(r) for r in sorted({r for r in ranks if r is not None})}
     counts["missed"] = ranks.count(None)
     return counts
-
-
-def mean_prompt_tokens(prompts: list[BuiltPrompt]) -> float:
-    return float(np.mean([p.sample.prompt_tokens for p in prompts])) if prompts else 0.0
