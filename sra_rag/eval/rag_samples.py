@@ -42,10 +42,6 @@ class RagSample:
     k: int
     ranked: tuple[tuple[int, float], ...]
 
-    @property
-    def key(self) -> tuple[str, int, int]:
-        return (self.case.split, self.k, self.case.index)
-
     def gold_rank(self, k: int | None = None) -> int | None:
         """The gold document's rank (from 1) among the top `k` (default: all retrieved), or None."""
         ids = [doc_id for doc_id, _ in self.ranked[: k or self.k]]
