@@ -21,8 +21,12 @@ from sra_rag.generation import DEFAULT, GenerationStream, Generator
 from sra_rag.models import BUNDLED_MODEL_NAME, load_model
 from sra_rag.patch import check_config
 
-CALL_OPTIONS = ("max_tokens", "temperature", "top_p", "sra", "diagnostics")
-"""Keyword arguments accepted per call (and by `.bind`); anything else is a TypeError, not ignored."""
+from .passages import to_passages
+
+CALL_OPTIONS = ("max_tokens", "temperature", "top_p", "sra", "diagnostics", "passages", "question")
+"""Keyword arguments accepted per call (and by `.bind`); anything else is a TypeError, not ignored.
+`passages` (retrieved Documents, texts or (text, score[, label]) tuples, as they appear in the
+prompt) and `question` (its text) tell guided SRA where they are."""
 
 
 class SRAModelBase(BaseModel):
@@ -109,6 +113,8 @@ class SRAModelBase(BaseModel):
             "stop": list(stop if stop is not None else self.stop or []),
             "sra": sra,
             "diagnostics": kwargs.get("diagnostics", self.diagnostics),
+            "passages": None if kwargs.get("passages") is None else to_passages(kwargs["passages"]),
+            "question": kwargs.get("question"),
         }
 
     def get_token_ids(self, text: str) -> list[int]:

@@ -24,6 +24,7 @@ from sra_rag.generation import GenerationStream
 
 from ._base import SRAModelBase
 from .messages import to_chat_dicts
+from .passages import PASSAGES_KEY, QUESTION_KEY, to_passages
 from .tools import ToolCallReader, response_template, tool_support_error
 
 
@@ -43,13 +44,29 @@ class _Call:
         return self.reader.finish() if self.reader else ("", [])
 
 
+def _take_passages(messages: list[BaseMessage], options: dict[str, Any]) -> None:
+    """Passages that came with the prompt (`stuff_passages`) into the call's options. Only the
+    latest message that carries them counts: earlier ones are chat history."""
+    carrier = next((m for m in reversed(messages) if PASSAGES_KEY in m.additional_kwargs), None)
+    if carrier is None:
+        return
+    if options["passages"] is not None:
+        raise ValueError(
+            "passages came with the prompt (stuff_passages) and as a call option; pass them one way"
+        )
+    options["passages"] = to_passages(carrier.additional_kwargs[PASSAGES_KEY])
+    if options["question"] is None:
+        options["question"] = carrier.additional_kwargs.get(QUESTION_KEY)
+
+
 class ChatSRA(SRAModelBase, BaseChatModel):
     """Chat model over a local Hugging Face causal LM with Scaled ReAttention (sra-rag).
 
     Messages go through the tokenizer's chat template; only the new text comes back. Generation is
     always streamed underneath (`invoke` collects the stream), so stop strings, usage and metadata
-    are the same either way. Per call: `max_tokens`, `temperature`, `top_p`, `stop`, and `sra`
-    (an `SRAConfig`, a `TransitionConfig`, or None for the baseline).
+    are the same either way. Per call: `max_tokens`, `temperature`, `top_p`, `stop`, `sra`
+    (an `SRAConfig`, a `TransitionConfig`, a `GuidedConfig`, or None for the baseline), and
+    `passages`/`question` for guided SRA (in a chain, `stuff_passages(prompt)` sends them).
 
     ```python
     from langchain_sra import ChatSRA
@@ -115,6 +132,7 @@ class ChatSRA(SRAModelBase, BaseChatModel):
         kwargs = dict(kwargs)
         tools = kwargs.pop("tools", None) or None
         options = self._options(stop, kwargs)
+        _take_passages(messages, options)
         chat = to_chat_dicts(messages)
         reader = None
         if tools:

@@ -1,9 +1,12 @@
 """SRALLM: plain-prompt completion with the same options, streaming and metadata as ChatSRA."""
 
 import pytest
+from langchain_core.documents import Document
 from langchain_core.language_models import base as language_models_base
 from langchain_sra import SRALLM
 from sra_fixtures import TokenCollector
+
+from sra_rag.config import preset
 
 PROMPT = "The capital of France is"
 
@@ -51,3 +54,17 @@ def test_token_ids_come_from_the_model_tokenizer(llm: SRALLM, monkeypatch: pytes
     ids = llm.tokenizer(PROMPT, add_special_tokens=False).input_ids
     assert llm.get_token_ids(PROMPT) == ids
     assert llm.get_num_tokens(PROMPT) == len(ids) == len(llm.generator.encode(PROMPT)[0])
+
+
+def test_passages_per_call_reach_guided_sra(llm: SRALLM) -> None:
+    documents = [
+        Document("Tilda Varga was a carpenter.", id="tilda"),
+        Document("The ferry leaves at noon.", id="ferry"),
+    ]
+    prompt = "\n".join(d.page_content for d in documents) + "\nQuestion: What was Tilda Varga?\nAnswer:"
+    result = llm.generate([prompt], sra=preset("guided_pasta"), passages=documents)
+    reached = result.generations[0][0].generation_info["sra_diagnostics"]["passages"]
+    assert [p["label"] for p in reached] == ["tilda", "ferry"]
+    assert any(p["mass_change"] for p in reached)
+    with pytest.raises(ValueError, match="guided SRA needs the prompt's passages"):
+        llm.invoke(prompt, sra=preset("guided"))

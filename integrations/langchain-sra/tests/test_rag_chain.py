@@ -1,5 +1,6 @@
 """An LCEL RAG chain, offline: FAISS over the bundled MiniLM embeddings, retriever | prompt |
-ChatSRA | StrOutputParser, answering from a small corpus with SRA on and off."""
+ChatSRA | StrOutputParser, answering from a small corpus with SRA on and off, and with guided SRA
+and a passage order through `stuff_passages`."""
 
 from typing import Any
 
@@ -13,8 +14,11 @@ from langchain_core.outputs import LLMResult
 from langchain_core.prompts import ChatPromptTemplate
 from langchain_core.runnables import Runnable, RunnablePassthrough
 from langchain_huggingface import HuggingFaceEmbeddings
-from langchain_sra import ChatSRA
+from langchain_sra import ChatSRA, stuff_passages
 from sra_fixtures import ACTIVE_ON_SHORT_PROMPTS
+
+from sra_rag.config import preset
+from sra_rag.rag import order_passages
 
 CORPUS = [
     "The Korvenna lighthouse was painted green in 1987 by the harbour guild.",
@@ -73,3 +77,74 @@ def test_rag_chain_answers_from_the_corpus(chat: ChatSRA, retriever: Any, sra: A
         assert response.metadata["sra"] == (None if sra is None else sra.to_dict())
         touched = response.metadata["sra_diagnostics"]["rows_touched"]
         assert touched > 0 if sra is not None else touched == 0  # SRA really acted, or really did not
+
+
+def guided_chain(retriever: Any, model: Runnable, order: str = "retrieved") -> Runnable:
+    """The README's chain: `stuff_passages(PROMPT)` in place of the prompt and the format step."""
+    return (
+        {"context": retriever, "question": RunnablePassthrough()}
+        | stuff_passages(PROMPT, order=order)
+        | model
+        | StrOutputParser()
+    )
+
+
+def labels(documents: list[Document]) -> list[str]:
+    return [d.id or str(rank) for rank, d in enumerate(documents, 1)]
+
+
+@pytest.mark.parametrize("order", ["retrieved", "best_last"])
+@pytest.mark.parametrize("name", ["guided", "guided_pasta"])
+def test_guided_chain_hands_the_retrieved_passages_to_the_model(
+    chat: ChatSRA, retriever: Any, order: str, name: str
+) -> None:
+    chain = guided_chain(retriever, chat.bind(sra=preset(name)), order)
+    for question, expected in QUESTIONS:
+        response = LastResponse()
+        answer = chain.invoke(question, config={"callbacks": [response]})
+        # Best last puts the festival distractor next to the Tilda question, and the 135M model then
+        # misses it (how much each order helps is the RAG benchmark's question; this is plumbing).
+        assert order != "retrieved" or expected in answer.lower(), (question, answer)
+        assert response.metadata["sra"]["policy"] == "guided"
+        reached = response.metadata["sra_diagnostics"]["passages"]
+        ranked = retriever.invoke(question)  # best first
+        assert [p["label"] for p in reached] == labels(order_passages(ranked, order))  # prompt order
+        assert all(p["weight"] is None for p in reached)  # FAISS's retriever gives no scores
+        assert any(p["mass_change"] for p in reached)  # the guided rule acted on the passages
+
+
+def test_scores_in_document_metadata_become_passage_weights(chat: ChatSRA) -> None:
+    documents = [
+        Document(page_content=CORPUS[0], metadata={"relevance_score": 0.9}, id="lighthouse"),
+        Document(page_content=CORPUS[4], metadata={"relevance_score": 0.2}, id="festival"),
+    ]
+    chain = stuff_passages(PROMPT, order="best_last") | chat.bind(sra=preset("guided_pasta"))
+    message = chain.invoke({"context": documents, "question": QUESTIONS[0][0]})
+    reached = message.response_metadata["sra_diagnostics"]["passages"]
+    assert [(p["label"], p["weight"]) for p in reached] == [("festival", 0.2), ("lighthouse", 0.9)]
+
+
+def test_guided_sra_without_passages_is_a_clear_error(chat: ChatSRA, retriever: Any) -> None:
+    chain = rag_chain(retriever, chat.bind(sra=preset("guided")))  # the plain chain: no passages sent
+    with pytest.raises(ValueError, match="guided SRA needs the prompt's passages"):
+        chain.invoke(QUESTIONS[0][0])
+
+
+def test_a_passage_not_in_the_prompt_is_a_clear_error(chat: ChatSRA) -> None:
+    messages = PROMPT.invoke({"context": CORPUS[0], "question": QUESTIONS[0][0]})
+    with pytest.raises(ValueError, match="does not appear verbatim in the prompt"):
+        chat.invoke(messages, sra=preset("guided"), passages=[CORPUS[0], CORPUS[1]])
+    with pytest.raises(ValueError, match="pass them one way"):
+        chat.invoke(
+            stuff_passages(PROMPT).invoke({"context": [Document(CORPUS[0])], "question": "Q?"}),
+            passages=[CORPUS[0]],
+        )
+
+
+def test_stuff_passages_refuses_what_it_cannot_use() -> None:
+    with pytest.raises(ValueError, match="no variable"):
+        stuff_passages(PROMPT, document_variable_name="docs")
+    with pytest.raises(ValueError, match="unknown passage order"):
+        stuff_passages(PROMPT, order="best_first")
+    with pytest.raises(TypeError, match="list of Documents"):
+        stuff_passages(PROMPT).invoke({"context": "already a string", "question": "Q?"})

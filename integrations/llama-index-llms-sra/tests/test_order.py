@@ -3,6 +3,7 @@
 import pytest
 from llama_index.core.postprocessor import LongContextReorder
 from llama_index.core.schema import NodeWithScore, TextNode
+from llama_index.llms.sra import PassageReorder
 
 from sra_rag.rag import order_passages
 
@@ -12,3 +13,13 @@ def test_long_context_order_is_llamaindexs_long_context_reorder(count: int) -> N
     ranked = [NodeWithScore(node=TextNode(text=f"passage {i}"), score=1.0 - i / 100) for i in range(count)]
     theirs = LongContextReorder().postprocess_nodes(list(reversed(ranked)))  # it sorts by score itself
     assert [n.node.text for n in order_passages(ranked, "long_context")] == [n.node.text for n in theirs]
+
+
+@pytest.mark.parametrize("count", [1, 2, 3, 6, 7])
+def test_passage_reorder_long_context_is_long_context_reorder(count: int) -> None:
+    nodes = [NodeWithScore(node=TextNode(text=f"passage {i}"), score=(i * 7 % 10) / 10) for i in range(count)]
+    theirs = LongContextReorder().postprocess_nodes(list(nodes))
+    ours = PassageReorder(order="long_context").postprocess_nodes(list(nodes))
+    assert [n.node.text for n in ours] == [n.node.text for n in theirs]
+    best = max(nodes, key=lambda n: n.score)
+    assert PassageReorder(order="best_last").postprocess_nodes(list(nodes))[-1] is best

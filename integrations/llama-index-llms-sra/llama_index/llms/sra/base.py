@@ -33,19 +33,50 @@ from llama_index.core.bridge.pydantic import ConfigDict, Field, PrivateAttr, fie
 from llama_index.core.constants import DEFAULT_CONTEXT_WINDOW
 from llama_index.core.llms.callbacks import llm_chat_callback, llm_completion_callback
 from llama_index.core.llms.custom import CustomLLM
+from llama_index.core.schema import MetadataMode, NodeWithScore
 from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
 from sra_rag.async_stream import iterate_in_thread
-from sra_rag.config import PAPER, AnyConfig
-from sra_rag.generation import DEFAULT, GenerationStream, Generator, Prompt
+from sra_rag.config import PAPER, AnyConfig, GuidedConfig
+from sra_rag.generation import DEFAULT, GenerationStream, Generator, Passage, Prompt
 from sra_rag.models import BUNDLED_MODEL_NAME, load_model
 from sra_rag.patch import check_config
 
-CALL_OPTIONS = ("max_tokens", "max_new_tokens", "temperature", "top_p", "stop", "sra", "diagnostics")
-"""Keyword arguments every call accepts; each overrides the field of the same name for that call."""
+CALL_OPTIONS = (
+    "max_tokens",
+    "max_new_tokens",
+    "temperature",
+    "top_p",
+    "stop",
+    "sra",
+    "diagnostics",
+    "passages",
+    "question",
+)
+"""Keyword arguments every call accepts; each overrides the field of the same name for that call.
+`passages` (retrieved nodes, texts or (text, score[, label]) tuples, as they appear in the prompt)
+and `question` (its text) tell guided SRA where they are; `PassageSynthesizer` sends them."""
 
 T = TypeVar("T")
 _ROLE_ALIASES = {"chatbot": "assistant", "model": "assistant", "developer": "system"}
+
+
+class PassagesRequiredError(RuntimeError):
+    """A guided SRA setting got no passages. Not a ValueError: LlamaIndex's refining synthesizers
+    catch those and answer "Empty Response", which would hide the mistake."""
+
+
+def node_passage(node: NodeWithScore) -> Passage:
+    """A retrieved node as a passage: its text as the prompt shows it, its score, its id."""
+    return node.node.get_content(metadata_mode=MetadataMode.LLM), node.score, node.node.node_id
+
+
+def _passages(items: Sequence[Any] | None) -> list[Passage] | None:
+    if items is None:
+        return None
+    if isinstance(items, (str, NodeWithScore)):
+        raise TypeError("passages must be a list of nodes or texts, not a single one")
+    return [node_passage(item) if isinstance(item, NodeWithScore) else item for item in items]
 
 
 def _describe(config: AnyConfig | None) -> dict[str, Any] | None:
@@ -299,11 +330,20 @@ class SRALLM(CustomLLM):
             "stop": [stop] if isinstance(stop, str) else list(stop or ()),
             "sra": kwargs.get("sra", self.sra),
             "diagnostics": kwargs.get("diagnostics", self.diagnostics),
+            "passages": _passages(kwargs.get("passages")),
+            "question": kwargs.get("question"),
         }
 
     def _start(self, prompt: Prompt, kwargs: Mapping[str, Any]) -> Iterator[_Piece]:
         """Validate, encode and start generating now, so bad input fails at the call, not later."""
-        return _pieces(self._generator.stream(prompt, **self._options(kwargs)))
+        options = self._options(kwargs)
+        guided = isinstance(self._generator.sra_in_force(options["sra"]), GuidedConfig)
+        if guided and options["passages"] is None:
+            raise PassagesRequiredError(
+                "guided SRA needs the retrieved nodes: build the query engine with "
+                "response_synthesizer=PassageSynthesizer(llm), or pass passages=[...] per call"
+            )
+        return _pieces(self._generator.stream(prompt, **options))
 
     async def _astart(self, prompt: Prompt, kwargs: Mapping[str, Any]) -> AsyncIterator[_Piece]:
         pieces = await asyncio.to_thread(self._start, prompt, kwargs)

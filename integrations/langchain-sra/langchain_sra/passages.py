@@ -1,0 +1,115 @@
+"""Retrieved documents into the prompt, and their spans and scores to the model.
+
+An LCEL RAG chain formats the retriever's `Document`s into the prompt as one string, so the chat
+model only sees flat text. `stuff_passages(prompt)` takes the place of the prompt template (and of
+the usual `format_docs` step): it puts the documents, in the chosen passage order, into the
+prompt's context variable and attaches each one's text, retriever score and name to the prompt's
+last message (`additional_kwargs["sra_passages"]`), where `ChatSRA` finds them. Guided SRA then
+knows where every passage and the question are; without guided SRA nothing changes but the order.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from langchain_core.documents import Document
+from langchain_core.prompt_values import ChatPromptValue
+from langchain_core.prompts import BasePromptTemplate
+from langchain_core.runnables import Runnable, RunnableLambda
+
+from sra_rag.generation import Passage
+from sra_rag.rag.order import check_order, order_passages
+
+PASSAGES_KEY = "sra_passages"
+"""The message `additional_kwargs` entry that carries the passages: dicts of text, score, label."""
+QUESTION_KEY = "sra_question"
+"""The message `additional_kwargs` entry that carries the question's text."""
+SCORE_KEYS = ("relevance_score", "score")
+"""Document metadata read as the retriever's score (rerankers write `relevance_score`)."""
+
+
+def document_passage(document: Document, rank: int) -> dict[str, Any]:
+    """One retrieved document as a passage: its text, its score if the metadata has one, and a
+    label (its id, else its 1-based retrieval rank) that names it in the diagnostics."""
+    score = next((document.metadata[k] for k in SCORE_KEYS if document.metadata.get(k) is not None), None)
+    return {
+        "text": document.page_content,
+        "score": None if score is None else float(score),
+        "label": document.id or str(rank),
+    }
+
+
+def to_passages(items: Sequence[Document | str | tuple[Any, ...] | Mapping[str, Any]]) -> list[Passage]:
+    """The per-call `passages` option as the engine takes them: Documents (best first), texts,
+    (text, score[, label]) tuples, or the dicts `stuff_passages` attaches."""
+    if isinstance(items, (str, Document)):
+        raise TypeError("passages must be a list of documents or texts, not a single one")
+    passages: list[Passage] = []
+    for rank, item in enumerate(items, 1):
+        if isinstance(item, Document):
+            item = document_passage(item, rank)
+        if isinstance(item, Mapping):
+            passages.append((item["text"], item.get("score"), str(item.get("label") or rank)))
+        elif isinstance(item, (str, tuple)):
+            passages.append(item)  # type: ignore[arg-type]
+        else:
+            raise TypeError(
+                f"passage {rank - 1} is a {type(item).__name__}; give a Document, a text, or a "
+                "(text, score[, label]) tuple"
+            )
+    return passages
+
+
+def stuff_passages(
+    prompt: BasePromptTemplate,
+    *,
+    order: str = "retrieved",
+    document_variable_name: str = "context",
+    question_variable_name: str | None = "question",
+    separator: str = "\n\n",
+) -> Runnable[dict[str, Any], ChatPromptValue]:
+    """A chat prompt template that takes the retrieved Documents (best first, as retrievers return
+    them) in `document_variable_name` and hands them to `ChatSRA` with the prompt:
+
+    ```python
+    chain = {"context": retriever, "question": RunnablePassthrough()} | stuff_passages(prompt) | chat
+    ```
+
+    `order` is the passage order (`retrieved`, `best_last` or `long_context`, the last being
+    LangChain's own `LongContextReorder`); `question_variable_name` names the input whose text is the
+    question (None: whatever follows the last passage).
+    """
+    check_order(order)
+    missing = {document_variable_name, question_variable_name} - set(prompt.input_variables) - {None}
+    if missing:
+        raise ValueError(
+            f"the prompt has no variable(s) {sorted(missing)} (its variables: {prompt.input_variables}); "
+            "set document_variable_name / question_variable_name to the ones it uses"
+        )
+
+    def format_prompt(inputs: dict[str, Any]) -> ChatPromptValue:
+        documents = inputs.get(document_variable_name)
+        if not isinstance(documents, list) or not all(isinstance(d, Document) for d in documents):
+            raise TypeError(
+                f"stuff_passages needs a list of Documents in {document_variable_name!r} (the "
+                f"retriever's output), got {type(documents).__name__}"
+            )
+        if not documents:
+            raise ValueError(f"no documents in {document_variable_name!r}: the retriever found nothing")
+        passages = [document_passage(d, rank) for rank, d in enumerate(documents, 1)]
+        arranged = order_passages(passages, order)
+        value = prompt.invoke({**inputs, document_variable_name: separator.join(p["text"] for p in arranged)})
+        if not isinstance(value, ChatPromptValue):
+            raise TypeError(
+                "stuff_passages needs a chat prompt (ChatPromptTemplate) for ChatSRA; with SRALLM, "
+                "pass the documents per call: llm.invoke(text, passages=documents)"
+            )
+        extra: dict[str, Any] = {PASSAGES_KEY: arranged}
+        if question_variable_name is not None:
+            extra[QUESTION_KEY] = str(inputs[question_variable_name])
+        *before, last = value.messages
+        tagged = last.model_copy(update={"additional_kwargs": {**last.additional_kwargs, **extra}})
+        return ChatPromptValue(messages=[*before, tagged])
+
+    return RunnableLambda(format_prompt, name="stuff_passages")

@@ -1,0 +1,151 @@
+"""Retrieved nodes to the model: passage order as a node postprocessor, and a response synthesizer
+that hands every node's span and score to `SRALLM`.
+
+A query engine stuffs its nodes into one prompt string, so the LLM only sees flat text.
+`PassageSynthesizer` builds that prompt itself (the nodes' texts, unchanged, in the order they
+arrive) and calls the LLM with `passages=` and `question=`, so guided SRA knows where every node and
+the question are. `PassageReorder` sets the order beforehand, next to LlamaIndex's own
+`LongContextReorder` (the same permutation as `order="long_context"`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncGenerator, Sequence
+from contextvars import ContextVar
+from typing import Any
+
+from llama_index.core.base.response.schema import RESPONSE_TYPE
+from llama_index.core.bridge.pydantic import Field, field_validator
+from llama_index.core.postprocessor.types import BaseNodePostprocessor
+from llama_index.core.prompts import BasePromptTemplate
+from llama_index.core.prompts.default_prompt_selectors import DEFAULT_TEXT_QA_PROMPT_SEL
+from llama_index.core.prompts.mixin import PromptDictType
+from llama_index.core.response_synthesizers.base import BaseSynthesizer, QueryTextType
+from llama_index.core.schema import NodeWithScore, QueryBundle
+from llama_index.core.types import RESPONSE_TEXT_TYPE
+
+from sra_rag.generation import Passage
+from sra_rag.rag.order import check_order, order_passages
+
+from .base import SRALLM, node_passage
+
+_NODES: ContextVar[Sequence[NodeWithScore] | None] = ContextVar("sra_synthesized_nodes", default=None)
+"""The nodes of the synthesis in progress (their scores and ids; `get_response` sees only texts)."""
+
+
+class PassageReorder(BaseNodePostprocessor):
+    """Puts the retrieved nodes in a passage order: `best_last` (the best node just before the
+    question, what small models read best), `long_context` (LlamaIndex's `LongContextReorder`) or
+    `retrieved` (best first). Nodes are ranked by score first, as `LongContextReorder` does."""
+
+    order: str = Field(default="best_last", description="retrieved, best_last or long_context")
+
+    @field_validator("order")
+    @classmethod
+    def _known(cls, order: str) -> str:
+        check_order(order)
+        return order
+
+    @classmethod
+    def class_name(cls) -> str:
+        return "PassageReorder"
+
+    def _postprocess_nodes(
+        self, nodes: list[NodeWithScore], query_bundle: QueryBundle | None = None
+    ) -> list[NodeWithScore]:
+        ranked = sorted(nodes, key=lambda n: -(n.score or 0.0))  # stable: unscored keep their order
+        return order_passages(ranked, self.order)
+
+
+class PassageSynthesizer(BaseSynthesizer):
+    """Answers from all retrieved nodes in one prompt (like `simple_summarize`, without truncation:
+    a prompt over the context window is an error, never a silently cut passage), and passes each
+    node's text, score and id to the LLM, so a guided SRA setting can use them:
+
+    ```python
+    engine = index.as_query_engine(llm=llm, response_synthesizer=PassageSynthesizer(llm))
+    ```
+    """
+
+    def __init__(
+        self,
+        llm: SRALLM,
+        text_qa_template: BasePromptTemplate | None = None,
+        streaming: bool = False,
+        separator: str = "\n\n",
+    ) -> None:
+        if not isinstance(llm, SRALLM):
+            raise TypeError(
+                f"PassageSynthesizer needs an SRALLM (it passes the passages), got {type(llm).__name__}"
+            )
+        super().__init__(llm=llm, streaming=streaming)
+        self._text_qa_template = text_qa_template or DEFAULT_TEXT_QA_PROMPT_SEL
+        self._separator = separator
+
+    def _get_prompts(self) -> PromptDictType:
+        return {"text_qa_template": self._text_qa_template}
+
+    def _update_prompts(self, prompts: PromptDictType) -> None:
+        if "text_qa_template" in prompts:
+            self._text_qa_template = prompts["text_qa_template"]
+
+    def synthesize(
+        self,
+        query: QueryTextType,
+        nodes: list[NodeWithScore],
+        additional_source_nodes: Sequence[NodeWithScore] | None = None,
+        **response_kwargs: Any,
+    ) -> RESPONSE_TYPE:
+        token = _NODES.set(nodes)
+        try:
+            return super().synthesize(query, nodes, additional_source_nodes, **response_kwargs)
+        finally:
+            _NODES.reset(token)
+
+    async def asynthesize(
+        self,
+        query: QueryTextType,
+        nodes: list[NodeWithScore],
+        additional_source_nodes: Sequence[NodeWithScore] | None = None,
+        **response_kwargs: Any,
+    ) -> RESPONSE_TYPE:
+        token = _NODES.set(nodes)
+        try:
+            return await super().asynthesize(query, nodes, additional_source_nodes, **response_kwargs)
+        finally:
+            _NODES.reset(token)
+
+    def _call(self, query_str: str, text_chunks: Sequence[str]) -> tuple[Any, dict[str, Any]]:
+        """The chat messages and the call's options: the passages are the chunks, with the scores and
+        ids of the nodes they came from when `synthesize` gave them."""
+        nodes = _NODES.get()
+        if nodes is not None and len(nodes) == len(text_chunks):
+            passages: list[Passage] = [node_passage(n) for n in nodes]
+        else:
+            passages = list(text_chunks)
+        messages = self._text_qa_template.format_messages(
+            llm=self._llm, context_str=self._separator.join(text_chunks), query_str=query_str
+        )
+        return messages, {"passages": passages, "question": query_str}
+
+    def get_response(
+        self, query_str: str, text_chunks: Sequence[str], **response_kwargs: Any
+    ) -> RESPONSE_TEXT_TYPE:
+        messages, options = self._call(query_str, text_chunks)
+        if self._streaming:
+            return (r.delta or "" for r in self._llm.stream_chat(messages, **options, **response_kwargs))
+        return self._llm.chat(messages, **options, **response_kwargs).message.content or ""
+
+    async def aget_response(
+        self, query_str: str, text_chunks: Sequence[str], **response_kwargs: Any
+    ) -> RESPONSE_TEXT_TYPE:
+        messages, options = self._call(query_str, text_chunks)
+        if self._streaming:
+            stream = await self._llm.astream_chat(messages, **options, **response_kwargs)
+            return _deltas(stream)
+        return (await self._llm.achat(messages, **options, **response_kwargs)).message.content or ""
+
+
+async def _deltas(stream: AsyncGenerator[Any, None]) -> AsyncGenerator[str, None]:
+    async for response in stream:
+        yield response.delta or ""
