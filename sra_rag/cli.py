@@ -1,6 +1,6 @@
 """The `sra-rag` command line.
 
-demo     index the bundled corpus (once) and answer its questions with and without SRA
+demo     index the bundled corpus (once); baseline, paper SRA, best order and guided SRA on its questions
 index    index a folder of .txt/.md files (only new and changed files are embedded again)
 ask      answer a question from an index
 compare  answer it with and without SRA, with the attention each source received
@@ -20,6 +20,7 @@ from typing import Any
 from transformers.utils import logging as transformers_logging
 
 from .config import PRESETS, AnyConfig, load_config
+from .demo import add_demo_arguments, run_demo
 from .eval.command import add_eval_arguments, run_eval
 from .eval.rag_command import add_rag_arguments, run_rag
 from .eval.speed import add_bench_arguments, run_bench
@@ -44,49 +45,6 @@ def _pipeline(index_path: str | Path, args: argparse.Namespace, sra: AnyConfig |
     from .rag import RagPipeline
 
     return RagPipeline.from_index(index_path, args.model, sra=sra, top_k=args.top_k, order=args.order)
-
-
-def _demo(args: argparse.Namespace) -> int:
-    from rich.table import Table
-    from tqdm.auto import tqdm
-
-    from .generation import Generator
-    from .models import default_cache_dir, load_model
-    from .rag import Embedder, RagPipeline, demo_corpus_dir, demo_questions, index_folder
-
-    config = _config(args)
-    console = _console()
-    out = Path(args.index) if args.index else default_cache_dir() / "demo-index"
-    embedder = Embedder()
-    index, report = index_folder(demo_corpus_dir(), out, embedder, progress=True)
-    console.print(f"index {out}: {report.chunks} chunks, {report.embedded_chunks} embedded now")
-    questions = demo_questions()
-    if args.limit:
-        questions = questions[: args.limit]
-    model, tokenizer = load_model(args.model, sra=None)
-    pipeline = RagPipeline(index, embedder, Generator(model, tokenizer), top_k=args.top_k, order=args.order)
-    table = Table(title=f"{len(questions)} demo questions, baseline vs SRA ({config.policy})")
-    for column in ("question", "gold", "baseline", "SRA"):
-        table.add_column(column, overflow="fold")
-    correct = {"baseline": 0, "sra": 0}
-    tokens = []
-    for question in tqdm(questions, desc="answering", unit="question"):
-        baseline, sra = pipeline.compare(question.question, sra=config)
-        tokens.append(baseline.prompt_tokens)
-        marks = []
-        for name, result in (("baseline", baseline), ("sra", sra)):
-            hit = question.is_answered_by(result.answer)
-            correct[name] += hit
-            marks.append(f"{'[green]✓' if hit else '[red]✗'}[/] {result.answer}")
-        table.add_row(question.question, question.answer, *marks)
-    console.print(table)
-    total = len(questions)
-    console.print(
-        f"prompts of {min(tokens)} to {max(tokens)} tokens (top {args.top_k} chunks). "
-        f"Correct: baseline {correct['baseline']}/{total}, SRA {correct['sra']}/{total}."
-    )
-    console.print("A demo, not an evaluation: see the README's results for measured effects.")
-    return 0
 
 
 def _index(args: argparse.Namespace) -> int:
@@ -171,12 +129,11 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--debug", action="store_true", help="show the full traceback of an error")
     commands = parser.add_subparsers(dest="command", required=True)
 
-    demo = commands.add_parser("demo", help="answer the bundled corpus's questions, baseline vs SRA")
-    _add_config_option(demo)
-    _add_retrieval_options(demo)
-    demo.add_argument("--limit", type=int, default=10, help="first N questions (0: all; default 10)")
-    demo.add_argument("--index", default=None, help="where to keep the demo index (default: the cache)")
-    demo.set_defaults(run=_demo)
+    demo = commands.add_parser(
+        "demo", help="the bundled corpus's questions: baseline, paper SRA, best order, guided SRA"
+    )
+    add_demo_arguments(demo)
+    demo.set_defaults(run=run_demo)
 
     index = commands.add_parser("index", help="index a folder of .txt and .md files")
     index.add_argument("folder")

@@ -1,11 +1,13 @@
 """The command line end to end on the bundled models; bad input exits non-zero with one line."""
 
 import json
+import re
 from pathlib import Path
 
 import pytest
 
 from sra_rag.cli import main
+from sra_rag.demo import winner_line
 
 CORPUS = {
     "harbour.md": "# Harbour\n\nThe Quillon harbour master is Teodora Vask. " + "Boats come and go. " * 40,
@@ -53,11 +55,35 @@ def test_compare_shows_both_answers_and_per_source_attention(index, capsys):
 
 
 @pytest.mark.slow
-def test_demo_answers_bundled_questions_with_and_without_sra(demo_index, capsys):
+def test_demo_compares_the_settings_and_names_the_winner(demo_index, capsys):
     assert main(["demo", "--limit", "1", "--index", str(demo_index[0])]) == 0
     printed = capsys.readouterr().out
     assert "0 embedded now" in printed  # the session's index was reused
-    assert "Correct: baseline " in printed and "/1, SRA " in printed and "tokens (top 16 chunks)" in printed
+    assert "top 5 chunks" in printed
+    counts = re.search(
+        r"Correct: baseline (\d)/1, paper SRA (\d)/1, best_last (\d)/1, guided (\d)/1, "
+        r"guided \+ best_last (\d)/1\.",
+        printed,
+    )
+    assert counts, printed
+    names = ["baseline", "paper SRA", "best_last", "guided", "guided + best_last"]
+    assert winner_line(dict(zip(names, map(int, counts.groups()), strict=True)), 1) in printed
+
+
+def test_demo_refuses_a_guided_setting_that_is_not_guided(capsys):
+    assert main(["demo", "--guided", "paper"]) == 2
+    _one_line_error(capsys, "--guided 'paper' is a sra setting; give a guided one")
+
+
+def test_winner_line_names_ties_and_says_when_nothing_won():
+    assert (
+        winner_line({"baseline": 1, "a": 3, "b": 3}, 4)
+        == "Won: a and b, 3/4 correct against the baseline's 1/4."
+    )
+    assert (
+        winner_line({"baseline": 3, "a": 3, "b": 1}, 4) == "Nothing beat the baseline (3/4); a tied with it."
+    )
+    assert winner_line({"baseline": 2, "a": 2}, 4) == "No setting won: each answered 2/4."
 
 
 def _one_line_error(capsys, *needles: str) -> None:

@@ -1,0 +1,124 @@
+"""`sra-rag demo` (`make demo`): what a newcomer should see first on the bundled corpus.
+
+Five settings answer the same retrieved chunks: the baseline (chunks best first, as retrievers
+return them), the paper's SRA, the best passage order alone (`best_last`, the RAG benchmark's dev
+choice), and guided SRA without and with that order. A top-k of 5 keeps the prompt short enough
+for the bundled 135M model to have a chance (README, Results). One line says which won; the demo
+is a demo, not an evaluation (the benchmark in the README is that).
+"""
+
+from __future__ import annotations
+
+import argparse
+from dataclasses import dataclass
+from pathlib import Path
+
+from .config import PRESETS, AnyConfig, GuidedConfig, load_config
+from .rag.order import ORDERS
+
+DEMO_TOP_K = 5
+
+
+@dataclass(frozen=True)
+class DemoSetting:
+    name: str
+    order: str
+    sra: AnyConfig | None
+
+
+def demo_settings(order: str, paper: AnyConfig, guided: GuidedConfig) -> list[DemoSetting]:
+    """The five settings the demo compares, baseline first."""
+    return [
+        DemoSetting("baseline", "retrieved", None),
+        DemoSetting("paper SRA", "retrieved", paper),
+        DemoSetting(order, order, None),
+        DemoSetting("guided", "retrieved", guided),
+        DemoSetting(f"guided + {order}", order, guided),
+    ]
+
+
+def winner_line(correct: dict[str, int], total: int) -> str:
+    """One line: which setting answered most questions (ties named together), against the baseline."""
+    best = max(correct.values())
+    winners = [name for name, count in correct.items() if count == best]
+    if len(winners) == len(correct):
+        return f"No setting won: each answered {best}/{total}."
+    if "baseline" in winners:
+        tied = " and ".join(w for w in winners if w != "baseline")
+        return f"Nothing beat the baseline ({best}/{total}); {tied} tied with it."
+    baseline = correct["baseline"]
+    return f"Won: {' and '.join(winners)}, {best}/{total} correct against the baseline's {baseline}/{total}."
+
+
+def add_demo_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--model", default=None, help="a local model folder or .gguf (default: bundled SmolLM2)"
+    )
+    parser.add_argument(
+        "--top-k", type=int, default=DEMO_TOP_K, help=f"chunks per prompt (default {DEMO_TOP_K})"
+    )
+    parser.add_argument(
+        "--order",
+        choices=[o for o in ORDERS if o != "retrieved"],
+        default="best_last",
+        help="the order compared with the retriever's (default best_last)",
+    )
+    parser.add_argument("--config", default="paper", help="the paper SRA setting: a JSON file or a preset")
+    parser.add_argument(
+        "--guided",
+        default="guided_pasta",
+        help="the guided setting: a JSON file or a preset (default guided_pasta, the benchmark's dev "
+        f"choice; presets: {', '.join(sorted(p for p in PRESETS if p.startswith('guided')))})",
+    )
+    parser.add_argument("--limit", type=int, default=10, help="first N questions (0: all; default 10)")
+    parser.add_argument("--index", default=None, help="where to keep the demo index (default: the cache)")
+
+
+def run_demo(args: argparse.Namespace) -> int:
+    from rich.console import Console
+    from rich.table import Table
+    from tqdm.auto import tqdm
+
+    from .generation import Generator
+    from .models import default_cache_dir, load_model
+    from .rag import Embedder, RagPipeline, demo_corpus_dir, demo_questions, index_folder
+
+    paper, guided = load_config(args.config), load_config(args.guided)
+    if not isinstance(guided, GuidedConfig):
+        raise ValueError(f"--guided {args.guided!r} is a {guided.policy} setting; give a guided one")
+    if args.top_k < 1:
+        raise ValueError(f"--top-k must be >= 1, got {args.top_k}")
+    settings = demo_settings(args.order, paper, guided)
+    console = Console()
+    out = Path(args.index) if args.index else default_cache_dir() / "demo-index"
+    embedder = Embedder()
+    index, report = index_folder(demo_corpus_dir(), out, embedder, progress=True)
+    console.print(f"index {out}: {report.chunks} chunks, {report.embedded_chunks} embedded now")
+    questions = demo_questions()[: args.limit or None]
+    model, tokenizer = load_model(args.model, sra=None)
+    generator = Generator(model, tokenizer)
+    pipelines = {
+        order: RagPipeline(index, embedder, generator, top_k=args.top_k, order=order)
+        for order in {s.order for s in settings}
+    }
+    table = Table(title=f"{len(questions)} demo questions, top {args.top_k} chunks")
+    for column in ("question", "gold", *(s.name for s in settings)):
+        table.add_column(column, overflow="fold")
+    correct = dict.fromkeys((s.name for s in settings), 0)
+    tokens = []
+    for question in tqdm(questions, desc="answering", unit="question"):
+        marks = []
+        for setting in settings:
+            answer = pipelines[setting.order].ask(question.question, sra=setting.sra)
+            tokens.append(answer.prompt_tokens)
+            hit = question.is_answered_by(answer.answer)
+            correct[setting.name] += hit
+            marks.append(f"{'[green]✓' if hit else '[red]✗'}[/] {answer.answer}")
+        table.add_row(question.question, question.answer, *marks)
+    console.print(table)
+    total = len(questions)
+    counts = ", ".join(f"{name} {count}/{total}" for name, count in correct.items())
+    console.print(f"prompts of {min(tokens)} to {max(tokens)} tokens. Correct: {counts}.", soft_wrap=True)
+    console.print(winner_line(correct, total), soft_wrap=True)
+    console.print("A demo, not an evaluation: the README's results measure these settings on held-out data.")
+    return 0
