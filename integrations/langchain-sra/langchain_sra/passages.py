@@ -15,7 +15,7 @@ from typing import Any
 
 from langchain_core.documents import Document
 from langchain_core.prompt_values import ChatPromptValue
-from langchain_core.prompts import BasePromptTemplate
+from langchain_core.prompts import BasePromptTemplate, format_document
 from langchain_core.runnables import Runnable, RunnableLambda
 
 from sra_rag.generation import Passage
@@ -29,12 +29,17 @@ SCORE_KEYS = ("relevance_score", "score")
 """Document metadata read as the retriever's score (rerankers write `relevance_score`)."""
 
 
-def document_passage(document: Document, rank: int) -> dict[str, Any]:
-    """One retrieved document as a passage: its text, its score if the metadata has one, and a
-    label (its id, else its 1-based retrieval rank) that names it in the diagnostics."""
+def document_passage(
+    document: Document, rank: int, document_prompt: BasePromptTemplate | None = None
+) -> dict[str, Any]:
+    """One retrieved document as a passage: its text (as `document_prompt` formats it, if given),
+    its score if the metadata has one, and a label (its id, else its 1-based retrieval rank) that
+    names it in the diagnostics."""
     score = next((document.metadata[k] for k in SCORE_KEYS if document.metadata.get(k) is not None), None)
     return {
-        "text": document.page_content,
+        "text": document.page_content
+        if document_prompt is None
+        else format_document(document, document_prompt),
         "score": None if score is None else float(score),
         "label": document.id or str(rank),
     }
@@ -67,6 +72,7 @@ def stuff_passages(
     order: str = "retrieved",
     document_variable_name: str = "context",
     question_variable_name: str | None = "question",
+    document_prompt: BasePromptTemplate | None = None,
     separator: str = "\n\n",
 ) -> Runnable[dict[str, Any], ChatPromptValue]:
     """A chat prompt template that takes the retrieved Documents (best first, as retrievers return
@@ -78,7 +84,9 @@ def stuff_passages(
 
     `order` is the passage order (`retrieved`, `best_last` or `long_context`, the last being
     LangChain's own `LongContextReorder`); `question_variable_name` names the input whose text is the
-    question (None: whatever follows the last passage).
+    question (None: whatever follows the last passage). `document_prompt` formats each document
+    (from its `page_content` and metadata, as in LangChain's `create_stuff_documents_chain`); the
+    formatted text is the passage.
     """
     check_order(order)
     missing = {document_variable_name, question_variable_name} - set(prompt.input_variables) - {None}
@@ -97,7 +105,7 @@ def stuff_passages(
             )
         if not documents:
             raise ValueError(f"no documents in {document_variable_name!r}: the retriever found nothing")
-        passages = [document_passage(d, rank) for rank, d in enumerate(documents, 1)]
+        passages = [document_passage(d, rank, document_prompt) for rank, d in enumerate(documents, 1)]
         arranged = order_passages(passages, order)
         value = prompt.invoke({**inputs, document_variable_name: separator.join(p["text"] for p in arranged)})
         if not isinstance(value, ChatPromptValue):

@@ -11,7 +11,7 @@ from langchain_core.callbacks import BaseCallbackHandler
 from langchain_core.documents import Document
 from langchain_core.output_parsers import StrOutputParser
 from langchain_core.outputs import LLMResult
-from langchain_core.prompts import ChatPromptTemplate
+from langchain_core.prompts import ChatPromptTemplate, PromptTemplate
 from langchain_core.runnables import Runnable, RunnablePassthrough
 from langchain_huggingface import HuggingFaceEmbeddings
 from langchain_sra import ChatSRA, stuff_passages
@@ -122,6 +122,21 @@ def test_scores_in_document_metadata_become_passage_weights(chat: ChatSRA) -> No
     message = chain.invoke({"context": documents, "question": QUESTIONS[0][0]})
     reached = message.response_metadata["sra_diagnostics"]["passages"]
     assert [(p["label"], p["weight"]) for p in reached] == [("festival", 0.2), ("lighthouse", 0.9)]
+
+
+def test_a_document_prompt_formats_each_passage(chat: ChatSRA) -> None:
+    documents = [
+        Document(page_content=text, metadata={"source": f"doc{i}"}) for i, text in enumerate(CORPUS[:2])
+    ]
+    formatted = stuff_passages(
+        PROMPT, document_prompt=PromptTemplate.from_template("({source}) {page_content}")
+    )
+    value = formatted.invoke({"context": documents, "question": QUESTIONS[0][0]})
+    assert f"(doc1) {CORPUS[1]}" in value.to_string()
+    message = (formatted | chat.bind(sra=preset("guided_pasta"))).invoke(
+        {"context": documents, "question": QUESTIONS[0][0]}
+    )
+    assert [p["label"] for p in message.response_metadata["sra_diagnostics"]["passages"]] == ["1", "2"]
 
 
 def test_guided_sra_without_passages_is_a_clear_error(chat: ChatSRA, retriever: Any) -> None:
