@@ -12,18 +12,20 @@ bench    what SRA costs: prefill/decode time and memory against the baseline
 from __future__ import annotations
 
 import argparse
+import importlib
 import logging
+import os
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from transformers.utils import logging as transformers_logging
-
+from .cli_options import add_max_new_tokens, check_counts
 from .config import PRESETS, AnyConfig, load_config
-from .demo import add_demo_arguments, run_demo
-from .eval.command import add_eval_arguments, run_eval
-from .eval.rag_command import add_rag_arguments, run_rag
-from .eval.speed import add_bench_arguments, run_bench
+from .demo import add_demo_arguments
+from .eval.bench_options import add_bench_arguments
+from .eval.command import add_eval_arguments
+from .eval.rag_command import add_rag_arguments
 from .rag.order import DEFAULT_ORDER, ORDERS
 
 logger = logging.getLogger("sra_rag.cli")
@@ -31,8 +33,19 @@ logger = logging.getLogger("sra_rag.cli")
 DEFAULT_TOP_K = 16
 
 
+def _later(module: str, function: str) -> Callable[[argparse.Namespace], int]:
+    """A command's runner, imported when the command runs: parsing arguments (and `--help`) never
+    imports torch, transformers or sentence-transformers."""
+
+    def run(args: argparse.Namespace) -> int:
+        return getattr(importlib.import_module(module), function)(args)
+
+    return run
+
+
 def _config(args: argparse.Namespace) -> AnyConfig | None:
-    return None if getattr(args, "no_sra", False) else load_config(args.config)
+    config = load_config(args.config)  # also with --no-sra: a bad config is an error, never ignored
+    return None if getattr(args, "no_sra", False) else config
 
 
 def _console() -> Any:
@@ -42,9 +55,16 @@ def _console() -> Any:
 
 
 def _pipeline(index_path: str | Path, args: argparse.Namespace, sra: AnyConfig | None) -> Any:
-    from .rag import RagPipeline
+    """The arguments and the index are checked before torch and the model load."""
+    from .rag.store import load_index
 
-    return RagPipeline.from_index(index_path, args.model, sra=sra, top_k=args.top_k, order=args.order)
+    check_counts(args)
+    index = load_index(index_path)
+    from .rag.pipeline import RagPipeline
+
+    return RagPipeline.from_index(
+        index, args.model, sra=sra, top_k=args.top_k, order=args.order, max_new_tokens=args.max_new_tokens
+    )
 
 
 def _index(args: argparse.Namespace) -> int:
@@ -108,7 +128,13 @@ def _add_retrieval_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--model", default=None, help="a local model folder or .gguf (default: bundled SmolLM2)"
     )
-    parser.add_argument("--top-k", type=int, default=DEFAULT_TOP_K, help="chunks stuffed into the prompt")
+    parser.add_argument(
+        "--top-k",
+        type=int,
+        default=DEFAULT_TOP_K,
+        help=f"chunks stuffed into the prompt (default {DEFAULT_TOP_K})",
+    )
+    add_max_new_tokens(parser)
     parser.add_argument(
         "--order",
         choices=ORDERS,
@@ -133,7 +159,7 @@ def build_parser() -> argparse.ArgumentParser:
         "demo", help="the bundled corpus's questions: baseline, paper SRA, best order, guided SRA"
     )
     add_demo_arguments(demo)
-    demo.set_defaults(run=run_demo)
+    demo.set_defaults(run=_later("sra_rag.demo", "run_demo"))
 
     index = commands.add_parser("index", help="index a folder of .txt and .md files")
     index.add_argument("folder")
@@ -159,17 +185,17 @@ def build_parser() -> argparse.ArgumentParser:
 
     evaluate = commands.add_parser("eval", help="does SRA help? seeded tasks, dev/test splits, intervals")
     add_eval_arguments(evaluate)
-    evaluate.set_defaults(run=run_eval)
+    evaluate.set_defaults(run=_later("sra_rag.eval.command", "run_eval"))
 
     rag_eval = commands.add_parser(
         "rag-eval", help="does it help RAG? passage orders, top-k, paper and guided SRA on retrieved passages"
     )
     add_rag_arguments(rag_eval)
-    rag_eval.set_defaults(run=run_rag)
+    rag_eval.set_defaults(run=_later("sra_rag.eval.rag_command", "run_rag"))
 
     bench = commands.add_parser("bench", help="prefill/decode time and memory, SRA vs baseline")
     add_bench_arguments(bench)
-    bench.set_defaults(run=run_bench)
+    bench.set_defaults(run=_later("sra_rag.eval.speed", "run_bench"))
     return parser
 
 
@@ -177,7 +203,11 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     level = logging.INFO if args.command in ("bench", "eval", "rag-eval") else logging.WARNING
     logging.basicConfig(level=level, format="%(message)s")
-    transformers_logging.disable_progress_bar()  # weight-loading bars would bury the output
+    # weight-loading bars would bury the output: transformers reads this when first imported, and
+    # is switched directly when a caller (a notebook, a test) imported it already
+    os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
+    if "transformers" in sys.modules:
+        sys.modules["transformers"].utils.logging.disable_progress_bar()
     try:
         return args.run(args)
     except (ValueError, OSError) as error:  # bad input: one line (--debug: the traceback)
@@ -185,6 +215,10 @@ def main(argv: list[str] | None = None) -> int:
             raise
         print(f"sra-rag: error: {error}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:
+        # indexes are written aside and swapped in by renames: an interrupted one never replaced its old self
+        print("sra-rag: interrupted; any index being written was left as it was before", file=sys.stderr)
+        return 130
 
 
 if __name__ == "__main__":

@@ -13,6 +13,7 @@ import argparse
 from dataclasses import dataclass
 from pathlib import Path
 
+from .cli_options import add_max_new_tokens, check_counts
 from .config import PRESETS, AnyConfig, GuidedConfig, load_config
 from .rag.order import ORDERS
 
@@ -70,11 +71,17 @@ def add_demo_arguments(parser: argparse.ArgumentParser) -> None:
         help="the guided setting: a JSON file or a preset (default guided_pasta, the benchmark's dev "
         f"choice; presets: {', '.join(sorted(p for p in PRESETS if p.startswith('guided')))})",
     )
+    add_max_new_tokens(parser)
     parser.add_argument("--limit", type=int, default=10, help="first N questions (0: all; default 10)")
     parser.add_argument("--index", default=None, help="where to keep the demo index (default: the cache)")
 
 
 def run_demo(args: argparse.Namespace) -> int:
+    check_counts(args)  # before the imports below: a bad argument answers at once
+    paper, guided = load_config(args.config), load_config(args.guided)
+    if not isinstance(guided, GuidedConfig):
+        raise ValueError(f"--guided {args.guided!r} is a {guided.policy} setting; give a guided one")
+
     from rich.console import Console
     from rich.table import Table
     from tqdm.auto import tqdm
@@ -83,11 +90,6 @@ def run_demo(args: argparse.Namespace) -> int:
     from .models import default_cache_dir, load_model
     from .rag import Embedder, RagPipeline, demo_corpus_dir, demo_questions, index_folder
 
-    paper, guided = load_config(args.config), load_config(args.guided)
-    if not isinstance(guided, GuidedConfig):
-        raise ValueError(f"--guided {args.guided!r} is a {guided.policy} setting; give a guided one")
-    if args.top_k < 1:
-        raise ValueError(f"--top-k must be >= 1, got {args.top_k}")
     settings = demo_settings(args.order, paper, guided)
     console = Console()
     out = Path(args.index) if args.index else default_cache_dir() / "demo-index"
@@ -98,7 +100,9 @@ def run_demo(args: argparse.Namespace) -> int:
     model, tokenizer = load_model(args.model, sra=None)
     generator = Generator(model, tokenizer)
     pipelines = {
-        order: RagPipeline(index, embedder, generator, top_k=args.top_k, order=order)
+        order: RagPipeline(
+            index, embedder, generator, top_k=args.top_k, order=order, max_new_tokens=args.max_new_tokens
+        )
         for order in {s.order for s in settings}
     }
     table = Table(title=f"{len(questions)} demo questions, top {args.top_k} chunks")

@@ -135,6 +135,10 @@ def converted_gguf(gguf: Path, cache_dir: Path | None = None) -> Path:
     return target
 
 
+_TOKENIZER_FILES = ("tokenizer.json", "tokenizer.model", "vocab.json", "vocab.txt", "spiece.model")
+"""A local model folder holds at least one of these (fast, sentencepiece or BPE/WordPiece tokenizers)."""
+
+
 def _resolve(model: str | os.PathLike[str] | None, cache_dir: Path | None) -> tuple[str, bool]:
     """(what to pass to from_pretrained, whether it is local)."""
     if model is None:
@@ -145,6 +149,13 @@ def _resolve(model: str | os.PathLike[str] | None, cache_dir: Path | None) -> tu
     if path.is_dir():
         if not (path / "config.json").is_file():
             raise ModelNotFoundError(f"{path} is a directory without config.json, not a Hugging Face model")
+        if not any((path / name).is_file() for name in _TOKENIZER_FILES):
+            raise ModelNotFoundError(
+                f"{path} has no tokenizer (none of {', '.join(_TOKENIZER_FILES)}): save the tokenizer "
+                "there too (tokenizer.save_pretrained)"
+            )
+        if not any(path.glob("*.safetensors")) and not any(path.glob("*.bin")):
+            raise ModelNotFoundError(f"{path} has no weights (*.safetensors or *.bin files)")
         return str(path), True
     text = str(model)
     file_like = path.suffix in {".gguf", ".safetensors", ".bin", ".json", ".pt"}

@@ -2,6 +2,9 @@
 
 import json
 import re
+import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -87,8 +90,11 @@ def test_winner_line_names_ties_and_says_when_nothing_won():
 
 
 def _one_line_error(capsys, *needles: str) -> None:
-    err = capsys.readouterr().err.strip()
-    assert err.startswith("sra-rag: error:") and "\n" not in err, err
+    """The error is one line, the last; only progress bars may come before it."""
+    output = capsys.readouterr().err.strip()
+    assert "Traceback" not in output, output
+    err = output.splitlines()[-1]
+    assert err.startswith("sra-rag: error:") and output.count("sra-rag:") == 1, output
     for needle in needles:
         assert needle in err, err
 
@@ -168,3 +174,76 @@ def test_compare_with_guided_sra_on_the_best_last_order(index, capsys):
     assert "SRA (guided):" in printed and "(best_last order)" in printed
     best = next(line for line in printed.splitlines() if line.startswith("│ 2 │"))
     assert "harbour.md │    1 │" in best and "+" in best.split("│")[-2]  # the best source gained
+
+
+def test_help_and_argument_errors_never_import_torch():
+    """`--help` and a bad argument answer at once: no torch, transformers or sentence-transformers."""
+    script = (
+        "import sys\n"
+        "from sra_rag.cli import main\n"
+        "for argv in (['--help'], ['ask', 'q', '--index', '/nowhere'], ['demo', '--limit', '-1']):\n"
+        "    try:\n"
+        "        main(argv)\n"
+        "    except SystemExit:\n"
+        "        pass\n"
+        "print(sorted(m for m in ('torch', 'transformers', 'sentence_transformers') if m in sys.modules))\n"
+    )
+    run = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True)
+    assert run.stdout.strip().splitlines()[-1] == "[]", run.stdout
+
+
+@pytest.mark.parametrize(
+    ("argv", "needle"),
+    [
+        (["demo", "--limit", "-1"], "--limit must be >= 0, got -1"),
+        (["demo", "--top-k", "0"], "--top-k must be >= 1, got 0"),
+        (["ask", "q", "--index", "X", "--max-new-tokens", "0"], "--max-new-tokens must be >= 1, got 0"),
+        (["ask", "q", "--index", "X", "--no-sra", "--config", "papr"], "no preset of that name"),
+    ],
+)
+def test_bad_counts_and_configs_fail_before_anything_loads(argv, needle, capsys):
+    assert main(argv) == 2
+    _one_line_error(capsys, needle)
+
+
+def test_an_index_whose_meta_lacks_keys_is_an_error_and_can_be_rebuilt(index, tmp_path, capsys):
+    folder, out = index
+    damaged = tmp_path / "damaged"
+    shutil.copytree(out, damaged)
+    meta = json.loads((damaged / "meta.json").read_text())
+    del meta["chunking"], meta["sha256"]["index.faiss"]
+    (damaged / "meta.json").write_text(json.dumps(meta))
+    assert main(["ask", "Who?", "--index", str(damaged)]) == 2
+    _one_line_error(capsys, "lacks ['chunking', 'sha256.index.faiss']", "rebuild the index")
+    assert main(["index", str(folder), "--out", str(damaged)]) == 0  # rebuilt in place
+    assert "(2 added, 0 changed" in capsys.readouterr().out
+
+
+def test_a_corpus_without_words_is_an_error(tmp_path, capsys):
+    (tmp_path / "nul.txt").write_bytes(b"\x00" * 64)
+    assert main(["index", str(tmp_path), "--out", str(tmp_path / "i")]) == 2
+    _one_line_error(capsys, "no text to index")
+    assert not (tmp_path / "i").exists()
+
+
+def test_chunks_longer_than_the_embedder_takes_are_an_error(index, tmp_path, capsys):
+    folder, _ = index
+    assert main(["index", str(folder), "--out", str(tmp_path / "i"), "--chunk-tokens", "1000"]) == 2
+    _one_line_error(capsys, "chunks of 1000 tokens are longer than all-MiniLM-L6-v2 embeds (254 tokens")
+
+
+def test_a_model_folder_without_a_tokenizer_is_an_error(index, tmp_path, capsys):
+    (tmp_path / "config.json").write_text("{}")
+    assert main(["ask", "Who?", "--index", str(index[1]), "--model", str(tmp_path)]) == 2
+    _one_line_error(capsys, "has no tokenizer", "tokenizer.save_pretrained")
+
+
+def test_ctrl_c_while_indexing_says_the_old_index_is_intact(index, monkeypatch, capsys):
+    folder, out = index
+
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr("sra_rag.rag.index_folder", interrupted)
+    assert main(["index", str(folder), "--out", str(out)]) == 130
+    assert "interrupted; any index being written was left as it was before" in capsys.readouterr().err

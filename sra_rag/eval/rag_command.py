@@ -19,14 +19,13 @@ from pathlib import Path
 from typing import Any
 
 from .model_choice import add_model_argument, file_slug, resolve_model
+from .rag_presets import RAG_PRESETS
 
 logger = logging.getLogger(__name__)
 PHASES = ("dev", "test", "all")
 
 
 def add_rag_arguments(parser: argparse.ArgumentParser) -> None:
-    from .rag_run import RAG_PRESETS
-
     add_model_argument(parser)
     parser.add_argument("--phase", choices=PHASES, help="dev (choose), test (report), all")
     parser.add_argument("--report", type=Path, help="no run: reprint a saved report's table, redraw its plot")
@@ -135,7 +134,7 @@ def run_rag(args: argparse.Namespace) -> int:
     from ..models import load_model
     from ..rag.embedding import Embedder
     from .plots import plot_rag
-    from .rag_run import RAG_PRESETS, run_dev, run_test
+    from .rag_run import run_dev, run_test
     from .tasks import prompt_style
 
     model, tokenizer = load_model(source, sra=None)

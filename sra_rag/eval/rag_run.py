@@ -13,7 +13,6 @@ from __future__ import annotations
 import logging
 import sys
 import time
-from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
@@ -26,6 +25,7 @@ from ..patch import disable_sra, enable_sra
 from ..rag.embedding import Embedder
 from ..spans import even_spans, use_spans
 from . import rag_settings
+from .rag_presets import RagPreset
 from .rag_rule import RULE, apply_rule, difference, targets
 from .rag_samples import BuiltPrompt, RagSample, build, rank_counts, retrieve_samples
 from .rag_settings import BASELINE, ORDER_SETTINGS, RagSetting, candidate_settings, parse, reported_settings
@@ -36,31 +36,6 @@ from .summary import Record, paired, sample_key
 from .tasks import Style, held_text
 
 logger = logging.getLogger(__name__)
-
-
-@dataclass(frozen=True)
-class RagPreset:
-    name: str
-    seed: int
-    dev_cells: tuple[tuple[int, int], ...]
-    """(top-k, samples) of the dev split."""
-    test_cells: tuple[tuple[int, int], ...]
-    long_slice: tuple[int, int] | None
-    """(top-k, samples): a long test cell run under the baseline, the order and the chosen
-    combinations only."""
-    perplexity: tuple[int, int, int]
-    """(tokens, samples, scored tail tokens) of held text."""
-    max_new_tokens: int = 12
-
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
-
-
-RAG_PRESETS = {
-    "smoke": RagPreset("smoke", 0, ((4, 1),), ((4, 1),), None, (256, 1, 32), 8),
-    # prompts of about 1.6k (k=8), 3.1k (k=16) and, in the long slice, 7.5k (k=38) tokens on SmolLM2
-    "full": RagPreset("full", 2307, ((8, 24),), ((8, 24), (16, 10)), (38, 3), (1024, 3, 256)),
-}
 
 
 def _set(model: PreTrainedModel, setting: RagSetting) -> None:

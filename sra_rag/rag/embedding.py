@@ -63,6 +63,11 @@ class Embedder:
         return self.model.tokenizer
 
     @property
+    def max_tokens(self) -> int:
+        """The most text tokens the model embeds; it truncates longer texts silently."""
+        return int(self.model.max_seq_length) - self.tokenizer.num_special_tokens_to_add()
+
+    @property
     def dimension(self) -> int:
         return int(self.model.get_embedding_dimension())
 

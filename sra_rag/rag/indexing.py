@@ -11,7 +11,7 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from .chunking import Chunk, ChunkingParams, chunk_document
-from .documents import load_documents
+from .documents import CorpusError, load_documents
 from .embedding import Embedder
 from .store import IndexStoreError, RagIndex, check_index_target, load_index, save_index
 
@@ -40,6 +40,11 @@ def build_index(
     """Index every document in `folder`; vectors of files unchanged since `previous` are reused."""
     params = params or ChunkingParams()
     documents = load_documents(folder)
+    if params.chunk_tokens > embedder.max_tokens:
+        raise ValueError(
+            f"chunks of {params.chunk_tokens} tokens are longer than {embedder.name} embeds "
+            f"({embedder.max_tokens} tokens; it would cut them silently): use at most {embedder.max_tokens}"
+        )
     reusable = previous is not None and (
         previous.embedding_model == embedder.name
         and previous.dimension == embedder.dimension
@@ -63,6 +68,8 @@ def build_index(
         chunks.extend(fresh)
         pending.append((len(pieces), fresh))
         pieces.append(np.zeros((0, embedder.dimension), dtype=np.float32))
+    if not chunks:
+        raise CorpusError(f"no text to index in {str(folder)!r}: its files hold no words")
     texts = [c.text for _, fresh in pending for c in fresh]
     logger.info("embedding %d chunks from %d files", len(texts), len(pending))
     embedded = embedder.embed(texts, progress=progress)

@@ -75,15 +75,17 @@ class RagPipeline:
     @classmethod
     def from_index(
         cls,
-        index_path: str | Path,
+        index: str | Path | RagIndex,
         model: str | Path | None = None,
         *,
         sra: AnyConfig | None = DEFAULT,
         **options: Any,
     ) -> RagPipeline:
-        """Load a saved index, the bundled embedder and a model (None: the bundled SmolLM2)."""
+        """A saved index (its folder, or one already loaded), the bundled embedder and a model
+        (None: the bundled SmolLM2)."""
         check_order(options.get("order", DEFAULT_ORDER))
-        index = load_index(index_path)  # first: a missing or damaged index fails before any model loads
+        if not isinstance(index, RagIndex):
+            index = load_index(index)  # first: a missing or damaged index fails before any model loads
         embedder = Embedder()
         loaded, tokenizer = load_model(model) if sra is DEFAULT else load_model(model, sra=sra)
         return cls(index, embedder, Generator(loaded, tokenizer), **options)

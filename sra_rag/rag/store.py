@@ -136,6 +136,10 @@ def save_index(index: RagIndex, path: str | Path) -> Path:
     return target
 
 
+_META_KEYS = ("format_version", "embedding_model", "dimension", "count", "chunking", "files", "sha256")
+"""What `save_index` writes into meta.json, and `load_index` needs."""
+
+
 def _read_meta(folder: Path) -> dict[str, Any]:
     meta_path = folder / _META
     if not folder.is_dir():
@@ -152,6 +156,13 @@ def _read_meta(folder: Path) -> dict[str, Any]:
         raise IndexStoreError(
             f"{str(folder)!r} has index format {meta.get('format_version')!r}, this version reads "
             f"{FORMAT_VERSION}; rebuild the index"
+        )
+    missing = [key for key in _META_KEYS if key not in meta]
+    hashes = meta.get("sha256")
+    missing += [f"sha256.{n}" for n in (_INDEX, _CHUNKS) if isinstance(hashes, dict) and n not in hashes]
+    if missing or not isinstance(hashes, dict):
+        raise IndexStoreError(
+            f"{str(meta_path)!r} lacks {missing or ['sha256']}: it is damaged; rebuild the index"
         )
     return meta
 

@@ -18,6 +18,7 @@ from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
 from sra_rag.config import PAPER, AnyConfig
 from sra_rag.generation import DEFAULT, GenerationStream, Generator
+from sra_rag.hints import check_known
 from sra_rag.models import BUNDLED_MODEL_NAME, load_model
 from sra_rag.patch import check_config
 
@@ -80,6 +81,7 @@ class SRAModelBase(BaseModel):
 
         `sra` becomes the model's default setting; `fields` are this class's other fields.
         """
+        check_known(cls.__name__, fields, set(cls.model_fields) - {"model", "tokenizer"})  # before loading
         model, tokenizer = load_model(
             model_id,
             sra=sra,

@@ -79,3 +79,12 @@ async def test_context_window_error_in_async_and_streaming(chat: ChatSRA, llm: S
             pass
     with pytest.raises(ContextWindowError, match="context window is"):
         list(llm.stream(too_long(chat)))
+
+
+def test_a_misspelt_field_fails_before_the_model_loads(monkeypatch: pytest.MonkeyPatch) -> None:
+    def no_loading(*args: object, **kwargs: object) -> None:
+        raise AssertionError("the model was loaded before the arguments were checked")
+
+    monkeypatch.setattr("langchain_sra._base.load_model", no_loading)
+    with pytest.raises(TypeError, match=r"\['temprature'\]; 'temprature': did you mean 'temperature'\?"):
+        ChatSRA.from_model_id(None, temprature=0.5)

@@ -112,7 +112,7 @@ def test_unknown_constructor_arguments_are_an_error(bundled: Any) -> None:
     )
     with pytest.raises(TypeError, match=pattern):
         SRALLM(model, tokenizer, max_tokens=5, temprature=0.3)
-    with pytest.raises(TypeError, match=r"\['no_such_field'\]; its fields: \[.*'top_p'\]"):
+    with pytest.raises(TypeError, match=r"\['no_such_field'\]; known: \[.*'top_p'\]"):
         SRALLM(model, tokenizer, no_such_field=1)
     debug = LlamaDebugHandler()  # LlamaIndex's own fields still work
     llm = SRALLM(

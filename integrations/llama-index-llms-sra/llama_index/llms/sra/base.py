@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import difflib
 import os
 from collections import deque
 from collections.abc import AsyncIterator, Callable, Iterator, Mapping, Sequence
@@ -39,6 +38,7 @@ from transformers import PreTrainedModel, PreTrainedTokenizerBase
 from sra_rag.async_stream import iterate_in_thread
 from sra_rag.config import PAPER, AnyConfig, GuidedConfig
 from sra_rag.generation import DEFAULT, GenerationStream, Generator, Passage, Prompt
+from sra_rag.hints import check_known
 from sra_rag.models import BUNDLED_MODEL_NAME, load_model
 from sra_rag.patch import check_config
 
@@ -229,15 +229,7 @@ class SRALLM(CustomLLM):
         """
         if sra is not DEFAULT:
             check_config(sra)
-        fields = sorted(type(self).model_fields)
-        unknown = sorted(set(kwargs) - set(fields))
-        if unknown:  # an error, not ignored (pydantic's `extra="forbid"` alone gives no hint)
-            hints = [
-                f"{k!r}: did you mean {m[0]!r}? "
-                for k in unknown
-                if (m := difflib.get_close_matches(k, fields, 1))
-            ]
-            raise TypeError(f"SRALLM got unknown argument(s) {unknown}; {''.join(hints)}its fields: {fields}")
+        check_known("SRALLM", kwargs, type(self).model_fields)  # before any model loads
         if isinstance(model, PreTrainedModel):
             if tokenizer is None:
                 raise ValueError("pass the model's tokenizer with a loaded model: SRALLM(model, tokenizer)")
