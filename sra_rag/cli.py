@@ -20,7 +20,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from .cli_options import add_max_new_tokens, check_counts
+from .cli_options import DefaultsHelpFormatter, add_max_new_tokens, check_counts
 from .config import PRESETS, AnyConfig, load_config
 from .demo import add_demo_arguments
 from .eval.bench_options import add_bench_arguments
@@ -132,7 +132,7 @@ def _add_retrieval_options(parser: argparse.ArgumentParser) -> None:
         "--top-k",
         type=int,
         default=DEFAULT_TOP_K,
-        help=f"chunks stuffed into the prompt (default {DEFAULT_TOP_K})",
+        help="chunks stuffed into the prompt",
     )
     add_max_new_tokens(parser)
     parser.add_argument(
@@ -162,23 +162,25 @@ def build_parser() -> argparse.ArgumentParser:
     demo.set_defaults(run=_later("sra_rag.demo", "run_demo"))
 
     index = commands.add_parser("index", help="index a folder of .txt and .md files")
-    index.add_argument("folder")
+    index.add_argument("folder", help="the folder of .txt and .md files")
     index.add_argument("--out", required=True, help="index folder to write (replaced atomically)")
-    index.add_argument("--chunk-tokens", type=int, default=200)
-    index.add_argument("--overlap-tokens", type=int, default=40)
+    index.add_argument("--chunk-tokens", type=int, default=200, help="embedding tokens per chunk, at most")
+    index.add_argument(
+        "--overlap-tokens", type=int, default=40, help="tokens each chunk shares with the last"
+    )
     index.set_defaults(run=_index)
 
     ask = commands.add_parser("ask", help="answer a question from an index")
-    ask.add_argument("question")
-    ask.add_argument("--index", required=True)
+    ask.add_argument("question", help="the question to answer")
+    ask.add_argument("--index", required=True, help="a folder `sra-rag index` wrote")
     ask.add_argument("--no-sra", action="store_true", help="the stock model (baseline)")
     _add_config_option(ask)
     _add_retrieval_options(ask)
     ask.set_defaults(run=_ask)
 
     compare = commands.add_parser("compare", help="baseline vs SRA answers and per-source attention")
-    compare.add_argument("question")
-    compare.add_argument("--index", required=True)
+    compare.add_argument("question", help="the question to answer")
+    compare.add_argument("--index", required=True, help="a folder `sra-rag index` wrote")
     _add_config_option(compare)
     _add_retrieval_options(compare)
     compare.set_defaults(run=_compare)
@@ -196,6 +198,8 @@ def build_parser() -> argparse.ArgumentParser:
     bench = commands.add_parser("bench", help="prefill/decode time and memory, SRA vs baseline")
     add_bench_arguments(bench)
     bench.set_defaults(run=_later("sra_rag.eval.speed", "run_bench"))
+    for command in commands.choices.values():
+        command.formatter_class = DefaultsHelpFormatter
     return parser
 
 

@@ -7,12 +7,24 @@ import argparse
 MAX_NEW_TOKENS = 48
 
 
+class DefaultsHelpFormatter(argparse.HelpFormatter):
+    """Help that shows each option's default, unless it has none (None, a flag) or names it itself."""
+
+    def _get_help_string(self, action: argparse.Action) -> str:
+        text = action.help or ""
+        if not action.option_strings or "default" in text:
+            return text
+        if action.default is None or action.default is False or action.default is argparse.SUPPRESS:
+            return text
+        return f"{text} (default: %(default)s)"
+
+
 def add_max_new_tokens(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--max-new-tokens",
         type=int,
         default=MAX_NEW_TOKENS,
-        help=f"answer length cap (default {MAX_NEW_TOKENS})",
+        help="the most tokens an answer may have",
     )
 
 

@@ -55,14 +55,12 @@ def add_demo_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--model", default=None, help="a local model folder or .gguf (default: bundled SmolLM2)"
     )
-    parser.add_argument(
-        "--top-k", type=int, default=DEMO_TOP_K, help=f"chunks per prompt (default {DEMO_TOP_K})"
-    )
+    parser.add_argument("--top-k", type=int, default=DEMO_TOP_K, help="chunks per prompt")
     parser.add_argument(
         "--order",
         choices=[o for o in ORDERS if o != "retrieved"],
         default="best_last",
-        help="the order compared with the retriever's (default best_last)",
+        help="the order compared with the retriever's",
     )
     parser.add_argument("--config", default="paper", help="the paper SRA setting: a JSON file or a preset")
     parser.add_argument(
@@ -72,7 +70,7 @@ def add_demo_arguments(parser: argparse.ArgumentParser) -> None:
         f"choice; presets: {', '.join(sorted(p for p in PRESETS if p.startswith('guided')))})",
     )
     add_max_new_tokens(parser)
-    parser.add_argument("--limit", type=int, default=10, help="first N questions (0: all; default 10)")
+    parser.add_argument("--limit", type=int, default=10, help="first N questions (0: all)")
     parser.add_argument("--index", default=None, help="where to keep the demo index (default: the cache)")
 
 

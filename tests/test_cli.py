@@ -1,5 +1,6 @@
 """The command line end to end on the bundled models; bad input exits non-zero with one line."""
 
+import argparse
 import json
 import re
 import shutil
@@ -9,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from sra_rag.cli import main
+from sra_rag.cli import build_parser, main
 from sra_rag.demo import winner_line
 
 CORPUS = {
@@ -247,3 +248,16 @@ def test_ctrl_c_while_indexing_says_the_old_index_is_intact(index, monkeypatch, 
     monkeypatch.setattr("sra_rag.rag.index_folder", interrupted)
     assert main(["index", str(folder), "--out", str(out)]) == 130
     assert "interrupted; any index being written was left as it was before" in capsys.readouterr().err
+
+
+def test_every_argument_has_help():
+    parser = build_parser()
+    [commands] = [a for a in parser._actions if isinstance(a, argparse._SubParsersAction)]
+    missing = [
+        (name, action.dest)
+        for name, command in commands.choices.items()
+        for action in command._actions
+        if not action.help
+    ]
+    assert missing == []
+    assert "(default: 5)" in commands.choices["demo"].format_help()  # defaults are shown

@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
+from tqdm.auto import tqdm
 
 if TYPE_CHECKING:
     from sentence_transformers import SentenceTransformer
@@ -75,7 +76,15 @@ class Embedder:
         """(len(texts), dimension) float32, L2-normalised."""
         if not texts:
             return np.zeros((0, self.dimension), dtype=np.float32)
-        vectors = self.model.encode(
-            texts, batch_size=32, normalize_embeddings=True, show_progress_bar=progress, convert_to_numpy=True
-        )
-        return np.ascontiguousarray(vectors, dtype=np.float32)
+        step = 256  # texts per progress step; sentence-transformers sorts each step by length
+        parts = [
+            self.model.encode(
+                texts[i : i + step],
+                batch_size=32,
+                normalize_embeddings=True,
+                convert_to_numpy=True,
+                show_progress_bar=False,
+            )
+            for i in tqdm(range(0, len(texts), step), desc="embedding", unit="step", disable=not progress)
+        ]
+        return np.ascontiguousarray(np.concatenate(parts), dtype=np.float32)
