@@ -80,3 +80,9 @@ def test_bad_paths_say_what_to_pass(tmp_path):
         load_model(tmp_path)
     with pytest.raises(TypeError, match="SRAConfig, a TransitionConfig, a GuidedConfig or None"):
         load_model(tmp_path, sra="paper")
+
+
+def test_the_suite_runs_offline_whatever_the_environment_says():
+    import os
+
+    assert os.environ["HF_HUB_OFFLINE"] == "1" and os.environ["TRANSFORMERS_OFFLINE"] == "1"

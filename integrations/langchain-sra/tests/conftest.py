@@ -2,8 +2,8 @@
 
 import os
 
-os.environ.setdefault("HF_HUB_OFFLINE", "1")
-os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+os.environ["HF_HUB_OFFLINE"] = "1"  # forced: an exported HF_HUB_OFFLINE=0 must not reach the hub
+os.environ["TRANSFORMERS_OFFLINE"] = "1"
 # The test machines share a few cores between jobs; OpenMP threads spin-waiting on busy cores made
 # each generation about 5x slower than one thread does (measured: 13 s against 1.7 s).
 os.environ.setdefault("OMP_NUM_THREADS", "1")
