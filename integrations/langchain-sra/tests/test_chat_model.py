@@ -144,13 +144,22 @@ async def test_async_stream_matches_sync_and_never_blocks_the_loop(chat: ChatSRA
 
 
 async def test_abandoned_async_stream_stops_generating(chat: ChatSRA) -> None:
-    threads = threading.active_count()
-    async for _ in chat.astream(QUESTION, max_tokens=500):
-        break
-    deadline = time.monotonic() + 10  # 500 tokens would take far longer than this
-    while threading.active_count() > threads and time.monotonic() < deadline:
-        await asyncio.sleep(0.05)
-    assert threading.active_count() == threads  # the pump and generation threads are gone
+    long = "Count from 1 to 400, one number per line."
+    full = await chat.ainvoke(long, max_tokens=64)
+    assert full.usage_metadata["output_tokens"] == 64  # left alone, this prompt runs to the limit
+    steps: list[int] = []
+    hook = chat.model.register_forward_hook(lambda *args: steps.append(1))
+    try:
+        threads = threading.active_count()
+        async for _ in chat.astream(long, max_tokens=500):
+            break
+        deadline = time.monotonic() + 10
+        while threading.active_count() > threads and time.monotonic() < deadline:
+            await asyncio.sleep(0.05)
+        assert threading.active_count() == threads  # the pump and generation threads are gone
+    finally:
+        hook.remove()
+    assert len(steps) < 16, len(steps)  # forward passes: stopped long before the 500 tokens asked for
     result = await chat.ainvoke(QUESTION, max_tokens=4)
     assert result.usage_metadata["output_tokens"] == 4
 
