@@ -116,7 +116,7 @@ def test_per_call_sra_override_changes_the_policy_reported(chat: ChatSRA) -> Non
     assert transition["sra"]["policy"] == "transition"
     active = chat.bind(sra=ACTIVE_ON_SHORT_PROMPTS).invoke(QUESTION, max_tokens=2).response_metadata
     assert active["sra"] == ACTIVE_ON_SHORT_PROMPTS.to_dict()
-    assert active["sra_diagnostics"]["rows_touched"] > 0
+    assert active["sra_diagnostics"]["redistributed_mass"] > 0  # attention really moved
     assert chat.invoke(QUESTION, max_tokens=2).response_metadata["sra"] == PAPER.to_dict()  # untouched
 
 

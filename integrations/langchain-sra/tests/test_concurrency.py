@@ -47,8 +47,8 @@ def same_answer(got: AIMessage, expected: AIMessage) -> None:
 
 def test_alone_answers_differ_by_setting(alone: list[AIMessage]) -> None:
     """The settings really differ per call, so a mix-up between concurrent calls would show."""
-    touched = [m.response_metadata["sra_diagnostics"]["rows_touched"] for m in alone]
-    assert [t > 0 for t in touched] == [sra is ACTIVE_ON_SHORT_PROMPTS for _, sra in CALLS]
+    moved = [m.response_metadata["sra_diagnostics"]["redistributed_mass"] for m in alone]
+    assert [m > 0 for m in moved] == [sra is ACTIVE_ON_SHORT_PROMPTS for _, sra in CALLS]
 
 
 def test_ten_threads(chat: ChatSRA, alone: list[AIMessage]) -> None:
