@@ -27,6 +27,7 @@ from typing import Any
 import torch
 import transformers
 
+from ..diagnostics import record_diagnostics
 from ..patch import disable_sra, enable_sra
 from ..spans import PromptSpans, even_spans, use_spans
 from . import peak_memory
@@ -82,6 +83,15 @@ def _peak(model: Any, ids: torch.Tensor) -> dict[str, float]:
     return {"peak_extra_mib": peak.extra_mib, "peak_mib": peak.peak_mib}
 
 
+def _acted(model: Any, ids: torch.Tensor, variant: str) -> dict[str, Any]:
+    """What the variant did to this prompt, from one untimed prefill (recording costs a sync per
+    layer): proof that a timed variant really ran its rules, not the stock attention."""
+    _use(model, variant)
+    with use_spans(bench_spans(ids.shape[1])), record_diagnostics() as recorder:
+        _prefill(model, ids)
+    return recorder.summary()
+
+
 def _paired(runs: list[dict[str, float]], baseline: list[dict[str, float]]) -> dict[str, Any]:
     """Ratios of each repeat to the baseline run right before it: the median, and their range."""
     out: dict[str, Any] = {}
@@ -121,6 +131,9 @@ def measure(
     else:
         logger.warning("peak memory is not measurable on this system (needs Linux and glibc); times only")
     timings: list[dict[str, list[dict[str, float]]]] = []
+    acted = [
+        {v: _acted(model, ids, v) for v in variants} for ids, variants in zip(prompts, chosen, strict=True)
+    ]
     for ids, variants in zip(prompts, chosen, strict=True):
         disable_sra(model)
         _timed(model, ids, 1)  # warm-up: first-pass allocations and thread pools
@@ -134,7 +147,8 @@ def measure(
         timings.append(runs)
     disable_sra(model)
     return [
-        _result(ids.shape[1], runs, cell) for ids, runs, cell in zip(prompts, timings, memory, strict=True)
+        {**_result(ids.shape[1], runs, cell), "diagnostics": did}
+        for ids, runs, cell, did in zip(prompts, timings, memory, acted, strict=True)
     ]
 
 
