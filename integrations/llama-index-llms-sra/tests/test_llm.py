@@ -23,6 +23,7 @@ from llama_index.llms.sra import SRALLM
 
 from sra_rag import TransitionConfig, sra_config
 from sra_rag.config import PAPER
+from sra_rag.generation import DEFAULT
 
 QUESTION = "What is the capital of France?"
 METHODS = [
@@ -168,12 +169,24 @@ def test_temperature_and_top_p_are_honoured(llm: SRALLM) -> None:
     assert llm.complete(prompt, max_tokens=8, temperature=1.5, top_p=1e-6).text == greedy
 
 
-def test_sra_per_call_reports_the_policy_and_leaves_the_model_alone(llm: SRALLM, bundled: Any) -> None:
-    assert llm.complete(QUESTION, max_tokens=2).additional_kwargs["sra_policy"] == "sra"
-    off = llm.complete(QUESTION, max_tokens=2, sra=None)
-    assert off.additional_kwargs["sra_policy"] is None and off.raw["sra"] is None
-    transition = llm.complete(QUESTION, max_tokens=2, sra=TransitionConfig())
-    assert transition.raw["sra"] == TransitionConfig().to_dict()
+NOTES = " ".join(f"Note {i}: the tide table for pier {i} is posted at the harbour office." for i in range(40))
+LONG = f"{NOTES}\nWhich office posts the tide tables?"
+"""Over 500 tokens: long enough that the paper's SRA and Attention Transition both act."""
+
+
+def moved(response: Any) -> float:
+    return response.raw["diagnostics"]["redistributed_mass"]
+
+
+def test_sra_per_call_acts_as_asked_and_leaves_the_model_alone(llm: SRALLM, bundled: Any) -> None:
+    llm.diagnostics = True
+    default = llm.complete(LONG, max_tokens=2)
+    assert default.additional_kwargs["sra_policy"] == "sra" and moved(default) > 0
+    off = llm.complete(LONG, max_tokens=2, sra=None)
+    assert off.additional_kwargs["sra_policy"] is None and off.raw["sra"] is None and moved(off) == 0
+    transition = llm.complete(LONG, max_tokens=2, sra=TransitionConfig())
+    assert transition.raw["sra"] == TransitionConfig().to_dict() and moved(transition) > 0
+    assert moved(transition) != moved(default)  # a different rule acted
     assert sra_config(bundled[0]) == PAPER  # the per-call setting did not leak into the model
     baseline = SRALLM(*bundled, sra=None, max_new_tokens=2)  # an LLM-wide setting, same mechanism
     assert baseline.complete(QUESTION).raw["sra"] is None
@@ -181,12 +194,8 @@ def test_sra_per_call_reports_the_policy_and_leaves_the_model_alone(llm: SRALLM,
 
 
 def test_diagnostics_show_what_sra_did(llm: SRALLM) -> None:
-    notes = " ".join(
-        f"Note {i}: the tide table for pier {i} is posted at the harbour office." for i in range(40)
-    )
-    prompt = f"{notes}\nWhich office posts the tide tables?"
-    on = llm.complete(prompt, max_tokens=1, diagnostics=True).raw
-    off = llm.complete(prompt, max_tokens=1, diagnostics=True, sra=None).raw
+    on = llm.complete(LONG, max_tokens=1, diagnostics=True).raw
+    off = llm.complete(LONG, max_tokens=1, diagnostics=True, sra=None).raw
     assert on["usage"]["input_tokens"] > 500
     assert on["diagnostics"]["rows_touched"] > 0 and on["diagnostics"]["redistributed_mass"] > 0
     assert not off["diagnostics"]["rows_touched"]
@@ -278,12 +287,15 @@ async def test_async_calls_never_block_the_event_loop(llm: SRALLM) -> None:
 
 
 async def test_concurrent_async_calls_keep_their_own_sra(llm: SRALLM) -> None:
-    first, second, third = await asyncio.gather(
-        llm.acomplete(QUESTION, max_tokens=3, sra=None),
-        llm.acomplete(QUESTION, max_tokens=3),
-        llm.acomplete(QUESTION, max_tokens=3, sra=TransitionConfig()),
-    )
-    assert [r.additional_kwargs["sra_policy"] for r in (first, second, third)] == [None, "sra", "transition"]
+    """Each concurrent call gives what it gives alone, on a prompt where every setting acts."""
+    llm.diagnostics = True
+    settings = [None, DEFAULT, TransitionConfig()]
+    alone = [await llm.acomplete(LONG, max_tokens=3, sra=sra) for sra in settings]
+    together = await asyncio.gather(*(llm.acomplete(LONG, max_tokens=3, sra=sra) for sra in settings))
+    assert [r.additional_kwargs["sra_policy"] for r in together] == [None, "sra", "transition"]
+    for got, expected in zip(together, alone, strict=True):
+        assert (got.text, got.raw["diagnostics"]) == (expected.text, expected.raw["diagnostics"])
+    assert len({moved(r) for r in together}) == 3  # three settings, three different effects
 
 
 def _new_threads(before: set[threading.Thread]) -> set[threading.Thread]:

@@ -9,7 +9,7 @@ from llama_index.core.instrumentation.events.llm import LLMChatEndEvent, LLMComp
 from llama_index.core.memory import Memory
 from llama_index.llms.sra import SRALLM
 
-from sra_rag.config import PAPER
+from sra_rag.config import SRAConfig
 
 CAT = "What is the name of the cat that lives at the lighthouse?"
 
@@ -18,14 +18,22 @@ def topics(response: Any) -> list[str]:
     return [n.node.metadata["topic"] for n in response.source_nodes]
 
 
+ACTIVE_ON_SHORT_PROMPTS = SRAConfig(
+    begin_length=5, question_length=8, inter_eliminate=0.5, outer_eliminate=0.5
+)
+"""SRA that moves attention even in the ~150-token prompts of this corpus (the paper's needs 300+)."""
+
+
 def test_query_engine_answers_from_the_index(llm: SRALLM, index: VectorStoreIndex, events: Any) -> None:
+    llm.sra, llm.diagnostics, llm.max_new_tokens = ACTIVE_ON_SHORT_PROMPTS, True, 16
     engine = index.as_query_engine(llm=llm, similarity_top_k=2)
     response = engine.query(CAT)
     assert "Pebble" in str(response)
     assert topics(response)[0] == "lighthouse"
     assert "Pebble" in response.source_nodes[0].node.get_content()
     [ended] = events.of(LLMChatEndEvent)  # the engine went through the chat interface, once
-    assert ended.response.raw["sra"] == PAPER.to_dict()
+    assert ended.response.raw["sra"] == ACTIVE_ON_SHORT_PROMPTS.to_dict()
+    assert ended.response.raw["diagnostics"]["redistributed_mass"] > 0  # and SRA moved attention
     assert "Skerra Point" in ended.messages[-1].content  # the retrieved text reached the model
 
 
