@@ -92,16 +92,22 @@ def test_generate_padded_batch_matches_alone(arch):
             ids, attention_mask=mask, output_scores=True, return_dict_in_generate=True, **options
         )
         assert (scored.scores[0] - stock.scores[0]).abs().max() > 1e-3, "SRA must act on this batch"
-        batched = model.generate(ids, attention_mask=mask, max_new_tokens=6, do_sample=False, pad_token_id=0)
-        first = model.generate(
-            ids[:1], attention_mask=mask[:1], max_new_tokens=6, do_sample=False, pad_token_id=0
-        )
         alone = ids[1:, 40:]
-        second = model.generate(
-            alone, attention_mask=torch.ones_like(alone), max_new_tokens=6, do_sample=False, pad_token_id=0
+        first = model.generate(
+            ids[:1], attention_mask=mask[:1], output_scores=True, return_dict_in_generate=True, **options
         )
-    assert torch.equal(batched[0, 120:], first[0, 120:])
-    assert torch.equal(batched[1, 120:], second[0, 80:])
+        second = model.generate(
+            alone,
+            attention_mask=torch.ones_like(alone),
+            output_scores=True,
+            return_dict_in_generate=True,
+            **options,
+        )
+    assert torch.equal(scored.sequences[0, 120:], first.sequences[0, 120:])
+    assert torch.equal(scored.sequences[1, 120:], second.sequences[0, 80:])
+    for step, (both, one, two) in enumerate(zip(scored.scores, first.scores, second.scores, strict=True)):
+        assert torch.allclose(both[0], one[0], atol=1e-4), step  # every step's logits, not only the ids
+        assert torch.allclose(both[1], two[0], atol=1e-4), step
 
 
 @pytest.mark.parametrize("arch", ["llama", "gemma3"])

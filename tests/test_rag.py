@@ -273,7 +273,10 @@ def test_the_prompt_numbers_sources_and_ends_with_the_question(smollm2, tmp_path
     prompt = build_prompt(generator, "Who is the harbour master?", index.chunks[:3])
     ids = generator.encode(prompt.messages)[0]
     assert len(ids) == prompt.length
-    for number, ((start, end), chunk) in enumerate(zip(prompt.source_spans, index.chunks, strict=False), 1):
+    assert len(prompt.source_spans) == 3
+    for number, ((start, end), chunk) in enumerate(
+        zip(prompt.source_spans, index.chunks[:3], strict=True), 1
+    ):
         text = tokenizer.decode(ids[start:end])
         assert text.strip().startswith(f"[{number}] (from {chunk.source})") and chunk.text[-20:] in text
     tail = tokenizer.decode(ids[-prompt.question_rows :])
