@@ -7,7 +7,7 @@ import pytest
 import torch
 from transformers import pipeline
 
-from sra_rag import SRAConfig, disable_sra, enable_sra, use_sra
+from sra_rag import SRAConfig, disable_sra, enable_sra, record_diagnostics, use_sra
 from sra_rag.generation import ContextWindowError, Generator
 
 QUESTION = [{"role": "user", "content": "What is the capital of France?"}]
@@ -190,9 +190,11 @@ def test_transformers_pipeline_runs_with_sra(smollm2):
     enable_sra(model, SMALL_SRA)
     try:
         generate = pipeline("text-generation", model=model, tokenizer=tokenizer)
-        out = generate(_long_prompt(300), max_new_tokens=8, do_sample=False)
+        with record_diagnostics() as recorder:
+            out = generate(_long_prompt(300), max_new_tokens=8, do_sample=False)
         reply = out[0]["generated_text"][-1]
         assert reply["role"] == "assistant" and reply["content"].strip()
+        assert recorder.summary()["redistributed_mass"] > 0  # SRA acted inside the pipeline
     finally:
         disable_sra(model)
     assert model.config._attn_implementation == "sdpa"
