@@ -13,12 +13,20 @@ from typing import Any, Self
 
 import torch
 from langchain_core.messages import UsageMetadata
-from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    PrivateAttr,
+    field_serializer,
+    field_validator,
+    model_validator,
+)
 from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
 from sra_rag.config import PAPER, AnyConfig
 from sra_rag.generation import DEFAULT, GenerationStream, Generator
-from sra_rag.hints import check_known
+from sra_rag.hints import check_known, warn_if_without_sra
 from sra_rag.models import BUNDLED_MODEL_NAME, load_model
 from sra_rag.patch import check_config
 
@@ -54,8 +62,22 @@ class SRAModelBase(BaseModel):
     """Stop strings of any token length; generation ends at the first and it is trimmed."""
     diagnostics: bool = True
     """Report what SRA did in `response_metadata["sra_diagnostics"]` (costs a sync per step)."""
+    sra: Any = DEFAULT
+    """Every call's SRA setting (an `SRAConfig`, `TransitionConfig`, `GuidedConfig`, or None for the
+    baseline); DEFAULT keeps the model's own, as `enable_sra` or `from_model_id` set it."""
 
     _generator: Generator = PrivateAttr()
+
+    @field_validator("sra")
+    @classmethod
+    def _check_sra(cls, sra: Any) -> Any:
+        if sra is not DEFAULT:
+            check_config(sra)
+        return sra
+
+    @field_serializer("sra")
+    def _serialize_sra(self, sra: Any) -> dict[str, Any] | str | None:
+        return "default" if sra is DEFAULT else None if sra is None else sra.to_dict()
 
     @model_validator(mode="after")
     def _start(self) -> SRAModelBase:
@@ -63,6 +85,7 @@ class SRAModelBase(BaseModel):
             source = str(getattr(self.model.config, "name_or_path", "") or type(self.model).__name__)
             self.model_name = Path(source).name if Path(source).is_dir() else source
         self._generator = Generator(self.model, self.tokenizer)
+        warn_if_without_sra(type(self).__name__, self.model, self.sra)
         return self
 
     @classmethod
@@ -79,7 +102,8 @@ class SRAModelBase(BaseModel):
     ) -> Self:
         """Load with `sra_rag.models.load_model` (None: the bundled SmolLM2-135M-Instruct) and wrap it.
 
-        `sra` becomes the model's default setting; `fields` are this class's other fields.
+        `sra` becomes the model's default setting (None: the stock model, and the `sra` field None);
+        `fields` are this class's other fields.
         """
         check_known(cls.__name__, fields, set(cls.model_fields) - {"model", "tokenizer"})  # before loading
         model, tokenizer = load_model(
@@ -91,7 +115,8 @@ class SRAModelBase(BaseModel):
             **dict(model_kwargs or {}),
         )
         fields.setdefault("model_name", BUNDLED_MODEL_NAME if model_id is None else str(model_id))
-        return cls(model=model, tokenizer=tokenizer, **fields)
+        # the model carries the setting; a baseline asked for is said in the field (and not warned of)
+        return cls(model=model, tokenizer=tokenizer, sra=DEFAULT if sra is not None else None, **fields)
 
     @property
     def generator(self) -> Generator:
@@ -105,7 +130,7 @@ class SRAModelBase(BaseModel):
                 f"{type(self).__name__} got unsupported call option(s) {unknown}; "
                 f"supported: {list(CALL_OPTIONS)} (one local model per instance: no per-call `model`)"
             )
-        sra = kwargs.get("sra", DEFAULT)
+        sra = kwargs.get("sra", self.sra)
         if sra is not DEFAULT:
             check_config(sra)
         return {
@@ -146,7 +171,7 @@ class SRAModelBase(BaseModel):
 
     @property
     def _identifying_params(self) -> dict[str, Any]:
-        sra = self.generator.sra_in_force()
+        sra = self.generator.sra_in_force(self.sra)
         return {
             "model_name": self.model_name,
             "max_tokens": self.max_tokens,

@@ -283,3 +283,29 @@ def test_from_model_id_loads_the_bundled_model_with_its_sra_setting() -> None:
     assert chat.model_name == "SmolLM2-135M-Instruct"
     assert chat.invoke("Hi").response_metadata["sra"] == TransitionConfig(alpha=1.0).to_dict()
     assert chat._identifying_params["sra"]["policy"] == "transition"
+
+
+def test_the_sra_field_sets_every_call_and_a_call_still_overrides_it(chat: ChatSRA) -> None:
+    model, tokenizer = chat.model, chat.tokenizer
+    transition = ChatSRA(model=model, tokenizer=tokenizer, sra=TransitionConfig(), max_tokens=2)
+    assert transition.invoke(QUESTION).response_metadata["sra"]["policy"] == "transition"
+    assert transition.invoke(QUESTION, sra=None).response_metadata["sra"] is None
+    assert transition._identifying_params["sra"]["policy"] == "transition"
+    assert chat.invoke(QUESTION, max_tokens=2).response_metadata["sra"] == PAPER.to_dict()  # model untouched
+    with pytest.raises(TypeError, match="sra must be an SRAConfig"):
+        ChatSRA(model=model, tokenizer=tokenizer, sra="paper")
+
+
+def test_an_unpatched_model_runs_without_sra_and_says_so(caplog: pytest.LogCaptureFixture) -> None:
+    from sra_rag import load_model
+
+    model, tokenizer = load_model(None, sra=None)
+    with caplog.at_level("WARNING", logger="sra_rag.hints"):
+        chat = ChatSRA(model=model, tokenizer=tokenizer, max_tokens=2)
+    assert "wraps a model without SRA" in caplog.text
+    assert chat.invoke(QUESTION).response_metadata["sra"] is None  # visible in the metadata too
+    caplog.clear()
+    with caplog.at_level("WARNING", logger="sra_rag.hints"):
+        ChatSRA(model=model, tokenizer=tokenizer, sra=None)  # the baseline, said on purpose
+        ChatSRA.from_model_id(None, sra=None)
+    assert "without SRA" not in caplog.text

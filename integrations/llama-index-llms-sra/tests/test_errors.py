@@ -133,3 +133,17 @@ def test_only_text_messages(llm: SRALLM) -> None:
     message = ChatMessage(role=MessageRole.USER, blocks=blocks)
     with pytest.raises(ValueError, match=r"text messages only, got block\(s\) \['ImageBlock'\]"):
         llm.chat([message])
+
+
+def test_an_unpatched_model_runs_without_sra_and_says_so(caplog: pytest.LogCaptureFixture) -> None:
+    from sra_rag import load_model
+
+    model, tokenizer = load_model(None, sra=None)
+    with caplog.at_level("WARNING", logger="sra_rag.hints"):
+        llm = SRALLM(model, tokenizer, max_new_tokens=2)
+    assert "SRALLM wraps a model without SRA" in caplog.text
+    assert llm.complete("Hi").additional_kwargs["sra_policy"] is None  # and the response says it
+    caplog.clear()
+    with caplog.at_level("WARNING", logger="sra_rag.hints"):
+        SRALLM(model, tokenizer, sra=None)  # the baseline, said on purpose
+    assert "without SRA" not in caplog.text

@@ -38,7 +38,7 @@ from transformers import PreTrainedModel, PreTrainedTokenizerBase
 from sra_rag.async_stream import iterate_in_thread
 from sra_rag.config import PAPER, AnyConfig, GuidedConfig
 from sra_rag.generation import DEFAULT, GenerationStream, Generator, Passage, Prompt
-from sra_rag.hints import check_known
+from sra_rag.hints import check_known, warn_if_without_sra
 from sra_rag.models import BUNDLED_MODEL_NAME, load_model
 from sra_rag.patch import check_config
 
@@ -236,6 +236,7 @@ class SRALLM(CustomLLM):
             if load_kwargs:
                 raise ValueError("load_kwargs are for a model SRALLM loads, not for a loaded model")
             name = model_name or Path(model.config.name_or_path or type(model).__name__).name
+            warn_if_without_sra("SRALLM", model, sra)
         elif model is None or isinstance(model, (str, os.PathLike)):
             if tokenizer is not None:
                 raise ValueError("a tokenizer goes with a loaded model, not with a path to load")
