@@ -44,6 +44,8 @@ def winner_line(correct: dict[str, int], total: int) -> str:
     winners = [name for name, count in correct.items() if count == best]
     if len(winners) == len(correct):
         return f"No setting won: each answered {best}/{total}."
+    if winners == ["baseline"]:
+        return f"Won: the baseline, {best}/{total} correct; no setting beat it."
     if "baseline" in winners:
         tied = " and ".join(w for w in winners if w != "baseline")
         return f"Nothing beat the baseline ({best}/{total}); {tied} tied with it."
@@ -122,5 +124,8 @@ def run_demo(args: argparse.Namespace) -> int:
     counts = ", ".join(f"{name} {count}/{total}" for name, count in correct.items())
     console.print(f"prompts of {min(tokens)} to {max(tokens)} tokens. Correct: {counts}.", soft_wrap=True)
     console.print(winner_line(correct, total), soft_wrap=True)
-    console.print("A demo, not an evaluation: the README's results measure these settings on held-out data.")
+    console.print(
+        "A demo, not an evaluation: the README's results measure these settings on held-out data.",
+        soft_wrap=True,
+    )
     return 0

@@ -88,6 +88,7 @@ def test_winner_line_names_ties_and_says_when_nothing_won():
         winner_line({"baseline": 3, "a": 3, "b": 1}, 4) == "Nothing beat the baseline (3/4); a tied with it."
     )
     assert winner_line({"baseline": 2, "a": 2}, 4) == "No setting won: each answered 2/4."
+    assert winner_line({"baseline": 3, "a": 2}, 4) == "Won: the baseline, 3/4 correct; no setting beat it."
 
 
 def _one_line_error(capsys, *needles: str) -> None:
