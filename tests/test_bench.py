@@ -2,6 +2,7 @@
 
 import copy
 import json
+import re
 
 import pytest
 import torch
@@ -109,3 +110,18 @@ def test_passkey_prompt_fits_its_length_in_either_style(smollm2, chat) -> None:
     assert 950 < ids.shape[1] <= 1000
     assert "harbour vault is 68402" in text and text.index("68402") < len(text) / 2
     assert ("<|im_start|>assistant" in text) is chat and text.rstrip().endswith("Answer:") is not chat
+
+
+def test_provenance_names_the_commit_the_command_the_versions_and_the_model_bytes(tmp_path) -> None:
+    import hashlib
+
+    from sra_rag.eval.provenance import model_sha256, provenance
+
+    weights = tmp_path / "model.safetensors"
+    weights.write_bytes(b"weights")
+    record = provenance(tmp_path)
+    assert re.fullmatch(r"[0-9a-f]{40}", record["commit"]) and isinstance(record["dirty"], bool)
+    assert record["packages"]["torch"] == torch.__version__ and record["command"]
+    inner = hashlib.sha256(b"weights").digest()
+    assert record["model_sha256"] == hashlib.sha256(inner).hexdigest() == model_sha256(weights)
+    assert model_sha256("org/hub-model") is None  # a hub id names no local bytes

@@ -34,6 +34,8 @@ from ..rag import (
     load_documents,
     save_index,
 )
+from ..rag.embedding import bundled_embedding_path
+from .provenance import provenance
 
 logger = logging.getLogger(__name__)
 
@@ -108,7 +110,7 @@ def run(target_chunks: int, queries: int, top_k: int, seed: int) -> dict[str, An
             search_only.append(end - middle)
 
     return {
-        "command": "python -m sra_rag.eval.index_speed",
+        "provenance": provenance(bundled_embedding_path()),  # the embedding model's weights
         "machine": {
             "platform": platform.platform(),
             "cpus": os.cpu_count(),

@@ -33,6 +33,7 @@ from ..spans import PromptSpans, even_spans, use_spans
 from . import peak_memory
 from .bench_options import VARIANTS, add_bench_arguments
 from .model_choice import file_slug, resolve_model
+from .provenance import provenance
 
 logger = logging.getLogger(__name__)
 
@@ -236,6 +237,7 @@ def run_bench(args: argparse.Namespace) -> int:
     results = measure(model, prompts, args.repeats, args.decode_tokens, args.naive_up_to, args.variants)
     report = {
         "model": name,
+        "provenance": provenance(source),
         "options": {
             k: getattr(args, k)
             for k in ("lengths", "repeats", "decode_tokens", "naive_up_to", "variants", "threads")
