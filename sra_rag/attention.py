@@ -24,6 +24,7 @@ from .diagnostics import active_recorder
 from .rules import Step, plan, reallocate
 from .spans import active_spans, spans_for_sequence
 from .state import effective_config
+from .step_stats import StepStats
 
 logger = logging.getLogger(__name__)
 
@@ -165,6 +166,19 @@ def _fast(
     return output
 
 
+def _net_change(before: torch.Tensor, after: torch.Tensor) -> StepStats:
+    """What the rules changed in one sequence's (heads, n, n) weights, counted net: the naive path
+    applies them whole, so it reports rows changed and mass moved rather than each step's own."""
+    delta = after - before
+    changed = delta.ne(0).any(-1)  # (heads, rows)
+    return StepStats(
+        rows=int(changed.any(0).sum()),
+        qualifying_pairs=float(changed.sum()),
+        eliminated_mass=float(-delta.clamp_max(0).sum()),
+        redistributed_mass=float(delta.clamp_min(0).sum()),
+    )
+
+
 def _naive(
     module: torch.nn.Module,
     query: torch.Tensor,
@@ -187,17 +201,17 @@ def _naive(
     weights = torch.softmax(scores.masked_fill(~keep, torch.finfo(scores.dtype).min), dim=-1)
     if prefill:
         prompts = active_spans()
+        recorder = active_recorder()
         for b, (start, n) in enumerate(_sequence_spans(keep, batch, length)):
             span = slice(start, start + n)
             seq_keep = keep[b if keep.shape[0] > 1 else 0, :, span, span]
-            weights[b, :, span, span] = reallocate(
-                weights[b, :, span, span],
-                config,
-                module.layer_idx,
-                num_layers,
-                seq_keep,
-                spans_for_sequence(prompts, batch, b),
+            before = weights[b, :, span, span]
+            after = reallocate(
+                before, config, module.layer_idx, num_layers, seq_keep, spans_for_sequence(prompts, batch, b)
             )
+            if recorder is not None and (change := _net_change(before, after)).rows:
+                recorder.add(module.layer_idx, "naive", change)
+            weights[b, :, span, span] = after
     return (weights @ values).transpose(1, 2).to(query.dtype).contiguous()
 
 

@@ -149,6 +149,21 @@ def test_diagnostics_count_what_the_plan_touches():
     assert not quiet.changed and quiet.layers == {}
 
 
+def test_the_naive_path_reports_what_it_changed_as_the_fast_path_does():
+    """Net per layer: the rows and mass the rules changed, close to the fast path's own counts."""
+    ids = _ids(200)
+    reports = {}
+    for mode in ("fast", "naive"):
+        model = enable_sra(tiny_model("llama"), SRA, mode=mode)
+        with record_diagnostics() as diagnostics, torch.no_grad():
+            model(ids)
+        reports[mode] = diagnostics.summary()
+    fast, naive = reports["fast"], reports["naive"]
+    assert naive["layers_touched"] == fast["layers_touched"] > 0
+    assert 0 < naive["rows_touched"] <= fast["rows_touched"]  # a visited row may come out unchanged
+    assert naive["redistributed_mass"] == pytest.approx(fast["redistributed_mass"], rel=0.05)
+
+
 def test_a_mask_with_holes_is_a_clear_error():
     model = enable_sra(tiny_model("llama"), SRA)
     ids = _ids(200)
