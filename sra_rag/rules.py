@@ -42,7 +42,8 @@ class Dispense:
         row_mass = w.sum(-1, keepdim=True) if stats else None
         qualifies = (w[..., t0:t1] > self.tau).any(-1, keepdim=True)
         # one threshold per row (-inf for rows that do not qualify): a single pass over the block
-        w.masked_fill_(w < torch.where(qualifies, self.tau, -math.inf).to(w.dtype), 0.0)
+        # the threshold in w's own dtype: a float32 one would zero float64 weights just above tau
+        w.masked_fill_(w < torch.where(qualifies, w.new_tensor(self.tau), -math.inf), 0.0)
         kept = w.sum(-1, keepdim=True)
         remaining = 1.0 - kept
         target = w[..., t0:t1]

@@ -9,6 +9,7 @@ import torch
 from conftest import REFERENCE
 
 from sra_rag import SRAConfig, TransitionConfig, config_from_dict, plan, reallocate
+from sra_rag.rules import Dispense
 
 VECTORS = REFERENCE
 CASES = json.loads((VECTORS / "sra_reference_vectors.json").read_text())
@@ -89,3 +90,13 @@ def test_sliding_window_keeps_added_mass_inside():
 def test_reallocate_rejects_non_square():
     with pytest.raises(ValueError, match="square"):
         reallocate(torch.zeros(1, 1, 3, 4), SRAConfig(), 0, 4)
+
+
+def test_float64_weights_are_thresholded_at_tau_itself():
+    """A weight between tau and float32(tau) survives in float64 (the threshold is not rounded)."""
+    tau = 0.1  # float32(0.1) = 0.100000001490116...
+    above = 0.1000000005  # > tau, < float32(tau)
+    assert tau < above < float(torch.tensor(tau, dtype=torch.float32))
+    w = torch.tensor([[0.5, above, 0.05, 1.0 - 0.5 - above - 0.05]], dtype=torch.float64)
+    Dispense("inter", (0, 1), (0, 1), tau, 1.0, 100.0, 5.0).apply(w)  # target: key 0 only
+    assert w[0, 1] == above and w[0, 2] == 0  # kept just above tau, untouched; below it, eliminated
