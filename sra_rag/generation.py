@@ -54,6 +54,19 @@ DEFAULT: Any = _Default()
 """Per-call `sra=DEFAULT` keeps the model's own setting; None is the baseline."""
 
 
+def check_setting(sra: Any) -> Any:
+    """An `sra` value an adapter or a call was given, checked (DEFAULT, None or a config) and returned."""
+    if sra is not DEFAULT:
+        check_config(sra)
+    return sra
+
+
+def describe_setting(sra: Any) -> dict[str, Any] | str | None:
+    """An `sra` value as JSON, for metadata and serialised fields: "default", None (the baseline)
+    or the config's fields."""
+    return "default" if sra is DEFAULT else None if sra is None else sra.to_dict()
+
+
 class ContextWindowError(ValueError):
     """The prompt plus the requested new tokens do not fit the model's context window."""
 

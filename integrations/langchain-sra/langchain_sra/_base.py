@@ -25,10 +25,9 @@ from pydantic import (
 from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
 from sra_rag.config import PAPER, AnyConfig
-from sra_rag.generation import DEFAULT, GenerationStream, Generator
+from sra_rag.generation import DEFAULT, GenerationStream, Generator, check_setting, describe_setting
 from sra_rag.hints import check_known, warn_if_without_sra
 from sra_rag.models import BUNDLED_MODEL_NAME, load_model
-from sra_rag.patch import check_config
 
 from .passages import to_passages
 
@@ -71,13 +70,11 @@ class SRAModelBase(BaseModel):
     @field_validator("sra")
     @classmethod
     def _check_sra(cls, sra: Any) -> Any:
-        if sra is not DEFAULT:
-            check_config(sra)
-        return sra
+        return check_setting(sra)
 
     @field_serializer("sra")
     def _serialize_sra(self, sra: Any) -> dict[str, Any] | str | None:
-        return "default" if sra is DEFAULT else None if sra is None else sra.to_dict()
+        return describe_setting(sra)
 
     @model_validator(mode="after")
     def _start(self) -> SRAModelBase:
@@ -130,9 +127,7 @@ class SRAModelBase(BaseModel):
                 f"{type(self).__name__} got unsupported call option(s) {unknown}; "
                 f"supported: {list(CALL_OPTIONS)} (one local model per instance: no per-call `model`)"
             )
-        sra = kwargs.get("sra", self.sra)
-        if sra is not DEFAULT:
-            check_config(sra)
+        sra = check_setting(kwargs.get("sra", self.sra))
         return {
             "max_new_tokens": kwargs.get("max_tokens", self.max_tokens),
             "temperature": kwargs.get("temperature", self.temperature),
@@ -155,7 +150,7 @@ class SRAModelBase(BaseModel):
         return {
             "model_name": self.model_name,
             "finish_reason": stream.finish_reason,
-            "sra": None if stream.sra is None else stream.sra.to_dict(),
+            "sra": describe_setting(stream.sra),
             "sra_diagnostics": stream.diagnostics,
         }
 
@@ -178,7 +173,7 @@ class SRAModelBase(BaseModel):
             "temperature": self.temperature,
             "top_p": self.top_p,
             "stop": self.stop,
-            "sra": None if sra is None else sra.to_dict(),
+            "sra": describe_setting(sra),
         }
 
     def _ls_params(self, stop: list[str] | None, kwargs: Mapping[str, Any]) -> dict[str, Any]:

@@ -37,10 +37,17 @@ from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
 from sra_rag.async_stream import iterate_in_thread
 from sra_rag.config import PAPER, AnyConfig, GuidedConfig
-from sra_rag.generation import DEFAULT, GenerationStream, Generator, Passage, Prompt
+from sra_rag.generation import (
+    DEFAULT,
+    GenerationStream,
+    Generator,
+    Passage,
+    Prompt,
+    check_setting,
+    describe_setting,
+)
 from sra_rag.hints import check_known, warn_if_without_sra
 from sra_rag.models import BUNDLED_MODEL_NAME, load_model
-from sra_rag.patch import check_config
 
 CALL_OPTIONS = (
     "max_tokens",
@@ -77,10 +84,6 @@ def _passages(items: Sequence[Any] | None) -> list[Passage] | None:
     if isinstance(items, (str, NodeWithScore)):
         raise TypeError("passages must be a list of nodes or texts, not a single one")
     return [node_passage(item) if isinstance(item, NodeWithScore) else item for item in items]
-
-
-def _describe(config: AnyConfig | None) -> dict[str, Any] | None:
-    return None if config is None else config.to_dict()
 
 
 @dataclass(frozen=True)
@@ -138,7 +141,7 @@ def _pieces(stream: GenerationStream) -> Iterator[_Piece]:
             "total_tokens": usage.total_tokens,
         },
         "finish_reason": stream.finish_reason,
-        "sra": _describe(stream.sra),
+        "sra": describe_setting(stream.sra),
         "diagnostics": stream.diagnostics,
     }
     yield _Piece(delta, text, raw)
@@ -227,8 +230,7 @@ class SRALLM(CustomLLM):
         alone); when the LLM loads the model, `sra` (default: the paper's settings) is the model's.
         `load_kwargs` go to `load_model` (dtype, device, cache_dir, trust_remote_code).
         """
-        if sra is not DEFAULT:
-            check_config(sra)
+        check_setting(sra)
         check_known("SRALLM", kwargs, type(self).model_fields)  # before any model loads
         if isinstance(model, PreTrainedModel):
             if tokenizer is None:
@@ -267,9 +269,7 @@ class SRALLM(CustomLLM):
     @field_validator("sra")
     @classmethod
     def _check_sra(cls, sra: Any) -> Any:
-        if sra is not DEFAULT:
-            check_config(sra)
-        return sra
+        return check_setting(sra)
 
     @field_validator("stop", mode="before")
     @classmethod
@@ -278,7 +278,7 @@ class SRALLM(CustomLLM):
 
     @field_serializer("sra")
     def _serialize_sra(self, sra: Any) -> dict[str, Any] | str | None:
-        return "default" if sra is DEFAULT else _describe(sra)
+        return describe_setting(sra)
 
     @classmethod
     def class_name(cls) -> str:
@@ -305,7 +305,7 @@ class SRALLM(CustomLLM):
 
     def to_payload(self) -> dict[str, Any]:
         """What callback handlers and instrumentation see: the metadata and the SRA setting in force."""
-        return {**super().to_payload(), "sra": _describe(self._generator.sra_in_force(self.sra))}
+        return {**super().to_payload(), "sra": describe_setting(self._generator.sra_in_force(self.sra))}
 
     # -- the one generation path --
 

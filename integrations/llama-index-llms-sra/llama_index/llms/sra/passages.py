@@ -10,7 +10,8 @@ the question are. `PassageReorder` sets the order beforehand, next to LlamaIndex
 
 from __future__ import annotations
 
-from collections.abc import AsyncGenerator, Sequence
+from collections.abc import AsyncGenerator, Iterator, Sequence
+from contextlib import contextmanager
 from contextvars import ContextVar
 from typing import Any
 
@@ -31,6 +32,15 @@ from .base import SRALLM, node_passage
 
 _NODES: ContextVar[Sequence[NodeWithScore] | None] = ContextVar("sra_synthesized_nodes", default=None)
 """The nodes of the synthesis in progress (their scores and ids; `get_response` sees only texts)."""
+
+
+@contextmanager
+def _synthesizing(nodes: Sequence[NodeWithScore]) -> Iterator[None]:
+    token = _NODES.set(nodes)
+    try:
+        yield
+    finally:
+        _NODES.reset(token)
 
 
 class PassageReorder(BaseNodePostprocessor):
@@ -96,11 +106,8 @@ class PassageSynthesizer(BaseSynthesizer):
         additional_source_nodes: Sequence[NodeWithScore] | None = None,
         **response_kwargs: Any,
     ) -> RESPONSE_TYPE:
-        token = _NODES.set(nodes)
-        try:
+        with _synthesizing(nodes):
             return super().synthesize(query, nodes, additional_source_nodes, **response_kwargs)
-        finally:
-            _NODES.reset(token)
 
     async def asynthesize(
         self,
@@ -109,11 +116,8 @@ class PassageSynthesizer(BaseSynthesizer):
         additional_source_nodes: Sequence[NodeWithScore] | None = None,
         **response_kwargs: Any,
     ) -> RESPONSE_TYPE:
-        token = _NODES.set(nodes)
-        try:
+        with _synthesizing(nodes):
             return await super().asynthesize(query, nodes, additional_source_nodes, **response_kwargs)
-        finally:
-            _NODES.reset(token)
 
     def _call(self, query_str: str, text_chunks: Sequence[str]) -> tuple[Any, dict[str, Any]]:
         """The chat messages and the call's options: the passages are the chunks, with the scores and
