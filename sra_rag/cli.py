@@ -20,7 +20,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from .cli_options import DefaultsHelpFormatter, add_max_new_tokens, check_counts
+from .cli_options import DefaultsHelpFormatter, add_max_new_tokens, add_model_option, check_counts
 from .config import PRESETS, AnyConfig, load_config
 from .demo import add_demo_arguments
 from .eval.bench_options import add_bench_arguments
@@ -125,9 +125,7 @@ def _compare(args: argparse.Namespace) -> int:
 
 
 def _add_retrieval_options(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument(
-        "--model", default=None, help="a local model folder or .gguf (default: bundled SmolLM2)"
-    )
+    add_model_option(parser)
     parser.add_argument(
         "--top-k",
         type=int,

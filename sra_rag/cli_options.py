@@ -19,6 +19,12 @@ class DefaultsHelpFormatter(argparse.HelpFormatter):
         return f"{text} (default: %(default)s)"
 
 
+def add_model_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--model", default=None, help="a local model folder or .gguf (default: bundled SmolLM2)"
+    )
+
+
 def add_max_new_tokens(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--max-new-tokens",

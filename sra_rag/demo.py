@@ -13,7 +13,7 @@ import argparse
 from dataclasses import dataclass
 from pathlib import Path
 
-from .cli_options import add_max_new_tokens, check_counts
+from .cli_options import add_max_new_tokens, add_model_option, check_counts
 from .config import PRESETS, AnyConfig, GuidedConfig, load_config
 from .rag.order import ORDERS
 
@@ -54,9 +54,7 @@ def winner_line(correct: dict[str, int], total: int) -> str:
 
 
 def add_demo_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument(
-        "--model", default=None, help="a local model folder or .gguf (default: bundled SmolLM2)"
-    )
+    add_model_option(parser)
     parser.add_argument("--top-k", type=int, default=DEMO_TOP_K, help="chunks per prompt")
     parser.add_argument(
         "--order",
