@@ -21,7 +21,7 @@ from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
 from ..diagnostics import record_diagnostics
 from ..generation import Generator
-from ..patch import disable_sra, enable_sra
+from ..patch import disable_sra
 from ..rag.embedding import Embedder
 from ..spans import even_spans, use_spans
 from . import rag_settings
@@ -29,21 +29,13 @@ from .rag_presets import RagPreset
 from .rag_rule import RULE, apply_rule, difference, targets
 from .rag_samples import BuiltPrompt, RagSample, build, rank_counts, retrieve_samples
 from .rag_settings import BASELINE, ORDER_SETTINGS, RagSetting, candidate_settings, parse, reported_settings
-from .runner import Checkpoint, versions
+from .runner import Checkpoint, set_setting, versions
 from .scoring import score_answer, score_perplexity
 from .stats import accuracy, mean_interval
 from .summary import Record, paired, sample_key
 from .tasks import Style, held_text
 
 logger = logging.getLogger(__name__)
-
-
-def _set(model: PreTrainedModel, setting: RagSetting) -> None:
-    config = setting.sra()
-    if config is None:
-        disable_sra(model)
-    else:
-        enable_sra(model, config)
 
 
 class Scorer:
@@ -81,7 +73,7 @@ class Scorer:
     def _record(
         self, rag: RagSample, prompt: BuiltPrompt, setting: RagSetting, name: str, phase: str
     ) -> Record:
-        _set(self.model, setting)
+        set_setting(self.model, setting.sra())
         with use_spans(prompt.weighted(setting.weights)), record_diagnostics() as diag:
             metrics = score_answer(self.model, self.tokenizer, prompt.sample, self.max_new_tokens)
         summary = diag.summary()
@@ -113,7 +105,7 @@ class Scorer:
             for config in configs:
                 name = BASELINE if config is None else f"{BASELINE}+{config}"
                 if (*sample_key(sample.to_dict()), name) not in done:
-                    _set(self.model, parse(name))
+                    set_setting(self.model, parse(name).sra())
                     with use_spans(spans):
                         metrics = score_perplexity(self.model, self.tokenizer, sample, tail)
                     self.store.add({**sample.to_dict(), "phase": "test", "setting": name, **metrics})

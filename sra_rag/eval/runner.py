@@ -22,6 +22,7 @@ import transformers
 from tqdm import tqdm
 from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
+from ..config import AnyConfig
 from ..patch import disable_sra, enable_sra
 from . import summary
 from .presets import EvalPreset
@@ -80,6 +81,15 @@ def test_samples(tokenizer: PreTrainedTokenizerBase, preset: EvalPreset, style: 
     return samples
 
 
+def set_setting(model: PreTrainedModel, config: AnyConfig | None, mode: str = "fast") -> None:
+    """Make `config` the model's setting for the passes that follow; None restores the stock model
+    itself (not a patched one running stock attention), so baselines measure exactly that."""
+    if config is None:
+        disable_sra(model)
+    else:
+        enable_sra(model, config, mode=mode)
+
+
 def _record_key(record: dict[str, Any]) -> tuple[Any, ...]:
     return (*summary.sample_key(record), record["setting"])
 
@@ -130,11 +140,7 @@ def _score(
             if (*summary.sample_key(base), name) in done:
                 bar.update()
                 continue
-            config = setting(name)
-            if config is None:
-                disable_sra(model)
-            else:
-                enable_sra(model, config)
+            set_setting(model, setting(name))
             if sample.task == "perplexity":
                 metrics = score_perplexity(model, tokenizer, sample, preset.perplexity_tail)
             else:

@@ -28,12 +28,13 @@ import torch
 import transformers
 
 from ..diagnostics import record_diagnostics
-from ..patch import disable_sra, enable_sra
+from ..patch import disable_sra
 from ..spans import PromptSpans, even_spans, use_spans
 from . import peak_memory
 from .bench_options import VARIANTS, add_bench_arguments
 from .model_choice import file_slug, resolve_model
 from .provenance import provenance
+from .runner import set_setting
 
 logger = logging.getLogger(__name__)
 
@@ -44,11 +45,7 @@ def bench_spans(n: int, passages: int = 16, question: int = 48) -> PromptSpans:
 
 
 def _use(model: Any, variant: str) -> None:
-    config, mode = VARIANTS[variant]
-    if config is None:
-        disable_sra(model)
-    else:
-        enable_sra(model, config, mode=mode)
+    set_setting(model, *VARIANTS[variant])
 
 
 @torch.inference_mode()
