@@ -181,6 +181,8 @@ def locate_passages(
     label defaults to the passage's index) found verbatim in the rendered prompt `text`, whose
     tokens have character `offsets`. The question starts at `question`'s last occurrence after the
     passages, or, without it, at the first token after the last passage."""
+    if isinstance(passages, str):  # a string is a sequence too: of one-character "passages"
+        raise TypeError("passages must be a list of texts (or (text, score[, label]) tuples), not one string")
     if not passages:
         raise ValueError("passages is empty: give the texts of the passages that appear in the prompt")
     found: list[tuple[int, int, float | None, str]] = []

@@ -257,6 +257,8 @@ def test_locate_passages_maps_texts_to_tokens(smollm2):
         locate_passages(text, encoded["offset_mapping"], [passages[0], "Marta was born in Brask."])
     with pytest.raises(ValueError, match="does not appear after the passages"):
         locate_passages(text, encoded["offset_mapping"], passages, question="Sources:")
+    with pytest.raises(TypeError, match="not one string"):  # not a list of one-letter passages
+        locate_passages(text, encoded["offset_mapping"], passages[0])
 
 
 def test_generator_finds_the_passages_and_guided_sra_reaches_them(smollm2):
