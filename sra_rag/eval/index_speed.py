@@ -60,6 +60,7 @@ def _percentiles(seconds: list[float]) -> dict[str, float]:
 
 
 def run(target_chunks: int, queries: int, top_k: int, seed: int) -> dict[str, Any]:
+    made_from = provenance(bundled_embedding_path())  # the embedding model's weights, the tree as run
     embedder = Embedder()
     with tempfile.TemporaryDirectory() as tmp:
         folder, out = Path(tmp) / "corpus", Path(tmp) / "index"
@@ -110,7 +111,7 @@ def run(target_chunks: int, queries: int, top_k: int, seed: int) -> dict[str, An
             search_only.append(end - middle)
 
     return {
-        "provenance": provenance(bundled_embedding_path()),  # the embedding model's weights
+        "provenance": made_from,
         "machine": {
             "platform": platform.platform(),
             "cpus": os.cpu_count(),

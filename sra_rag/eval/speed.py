@@ -231,10 +231,11 @@ def run_bench(args: argparse.Namespace) -> int:
     prompts = [
         generator.encode(passkey_prompt(tokenizer, n).prompt, args.decode_tokens + 1) for n in args.lengths
     ]
+    made_from = provenance(source)  # before the (long) run: the tree as it was measured
     results = measure(model, prompts, args.repeats, args.decode_tokens, args.naive_up_to, args.variants)
     report = {
         "model": name,
-        "provenance": provenance(source),
+        "provenance": made_from,
         "options": {
             k: getattr(args, k)
             for k in ("lengths", "repeats", "decode_tokens", "naive_up_to", "variants", "threads")
