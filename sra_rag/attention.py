@@ -16,11 +16,13 @@ import logging
 from typing import Any
 
 import torch
-from transformers.integrations.sdpa_attention import repeat_kv, sdpa_attention_forward
+from transformers.integrations.sdpa_attention import sdpa_attention_forward
 
 from .attention_share import active_probe
 from .config import AnyConfig
 from .diagnostics import active_recorder
+from .eager import attend, attention_weights
+from .errors import UnsupportedModelError
 from .rules import Step, plan, reallocate
 from .spans import active_spans, spans_for_sequence
 from .state import effective_config
@@ -29,9 +31,16 @@ from .step_stats import StepStats
 logger = logging.getLogger(__name__)
 
 ATTENTION_NAME = "sra"
-# Scores recomputed at once (float32): 16 MiB blocks bound the memory and stay small enough for
-# the allocator to reuse freed heap memory; bigger blocks are mapped fresh, page by page, each time.
-BLOCK_ELEMENTS = 1 << 22
+# Scores recomputed at once (float32). On a CPU, 16 MiB blocks bound the memory and stay small
+# enough for the allocator to reuse freed heap memory (bigger ones are mapped fresh, page by page,
+# each time); a GPU's caching allocator has no such cliff, and 256 MiB blocks launch fewer kernels.
+BLOCK_ELEMENTS = {"cpu": 1 << 22, "cuda": 1 << 26}
+# Attention arguments that change what attention computes (sinks, soft-capping, a position bias, a
+# score modifier): the recomputed rows would silently drop them, so a pass that carries one is
+# refused. Everything else generate passes down (positions, the cache, even the tokenizer) is
+# bookkeeping, and the mask already holds any window.
+_DROPPED = frozenset({"s_aux", "sinks", "softcap", "position_bias", "score_mod", "block_mask"})
+_PACKED = frozenset({"cu_seq_lens_q", "cu_seq_lens_k", "max_length_q", "max_length_k"})
 
 
 def _allowed(mask: torch.Tensor | None) -> torch.Tensor | None:
@@ -41,11 +50,33 @@ def _allowed(mask: torch.Tensor | None) -> torch.Tensor | None:
     return mask > torch.finfo(mask.dtype).min / 2
 
 
-def _sequence_spans(allowed: torch.Tensor | None, batch: int, length: int) -> list[tuple[int, int]]:
-    """(first real token, number of real tokens) per sequence, read off the mask's diagonal."""
+_PACKED_ERROR = (
+    "SRA got packed sequences (several prompts in one row, their position ids restarting): its "
+    "rules would treat them as one prompt. Run each prompt as its own row (pad them into a batch)"
+)
+
+
+def _refuse_dropped(kwargs: dict[str, Any]) -> None:
+    """Raise rather than silently drop what this pass asks of attention beyond SDPA's inputs."""
+    given = {name for name, value in kwargs.items() if value is not None}
+    if given & _PACKED:
+        raise ValueError(_PACKED_ERROR)
+    if dropped := sorted(given & _DROPPED):
+        raise UnsupportedModelError(
+            f"this model passes {', '.join(dropped)} to its attention, which the SRA path cannot "
+            "honour: SRA cannot run on it"
+        )
+
+
+def _sequence_spans(
+    allowed: torch.Tensor | None, batch: int, length: int, position_ids: torch.Tensor | None
+) -> list[tuple[int, int]]:
+    """(first real token, number of real tokens) per sequence, read off the mask's diagonal.
+    Refuses a mask with holes, and position ids that restart inside a sequence (packing)."""
     if allowed is None:
-        return [(0, length)] * batch
-    real = allowed[:, 0].diagonal(dim1=-2, dim2=-1).expand(batch, length)
+        real = torch.ones(batch, length, dtype=torch.bool, device=getattr(position_ids, "device", None))
+    else:
+        real = allowed[:, 0].diagonal(dim1=-2, dim2=-1).expand(batch, length)
     counts = real.sum(-1)
     starts = real.int().argmax(-1)
     positions = torch.arange(length, device=real.device)
@@ -55,13 +86,11 @@ def _sequence_spans(allowed: torch.Tensor | None, batch: int, length: int) -> li
             "SRA needs each sequence's real tokens in one contiguous run (left or right padding); "
             "got an attention mask with holes"
         )
+    if position_ids is not None and position_ids.dim() == 2:
+        ids = position_ids.expand(batch, length)
+        if (real[:, 1:] & real[:, :-1] & (ids[:, 1:] <= ids[:, :-1])).any():
+            raise ValueError(_PACKED_ERROR)
     return list(zip(starts.tolist(), counts.tolist(), strict=True))
-
-
-def _causal(rows: range, keys: int, offset: int, device: torch.device) -> torch.Tensor:
-    """Causal 'may attend' for query rows `rows` over `keys` keys; query i sees keys <= i + offset."""
-    row_index = torch.arange(rows.start, rows.stop, device=device)[:, None] + offset
-    return (torch.arange(keys, device=device)[None, :] <= row_index)[None]
 
 
 def _touched_rows(
@@ -73,41 +102,27 @@ def _touched_rows(
     scaling: float,
     layer_idx: int,
 ) -> list[tuple[int, torch.Tensor]]:
-    """Recompute one sequence's touched rows: [(first row, output (rows, heads, dim))].
+    """Recompute one sequence's touched rows: [(first row, output (rows, heads, dim) float32)].
 
     All arguments are sliced to the sequence's real tokens (local coordinates): `query` is
-    (heads, n, dim), `key`/`value` are (kv_heads, n, dim) float32, `keep` is (1|heads, n, n) or
-    None for a plain causal mask. Rows below r1 never see keys from r1 on (causality), so each
-    block works on keys [0, r1) only, and a plain causal mask only cuts the block's own square.
+    (heads, n, dim), `key`/`value` are (kv_heads, n, dim) in the model's dtype, `keep` is
+    (1|heads, n, n) or None for a plain causal mask. Rows below r1 never see keys from r1 on
+    (causality), so each block works on keys [0, r1) only, cast to float32 a block at a time.
     """
-    heads, _, dim = query.shape
-    kv_heads = key.shape[0]
-    groups = heads // kv_heads
+    heads = query.shape[0]
+    limit = BLOCK_ELEMENTS.get(query.device.type, BLOCK_ELEMENTS["cpu"])
     recorder = active_recorder()
     results = []
     for step in steps:
-        block = max(1, BLOCK_ELEMENTS // (heads * step.rows[1]))
+        block = max(1, limit // (heads * step.rows[1]))
         for r0 in range(step.rows[0], step.rows[1], block):
             r1 = min(r0 + block, step.rows[1])
-            rows = r1 - r0
-            # grouped-query attention without copying K/V: fold each group's heads into rows
-            q = query[:, r0:r1].float().reshape(kv_heads, groups * rows, dim)
-            scores = torch.baddbmm(
-                q.new_empty(()), q, key[:, :r1].transpose(-1, -2), beta=0.0, alpha=scaling
-            ).view(heads, rows, r1)
-            minimum = torch.finfo(scores.dtype).min
-            if keep is None:
-                rows_keep = None
-                scores[..., r0:r1].masked_fill_(~_causal(range(rows), rows, 0, q.device), minimum)
-            else:
-                rows_keep = keep[:, r0:r1, :r1]
-                scores.masked_fill_(~rows_keep, minimum)
-            weights = torch.softmax(scores, dim=-1)
+            rows_keep = None if keep is None else keep[:, r0:r1, :r1]
+            weights = attention_weights(query[:, r0:r1], key[:, :r1], rows_keep, scaling)
             stats = step.apply(weights, rows_keep, stats=recorder is not None)
             if stats is not None:
                 recorder.add(layer_idx, step.kind, stats)
-            out = torch.bmm(weights.view(kv_heads, groups * rows, r1), value[:, :r1])
-            results.append((r0, out.view(heads, rows, dim).transpose(0, 1)))
+            results.append((r0, attend(weights, value[:, :r1]).transpose(0, 1)))
     return results
 
 
@@ -125,7 +140,7 @@ def _fast(
     batch, _, length, _ = query.shape
     keep = _allowed(attention_mask)
     layer_idx = module.layer_idx
-    spans = _sequence_spans(keep, batch, length)
+    spans = _sequence_spans(keep, batch, length, kwargs.get("position_ids"))
     prompts = active_spans()
     plans = [
         plan(config, n, layer_idx, num_layers, spans_for_sequence(prompts, batch, b))
@@ -153,13 +168,7 @@ def _fast(
         span = slice(start, start + n)
         seq_keep = None if keep is None else keep[b if keep.shape[0] > 1 else 0, :, span, span]
         rows = _touched_rows(
-            steps,
-            query[b, :, span],
-            key[b, :, span].float(),
-            value[b, :, span].float(),
-            seq_keep,
-            scaling,
-            layer_idx,
+            steps, query[b, :, span], key[b, :, span], value[b, :, span], seq_keep, scaling, layer_idx
         )
         for r0, out in rows:
             output[b, start + r0 : start + r0 + out.shape[0]] = out.to(output.dtype)
@@ -189,20 +198,19 @@ def _naive(
     num_layers: int,
     scaling: float,
     prefill: bool,
+    position_ids: torch.Tensor | None,
 ) -> torch.Tensor:
-    batch, heads, length, _ = query.shape
-    groups = heads // key.shape[1]
-    keys = repeat_kv(key, groups).float()
-    values = repeat_kv(value, groups).float()
+    batch, _, length, _ = query.shape
+    keys = key.shape[2]
     keep = _allowed(attention_mask)
     if keep is None:
-        keep = _causal(range(length), keys.shape[2], keys.shape[2] - length, query.device)[None]
-    scores = (query.float() @ keys.transpose(2, 3)) * scaling
-    weights = torch.softmax(scores.masked_fill(~keep, torch.finfo(scores.dtype).min), dim=-1)
+        # causal over a cache that may hold earlier tokens: query i sees keys up to keys - length + i
+        keep = torch.ones(length, keys, dtype=torch.bool, device=query.device).tril(keys - length)[None, None]
+    weights = attention_weights(query, key, keep, scaling)
     if prefill:
         prompts = active_spans()
         recorder = active_recorder()
-        for b, (start, n) in enumerate(_sequence_spans(keep, batch, length)):
+        for b, (start, n) in enumerate(_sequence_spans(keep, batch, length, position_ids)):
             span = slice(start, start + n)
             seq_keep = keep[b if keep.shape[0] > 1 else 0, :, span, span]
             before = weights[b, :, span, span]
@@ -212,7 +220,7 @@ def _naive(
             if recorder is not None and (change := _net_change(before, after)).rows:
                 recorder.add(module.layer_idx, "naive", change)
             weights[b, :, span, span] = after
-    return (weights @ values).transpose(1, 2).to(query.dtype).contiguous()
+    return attend(weights, value).transpose(1, 2).to(query.dtype).contiguous()
 
 
 def sra_attention_forward(
@@ -250,9 +258,22 @@ def sra_attention_forward(
             kv_len,
         )
     if state.mode == "naive":
-        output = _naive(module, query, key, value, attention_mask, config, state.num_layers, scaling, prefill)
+        _refuse_dropped(kwargs)
+        output = _naive(
+            module,
+            query,
+            key,
+            value,
+            attention_mask,
+            config,
+            state.num_layers,
+            scaling,
+            prefill,
+            kwargs.get("position_ids"),
+        )
         return output, None
     if not prefill:
         return sdpa_attention_forward(module, query, key, value, attention_mask, scaling=scaling, **kwargs)
+    _refuse_dropped(kwargs)
     output = _fast(module, query, key, value, attention_mask, config, state.num_layers, scaling, **kwargs)
     return output, None

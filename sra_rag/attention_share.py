@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 import torch
 
 from .config import AnyConfig
+from .eager import attention_weights
 from .rules import plan
 from .spans import active_spans, spans_for_sequence
 
@@ -57,20 +58,14 @@ class AttentionShare:
         keep: the layer's boolean mask (1, 1|heads, n, n), or None for plain causal attention."""
         if query.shape[0] != 1:
             raise ValueError("attention share is measured on one prompt at a time, not a padded batch")
-        heads, n = query.shape[1], query.shape[2]
+        n = query.shape[2]
         if not 0 < self.question_rows < n or any(not 0 <= s < e <= n for s, e in self.spans):
             raise ValueError(
                 f"spans {self.spans} and {self.question_rows} question rows do not fit a {n}-token prompt"
             )
         first = n - self.question_rows
-        keys = key[0].float().repeat_interleave(heads // key.shape[1], dim=0)
-        scores = (query[0, :, first:].float() @ keys.transpose(-1, -2)) * scaling
-        if keep is None:
-            positions = torch.arange(n, device=query.device)
-            rows_keep = positions <= positions[first:, None]
-        else:
-            rows_keep = keep[0, :, first:]
-        weights = torch.softmax(scores.masked_fill(~rows_keep, torch.finfo(scores.dtype).min), dim=-1)
+        rows_keep = None if keep is None else keep[0, :, first:]
+        weights = attention_weights(query[0, :, first:], key[0], rows_keep, scaling)
         for step in plan(config, n, layer_idx, num_layers, spans_for_sequence(active_spans(), 1, 0)):
             r0, r1 = max(step.rows[0], first), min(step.rows[1], n)
             if r0 < r1:

@@ -28,9 +28,9 @@ from transformers import (
 from .async_stream import AsyncGenerationStream
 from .config import AnyConfig, GuidedConfig
 from .diagnostics import record_diagnostics
-from .patch import check_config, enable_sra, is_patched, use_sra
+from .patch import check_config, use_sra
 from .spans import PromptSpans, locate_passages, use_spans
-from .state import effective_config, patch_lock
+from .state import effective_config
 
 Message = Mapping[str, Any]
 Prompt = str | Sequence[Message]
@@ -342,10 +342,6 @@ class Generator:
                 "guided SRA needs the prompt's passages: pass passages=[...] (their texts as they "
                 "appear in the prompt, optionally with retriever scores)"
             )
-        if sra is not DEFAULT:
-            with patch_lock():  # check and patch at once: never reset a setting another thread just made
-                if not is_patched(self.model):
-                    enable_sra(self.model, None)
         streamer = TextIteratorStreamer(self.tokenizer, skip_prompt=True, skip_special_tokens=True)
         cancel = threading.Event()
         outcome = _Outcome()

@@ -2,34 +2,43 @@
 
 Patching changes one thing on the model: its attention implementation becomes "sra" (a function
 registered once with transformers' AttentionInterface). The setting itself is kept beside the
-model (`state.py`), and `disable_sra` puts the previous implementation back, so the model is
-exactly the stock model again.
+model (`state.py`), and `disable_sra` puts every (sub-)config's previous implementation back, so
+the model is exactly the stock model again.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import itertools
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
 from transformers import AttentionInterface, PreTrainedModel
 from transformers.masking_utils import AttentionMaskInterface, sdpa_mask
+from transformers.modeling_utils import ALL_ATTENTION_FUNCTIONS
 
 from .attention import ATTENTION_NAME, sra_attention_forward
 from .config import PAPER, AnyConfig, GuidedConfig, SRAConfig, TransitionConfig
+from .errors import UnsupportedModelError
 from .state import Mode, PatchState, clear_state, get_state, override, patch_lock, set_state
 
-
-class UnsupportedModelError(ValueError):
-    """The model cannot run SRA (no AttentionInterface routing, logit soft-capping, or no RoPE)."""
+_PATCH_IDS = itertools.count()
 
 
 def _register() -> None:
     """Register the attention and mask functions (idempotent)."""
-    if AttentionInterface._global_mapping.get(ATTENTION_NAME) is not sra_attention_forward:
+    if ALL_ATTENTION_FUNCTIONS.get(ATTENTION_NAME) is not sra_attention_forward:
         AttentionInterface.register(ATTENTION_NAME, sra_attention_forward)
         AttentionMaskInterface.register(ATTENTION_NAME, sdpa_mask)
+
+
+def _implementations(config: Any) -> str | dict[str, Any]:
+    """The attention implementation of `config` and of each sub-config, in the form
+    `set_attn_implementation` takes back: composite models may mix them (eager vision, SDPA text)."""
+    subs = {key: getattr(config, key, None) for key in getattr(config, "sub_configs", {})}
+    nested = {key: _implementations(sub) for key, sub in subs.items() if sub is not None}
+    return {"": config._attn_implementation, **nested} if nested else config._attn_implementation
 
 
 def _text_config(model: PreTrainedModel) -> Any:
@@ -49,6 +58,11 @@ def unsupported_reason(model: Any) -> str | None:
         return (
             f"model type {model_type!r} ({type(model).__name__}) does not route attention through "
             "transformers' AttentionInterface, which SRA plugs into"
+        )
+    if not type(model)._supports_sdpa:
+        return (
+            f"model type {model_type!r} ({type(model).__name__}) does not support SDPA attention "
+            "(its attention needs more than SDPA gives, e.g. attention sinks), and SRA builds on SDPA"
         )
     if getattr(_text_config(model), "attn_logit_softcapping", None) is not None:
         return (
@@ -98,10 +112,10 @@ def enable_sra(
     with patch_lock():
         _register()
         state = get_state(text_config)
-        if state is not None:
-            set_state(text_config, dataclasses.replace(state, config=config, mode=mode))
+        if state is not None:  # an explicit enable also outlives the use_sra blocks that patched first
+            set_state(text_config, dataclasses.replace(state, config=config, mode=mode, leases=None))
             return model
-        previous = model.config._attn_implementation
+        previous = _implementations(model.config)
         model.set_attn_implementation(ATTENTION_NAME)
         if text_config._attn_implementation != ATTENTION_NAME:
             model.set_attn_implementation(previous)
@@ -110,13 +124,13 @@ def enable_sra(
             )
         set_state(
             text_config,
-            PatchState(config, mode, previous, num_layers=text_config.num_hidden_layers),
+            PatchState(config, mode, previous, text_config.num_hidden_layers, patch_id=next(_PATCH_IDS)),
         )
     return model
 
 
 def disable_sra(model: PreTrainedModel) -> PreTrainedModel:
-    """Restore the attention implementation the model had before `enable_sra` (no-op if unpatched)."""
+    """Restore the attention implementations the model had before `enable_sra` (no-op if unpatched)."""
     text_config = _text_config(model)
     with patch_lock():
         state = get_state(text_config)
@@ -141,16 +155,30 @@ def is_patched(model: PreTrainedModel) -> bool:
 def use_sra(model: PreTrainedModel, config: AnyConfig | None) -> Iterator[PreTrainedModel]:
     """Run the block with `config` (None: baseline); the previous state is back afterwards.
 
-    On a patched model this is a per-thread, per-task override: concurrent callers may each use
-    their own setting. On an unpatched model it patches for the block and restores after.
+    The setting belongs to this thread or asyncio task only, on a patched model and an unpatched
+    one alike. An unpatched model is patched inactive while any such block is open (callers outside
+    the blocks keep the stock results: SDPA, the same kernel as an SDPA model's own) and restored
+    when the last block exits. A model loaded with eager or flash attention runs SDPA outside the
+    blocks meanwhile; to mix settings concurrently on such a model, `enable_sra(model, None)` once.
     """
     check_config(config, model)
-    if is_patched(model):
-        with override(_text_config(model), config):
-            yield model
-        return
-    enable_sra(model, config)
+    text_config = _text_config(model)
+    with patch_lock():
+        if not is_patched(model):
+            enable_sra(model, None)
+            set_state(text_config, dataclasses.replace(get_state(text_config), leases=0))
+        state = get_state(text_config)
+        if state.leases is not None:
+            set_state(text_config, dataclasses.replace(state, leases=state.leases + 1))
     try:
-        yield model
+        with override(text_config, config):
+            yield model
     finally:
-        disable_sra(model)
+        with patch_lock():
+            now = get_state(text_config)
+            # the same patch still leased (not disabled, enabled for good or re-patched meanwhile)
+            if now is not None and now.patch_id == state.patch_id and now.leases is not None:
+                if now.leases > 1:
+                    set_state(text_config, dataclasses.replace(now, leases=now.leases - 1))
+                else:
+                    disable_sra(model)

@@ -91,8 +91,9 @@ class Transition:
         marks = torch.where(window >= bound, 1.0, 0.01).to(w.dtype)
         if key_mask is not None:
             marks = marks * key_mask[..., p - 2 * span : e - span]
-        count = marks.sum(-1, keepdim=True).clamp_min(torch.finfo(w.dtype).tiny)
-        unit = self.beta * remaining / count
+        count = marks.sum(-1, keepdim=True)
+        # a window the layer cannot see at all (a sliding window) gets nothing, not inf * 0 = NaN
+        unit = torch.where(count > 0, self.beta * remaining / count.clamp_min(torch.finfo(w.dtype).tiny), 0.0)
         factors = torch.full((2 * span,), 7.0, dtype=w.dtype, device=w.device)
         factors[:span] = 3.0
         window += factors * unit * marks

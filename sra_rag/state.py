@@ -27,8 +27,10 @@ class PatchState:
 
     config: AnyConfig | None
     mode: Mode
-    previous_implementation: str
+    previous_implementation: str | dict[str, Any]  # per sub-config on composite models
     num_layers: int
+    patch_id: int = 0  # tells one patching of a model from the next
+    leases: int | None = None  # open use_sra blocks that patched it; None: patched for good
 
 
 _LOCK = threading.RLock()

@@ -9,6 +9,7 @@ from conftest import ARCHITECTURES, tiny_model
 from sra_rag import (
     SRAConfig,
     TransitionConfig,
+    UnsupportedModelError,
     attention,
     disable_sra,
     enable_sra,
@@ -34,7 +35,7 @@ def _logits(model, ids, **kwargs):
 @pytest.mark.parametrize("policy", sorted(CONFIGS))
 @pytest.mark.parametrize("arch", sorted(ARCHITECTURES))
 def test_fast_path_equals_naive_path(arch, policy, monkeypatch):
-    monkeypatch.setattr(attention, "BLOCK_ELEMENTS", 4 * 200 * 7)  # 7-row blocks: several per step
+    monkeypatch.setitem(attention.BLOCK_ELEMENTS, "cpu", 4 * 200 * 7)  # 7-row blocks: several per step
     model = tiny_model(arch)
     ids = _ids(200)
     stock = _logits(model, ids)
@@ -121,10 +122,10 @@ def test_decode_steps_are_left_unchanged(arch):
             stock_prefill = model(ids).logits
         assert not torch.equal(prefill.logits, stock_prefill)
         step = ids[:, -1:]
-        cache_a, cache_b = prefill.past_key_values, copy.deepcopy(prefill.past_key_values)
-        with_sra = model(step, past_key_values=cache_a).logits
+        cache_a, cache_b = prefill.cache, copy.deepcopy(prefill.cache)
+        with_sra = model(step, cache=cache_a).logits
         with use_sra(model, None):
-            without = model(step, past_key_values=cache_b).logits
+            without = model(step, cache=cache_b).logits
     assert torch.equal(with_sra, without)
 
 
@@ -171,3 +172,29 @@ def test_a_mask_with_holes_is_a_clear_error():
     mask[0, 100] = 0
     with pytest.raises(ValueError, match="one contiguous run"), torch.no_grad():
         model(ids, attention_mask=mask)
+
+
+def test_packed_sequences_are_refused_not_mixed():
+    """Position ids that restart inside a row are two prompts in one: SRA would plan them as one."""
+    model = enable_sra(tiny_model("llama"), SRA)
+    ids = _ids(200)
+    packed = torch.cat([torch.arange(120), torch.arange(80)])[None]
+    with pytest.raises(ValueError, match="packed sequences"), torch.no_grad():
+        model(ids, position_ids=packed)
+    with torch.no_grad():
+        model(ids, position_ids=torch.arange(200)[None])  # one prompt: fine
+    enable_sra(model, SRA, mode="naive")
+    with pytest.raises(ValueError, match="packed sequences"), torch.no_grad():
+        model(ids, position_ids=packed)
+
+
+@pytest.mark.parametrize("argument", ["s_aux", "position_bias", "softcap"])
+def test_attention_arguments_the_sra_path_would_drop_are_refused(argument):
+    """An attention that takes sinks, a bias or soft-capping cannot be recomputed by the SRA rows."""
+    model = enable_sra(tiny_model("llama"), SRA)
+    ids = _ids(200)
+    extra = {argument: torch.zeros(4) if argument != "softcap" else 30.0}
+    with pytest.raises(UnsupportedModelError, match=f"passes {argument} to its attention"), torch.no_grad():
+        model(ids, **extra)
+    with torch.no_grad():
+        model(ids, **{argument: None})  # the argument absent in value is no reason to refuse

@@ -7,8 +7,9 @@ import pytest
 import torch
 from transformers import pipeline
 
-from sra_rag import SRAConfig, disable_sra, enable_sra, record_diagnostics, use_sra
+from sra_rag import SRAConfig, disable_sra, enable_sra, is_patched, record_diagnostics, use_sra
 from sra_rag.generation import ContextWindowError, Generator
+from sra_rag.models import load_model
 
 QUESTION = [{"role": "user", "content": "What is the capital of France?"}]
 SMALL_SRA = SRAConfig(begin_length=5, question_length=20)
@@ -81,6 +82,17 @@ def test_sra_per_call_and_diagnostics(generator):
     assert on.diagnostics["rows_touched"] > 0 and on.diagnostics["redistributed_mass"] > 0
     assert off.diagnostics["rows_touched"] == 0
     assert on.sra == SMALL_SRA and off.sra is None
+
+
+def test_a_per_call_setting_leaves_the_attention_implementation_as_it_was():
+    """An eager model given `sra=` for one call is eager again afterwards, and unpatched."""
+    model, tokenizer = load_model(sra=None, attn_implementation="eager")
+    assert model.config._attn_implementation == "eager"
+    result = Generator(model, tokenizer).generate(
+        _long_prompt(), max_new_tokens=2, sra=SMALL_SRA, diagnostics=True
+    )
+    assert result.diagnostics["redistributed_mass"] > 0
+    assert not is_patched(model) and model.config._attn_implementation == "eager"
 
 
 def test_reports_the_setting_in_force(generator, smollm2):

@@ -150,7 +150,7 @@ def _model_spans(batch_offsets=(0,)):
 @pytest.mark.parametrize("rule", sorted(RULES))
 @pytest.mark.parametrize("arch", sorted(ARCHITECTURES))
 def test_fast_path_equals_naive_path(arch, rule, monkeypatch):
-    monkeypatch.setattr(attention, "BLOCK_ELEMENTS", 4 * 200 * 7)  # 7-row blocks: several per step
+    monkeypatch.setitem(attention.BLOCK_ELEMENTS, "cpu", 4 * 200 * 7)  # 7-row blocks: several per step
     model = tiny_model(arch)
     ids = torch.randint(0, 256, (1, 200), generator=torch.Generator().manual_seed(1))
     with torch.no_grad():

@@ -9,7 +9,7 @@ import torch
 from conftest import REFERENCE
 
 from sra_rag import SRAConfig, TransitionConfig, config_from_dict, plan, reallocate
-from sra_rag.rules import Dispense
+from sra_rag.rules import Dispense, Transition
 
 VECTORS = REFERENCE
 CASES = json.loads((VECTORS / "sra_reference_vectors.json").read_text())
@@ -100,3 +100,14 @@ def test_float64_weights_are_thresholded_at_tau_itself():
     w = torch.tensor([[0.5, above, 0.05, 1.0 - 0.5 - above - 0.05]], dtype=torch.float64)
     Dispense("inter", (0, 1), (0, 1), tau, 1.0, 100.0, 5.0).apply(w)  # target: key 0 only
     assert w[0, 1] == above and w[0, 2] == 0  # kept just above tau, untouched; below it, eliminated
+
+
+def test_transition_gives_nothing_to_a_window_the_layer_cannot_see():
+    """A sliding window that hides the whole redistribution window: no NaN, no mass added there."""
+    step = Transition(rows=(10, 15), interval=5, alpha=100.0, beta=1.0)  # alpha: every weight is cut
+    w = torch.softmax(torch.randn(2, 5, 15, generator=torch.Generator().manual_seed(0)), -1)
+    hidden = torch.ones(1, 5, 15, dtype=torch.bool)
+    hidden[..., 0:10] = False  # the window is keys [0, 10)
+    step.apply(w, hidden)
+    assert not w.isnan().any()
+    assert torch.all(w[..., 1:10] == 0)
