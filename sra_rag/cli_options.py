@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import argparse
+from typing import Any
 
 MAX_NEW_TOKENS = 48
+DTYPES = ("auto", "float32", "bfloat16", "float16")
 
 
 class DefaultsHelpFormatter(argparse.HelpFormatter):
@@ -20,9 +22,30 @@ class DefaultsHelpFormatter(argparse.HelpFormatter):
 
 
 def add_model_option(parser: argparse.ArgumentParser) -> None:
+    """--model, and where and how it loads (--device, --device-map, --dtype)."""
     parser.add_argument(
         "--model", default=None, help="a local model folder or .gguf (default: bundled SmolLM2)"
     )
+    add_loading_options(parser)
+
+
+def add_loading_options(parser: argparse.ArgumentParser) -> None:
+    """Where and how the model loads: transformers' own `device_map` and `dtype`, passed through."""
+    group = parser.add_argument_group("model loading")
+    group.add_argument("--device", help="load the model onto this device: cpu, cuda, cuda:1, mps")
+    group.add_argument(
+        "--device-map", help="'auto': shard the model over the GPUs (and CPU), with accelerate"
+    )
+    group.add_argument(
+        "--dtype", choices=DTYPES, default="auto", help="the weights' dtype ('auto': the checkpoint's)"
+    )
+
+
+def loading_options(args: argparse.Namespace) -> dict[str, Any]:
+    """`load_model`'s keyword arguments from the options above."""
+    if args.device and args.device_map:
+        raise ValueError("pass --device or --device-map, not both (--device cuda is --device-map cuda)")
+    return {"device": args.device, "device_map": args.device_map, "dtype": args.dtype}
 
 
 def add_max_new_tokens(parser: argparse.ArgumentParser) -> None:

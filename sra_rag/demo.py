@@ -13,7 +13,7 @@ import argparse
 from dataclasses import dataclass
 from pathlib import Path
 
-from .cli_options import add_max_new_tokens, add_model_option, check_counts
+from .cli_options import add_max_new_tokens, add_model_option, check_counts, loading_options
 from .config import PRESETS, AnyConfig, GuidedConfig, load_config
 from .rag.order import ORDERS
 
@@ -95,7 +95,7 @@ def run_demo(args: argparse.Namespace) -> int:
     index, report = index_folder(demo_corpus_dir(), out, embedder, progress=True)
     console.print(f"index {out}: {report.chunks} chunks, {report.embedded_chunks} embedded now")
     questions = demo_questions()[: args.limit or None]
-    model, tokenizer = load_model(args.model, sra=None)
+    model, tokenizer = load_model(args.model, sra=None, **loading_options(args))
     generator = Generator(model, tokenizer)
     pipelines = {
         order: RagPipeline(

@@ -179,8 +179,9 @@ def load_model(
     model: str | os.PathLike[str] | None = None,
     *,
     sra: AnyConfig | None = PAPER,
-    dtype: torch.dtype | str = torch.float32,
-    device: str | torch.device = "cpu",
+    dtype: torch.dtype | str = "auto",
+    device: str | torch.device | None = None,
+    device_map: str | dict[str, Any] | None = None,
     trust_remote_code: bool = False,
     cache_dir: str | os.PathLike[str] | None = None,
     **model_kwargs: Any,
@@ -189,16 +190,26 @@ def load_model(
 
     `model`: None for the bundled SmolLM2-135M-Instruct, a local directory, a `.gguf` file, or a
     hub repo id. Local models never touch the hub; remote code runs only if you ask.
+
+    Loading is transformers' own: `dtype` ("auto": the checkpoint's), `device_map` ("auto" shards
+    and offloads with accelerate) and `model_kwargs` (`quantization_config`, `attn_implementation`,
+    ...) go to `from_pretrained` untouched, and the model is never moved afterwards. `device` ("cuda",
+    "cpu", ...) is short for `device_map=device`: the weights load straight onto it.
     """
     check_config(sra)
+    if device is not None and device_map is not None:
+        raise ValueError("pass device or device_map, not both (device='cuda' is device_map='cuda')")
     source, local = _resolve(model, Path(cache_dir) if cache_dir else None)
     options: dict[str, Any] = {"trust_remote_code": trust_remote_code, "local_files_only": local}
+    placement = device_map if device is None else str(device)
+    if placement is not None:
+        model_kwargs["device_map"] = placement
     try:
         tokenizer = AutoTokenizer.from_pretrained(source, **options)
         loaded = AutoModelForCausalLM.from_pretrained(source, dtype=dtype, **options, **model_kwargs)
     except OSError as error:
         raise ModelNotFoundError(f"could not load a causal LM from {source!r}: {error}") from error
-    loaded = loaded.to(device).eval()
+    loaded.eval()
     if sra is not None:
         enable_sra(loaded, sra)
     return loaded, _prepare_tokenizer(tokenizer)

@@ -73,6 +73,56 @@ def test_local_directory_never_touches_the_network(smollm2, tmp_path, monkeypatc
     assert seen["trust_remote_code"] is False and seen["local_files_only"] is True
 
 
+def test_loading_arguments_pass_through_and_the_model_is_never_moved(smollm2, tmp_path, monkeypatch):
+    """A device map that offloads half the layers to disk keeps its map (accelerate's dispatch, on
+    a CPU too) and runs SRA as the in-memory model does; dtype and the rest reach from_pretrained
+    untouched, and nothing calls .to() on the loaded model."""
+    folder = tmp_path / "model"
+    tiny_model("llama").save_pretrained(folder)
+    smollm2[1].save_pretrained(folder)
+    seen: dict = {}
+    original = AutoModelForCausalLM.from_pretrained.__func__
+
+    def spy(cls, *args, **kwargs):
+        seen.clear()
+        seen.update(kwargs)
+        loaded = original(cls, *args, **kwargs)
+
+        def moved(*args, **kwargs):
+            raise AssertionError("load_model moved a loaded model")
+
+        loaded.to = moved
+        return loaded
+
+    monkeypatch.setattr(AutoModelForCausalLM, "from_pretrained", classmethod(spy))
+    config = SRAConfig(begin_length=5, question_length=30)
+    in_memory, _ = load_model(folder, sra=config)
+    assert "device_map" not in seen  # no placement asked: transformers' default
+    assert next(in_memory.parameters()).dtype == torch.float32  # "auto": the checkpoint's own
+    placement = {
+        "model.embed_tokens": "cpu",
+        "model.rotary_emb": "cpu",
+        **{f"model.layers.{i}": "disk" if i >= 3 else "cpu" for i in range(6)},
+        "model.norm": "cpu",
+        "lm_head": "cpu",
+    }
+    offloaded, _ = load_model(
+        folder,
+        sra=config,
+        device_map=placement,
+        offload_folder=tmp_path / "offload",
+        attn_implementation="eager",
+    )
+    assert offloaded.hf_device_map == placement and seen["attn_implementation"] == "eager"
+    ids = torch.randint(0, 256, (1, 200), generator=torch.Generator().manual_seed(5))
+    with torch.no_grad():
+        torch.testing.assert_close(offloaded(ids).logits, in_memory(ids).logits, rtol=0, atol=1e-5)
+    half, _ = load_model(folder, sra=None, device="cpu", dtype="bfloat16")
+    assert seen["device_map"] == "cpu" and next(half.parameters()).dtype == torch.bfloat16
+    with pytest.raises(ValueError, match="pass device or device_map, not both"):
+        load_model(folder, device="cpu", device_map="auto")
+
+
 def test_bad_paths_say_what_to_pass(tmp_path):
     with pytest.raises(ModelNotFoundError, match="no model at '/no/such/model'"):
         load_model("/no/such/model")

@@ -6,6 +6,7 @@ corpus, and, for the framework blocks, the pieces they name as the reader's own 
 `prompt`, `format_docs`, a LlamaIndex `index`). The objects a block builds are then used.
 """
 
+import importlib.util
 import os
 import re
 from collections.abc import Iterator
@@ -64,6 +65,8 @@ def test_every_python_block_is_tested() -> None:
         block("GuidedConfig(rule="),
         block("index_folder("),
         block("ChatSRA.from_model_id(None)", "SRALLM()"),
+        block("HuggingFacePipeline(pipeline=generate)"),
+        block("BitsAndBytesConfig(load_in_4bit=True"),
         block("stuff_passages(prompt", "PassageSynthesizer(llm)"),
     ]
     assert sorted(tested) == sorted(BLOCKS)
@@ -131,3 +134,17 @@ def test_the_framework_blocks(reader: Path, framework_pieces: dict[str, Any]) ->
     guided = run(block("stuff_passages(prompt", "PassageSynthesizer(llm)"), reader, **framework_pieces)
     assert "Marek" in guided["chain"].invoke(QUESTION)
     assert "Marek" in str(guided["engine"].query(QUESTION))
+
+
+def test_the_zero_adapter_block(reader: Path) -> None:
+    from sra_rag import is_patched
+
+    namespace = run(block("HuggingFacePipeline(pipeline=generate)"), reader)
+    assert namespace["reply"].content and not is_patched(namespace["model"])
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="the loading block needs a CUDA GPU")
+@pytest.mark.skipif(importlib.util.find_spec("bitsandbytes") is None, reason="4-bit needs bitsandbytes")
+def test_the_loading_block(reader: Path) -> None:
+    namespace = run(block("BitsAndBytesConfig(load_in_4bit=True"), reader)
+    assert namespace["model"].is_quantized

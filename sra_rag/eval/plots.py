@@ -155,7 +155,7 @@ def _ratio_panel(ax: Any, results: list[dict[str, Any]], key: str, variants: lis
 
 def plot_cost(report: dict[str, Any], path: Path) -> Path:
     """One PNG of `sra-rag bench`: prefill and decode time as ratios to the baseline, and each
-    variant's peak memory above the loaded model, by prompt length."""
+    variant's peak memory (the whole process or device, model included), by prompt length."""
     results = report["results"]
     variants = list(dict.fromkeys(v for r in results for v in r["best"]))
     colors = {name: f"C{i}" for i, name in enumerate(variants)}
@@ -165,14 +165,12 @@ def plot_cost(report: dict[str, Any], path: Path) -> Path:
     _ratio_panel(axes[1], results, "decode", variants[1:], colors)
     axes[1].set_ylabel("decode time per token / baseline")
     for name in variants:
-        cells = [
-            (r["prompt_tokens"], r["best"][name].get("peak_extra_mib")) for r in results if name in r["best"]
-        ]
+        cells = [(r["prompt_tokens"], r["best"][name].get("peak_mib")) for r in results if name in r["best"]]
         cells = [(n, m) for n, m in cells if m is not None]
         if cells:
             axes[2].plot(*zip(*cells, strict=True), marker="o", color=colors[name], label=name)
     axes[2].set_yscale("log")
-    axes[2].set_ylabel("peak memory above the model (MiB)")
+    axes[2].set_ylabel("peak memory, model included (MiB)")
     for ax in axes:
         ax.set_xlabel("prompt tokens")
         ax.legend(fontsize=8)

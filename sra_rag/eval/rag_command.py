@@ -18,6 +18,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from ..cli_options import loading_options
 from .model_choice import add_model_argument, file_slug, resolve_model
 from .rag_presets import RAG_PRESETS
 
@@ -137,7 +138,7 @@ def run_rag(args: argparse.Namespace) -> int:
     from .rag_run import run_dev, run_test
     from .tasks import prompt_style
 
-    model, tokenizer = load_model(source, sra=None)
+    model, tokenizer = load_model(source, sra=None, **loading_options(args))
     embedder = Embedder()
     style = prompt_style(tokenizer)
     args.out_dir.mkdir(parents=True, exist_ok=True)

@@ -61,18 +61,18 @@ def score_answer(
     with _quiet_continuations():
         out = model(ids, use_cache=True, logits_to_keep=1)
         first = out.logits[0, -1].float().log_softmax(-1)
-        cache = out.past_key_values
+        cache = out.cache
         logits = [first]
         if gold.shape[1] > 1:
-            forced = model(gold[:, :-1], past_key_values=copy.deepcopy(cache), use_cache=True)
+            forced = model(gold[:, :-1], cache=copy.deepcopy(cache), use_cache=True)
             logits += list(forced.logits[0].float().log_softmax(-1))
         token_logprobs = [float(lp[t]) for lp, t in zip(logits, gold[0].tolist(), strict=True)]
         eos = model.generation_config.eos_token_id
         eos_ids = set(eos if isinstance(eos, list) else [eos] if eos is not None else [])
         new = [int(first.argmax())]
         while len(new) < max_new_tokens and new[-1] not in eos_ids:
-            step = model(torch.tensor([[new[-1]]], device=device), past_key_values=cache, use_cache=True)
-            cache = step.past_key_values
+            step = model(torch.tensor([[new[-1]]], device=device), cache=cache, use_cache=True)
+            cache = step.cache
             new.append(int(step.logits[0, -1].argmax()))
     text = tokenizer.decode(new, skip_special_tokens=True)
     answer = normalize(sample.answer)

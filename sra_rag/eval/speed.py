@@ -8,7 +8,8 @@ passkey prompt, interleaved repeat by repeat after a warm-up pass, so ratios com
 like on a noisy machine: each ratio is the median over repeats of a run against the baseline run
 just before it, with its range; the absolute times are the best run; every raw run is kept in the
 report. Memory is measured before the timings, one prefill per variant, as the kernel's peak
-resident set (see `peak_memory`).
+resident set on a CPU and the allocator's peak on a CUDA device (see `peak_memory`); CUDA timings
+are synchronised.
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ from typing import Any
 import torch
 import transformers
 
+from ..cli_options import loading_options
 from ..diagnostics import record_diagnostics
 from ..patch import disable_sra
 from ..spans import PromptSpans, even_spans, use_spans
@@ -53,17 +55,24 @@ def _prefill(model: Any, ids: torch.Tensor) -> Any:
     return model(ids, use_cache=True, logits_to_keep=1)  # as generate does
 
 
+def _clock(model: Any) -> float:
+    """Now, once the device has finished the work queued so far (CUDA runs asynchronously)."""
+    if model.device.type == "cuda":
+        torch.cuda.synchronize(model.device)
+    return time.perf_counter()
+
+
 @torch.inference_mode()
 def _timed(model: Any, ids: torch.Tensor, decode_tokens: int) -> dict[str, float]:
-    start = time.perf_counter()
+    start = _clock(model)
     out = _prefill(model, ids)
-    prefill = time.perf_counter() - start
-    cache, token = out.past_key_values, out.logits[:, -1:].argmax(-1)
-    start = time.perf_counter()
+    prefill = _clock(model) - start
+    cache, token = out.cache, out.logits[:, -1:].argmax(-1)
+    start = _clock(model)
     for _ in range(decode_tokens):
-        out = model(token, past_key_values=cache, use_cache=True)
-        cache, token = out.past_key_values, out.logits[:, -1:].argmax(-1)
-    return {"prefill_s": prefill, "decode_s_per_token": (time.perf_counter() - start) / decode_tokens}
+        out = model(token, cache=cache, use_cache=True)
+        cache, token = out.cache, out.logits[:, -1:].argmax(-1)
+    return {"prefill_s": prefill, "decode_s_per_token": (_clock(model) - start) / decode_tokens}
 
 
 def _variants(tokens: int, naive_up_to: int | None, names: list[str] | None) -> list[str]:
@@ -75,8 +84,15 @@ def _variants(tokens: int, naive_up_to: int | None, names: list[str] | None) -> 
     ]
 
 
+def _memory_method(model: Any) -> str | None:
+    if model.device.type == "cuda":
+        return peak_memory.CUDA_METHOD
+    return peak_memory.METHOD if peak_memory.available() else None
+
+
 def _peak(model: Any, ids: torch.Tensor) -> dict[str, float]:
-    with peak_memory.ResidentPeak() as peak:
+    cuda = model.device.type == "cuda"
+    with peak_memory.CudaPeak(model.device) if cuda else peak_memory.ResidentPeak() as peak:
         _prefill(model, ids)
     return {"peak_extra_mib": peak.extra_mib, "peak_mib": peak.peak_mib}
 
@@ -115,8 +131,10 @@ def measure(
         raise ValueError(f"repeats and decode tokens must be at least 1, got {repeats} and {decode_tokens}")
     chosen = [_variants(ids.shape[1], naive_up_to, variants) for ids in prompts]
     memory: list[dict[str, dict[str, float]]] = [{} for _ in prompts]
-    if peak_memory.available():  # first: memory freed by earlier passes would be reused unseen
-        peak_memory.release_freed_memory()
+    cpu = model.device.type != "cuda"
+    if _memory_method(model):  # first: memory freed by earlier passes would be reused unseen
+        if cpu:
+            peak_memory.release_freed_memory()
         for ids, variants, cell in zip(prompts, chosen, memory, strict=True):
             disable_sra(model)
             _prefill(model, ids)  # settle the allocator at this length before measuring
@@ -125,7 +143,8 @@ def measure(
                 with use_spans(bench_spans(ids.shape[1])):
                     cell[variant] = _peak(model, ids)
                 logger.info("%d tokens, %s: %s", ids.shape[1], variant, cell[variant])
-        peak_memory.keep_freed_memory()
+        if cpu:
+            peak_memory.keep_freed_memory()
     else:
         logger.warning("peak memory is not measurable on this system (needs Linux and glibc); times only")
     timings: list[dict[str, list[dict[str, float]]]] = []
@@ -177,18 +196,24 @@ def _result(
 def markdown_table(report: dict[str, Any]) -> str:
     """The README's cost table: absolute baseline figures, then each variant against them."""
     lines = [
-        "| prompt tokens | variant | prefill (range) | decode / token (range) | peak memory over the model |",
+        "| prompt tokens | variant | prefill (range) | decode / token (range) | peak memory (vs baseline) |",
         "| ---: | --- | ---: | ---: | ---: |",
     ]
 
-    def memory(cell: dict[str, Any]) -> str:
-        return f"{cell['peak_extra_mib']:,.0f} MiB" if "peak_extra_mib" in cell else "n/a"
+    def memory(cell: dict[str, Any], base: dict[str, Any]) -> str:
+        """The pass's whole peak (model included): what the allocator left from earlier passes
+        can hide part of a pass's own growth, never the peak."""
+        if "peak_mib" not in cell:
+            return "n/a"
+        if cell is base:
+            return f"{cell['peak_mib']:,.0f} MiB"
+        return f"{cell['peak_mib']:,.0f} MiB ({cell['peak_mib'] - base['peak_mib']:+,.0f})"
 
     for result in report["results"]:
         base, tokens = result["best"]["baseline"], result["prompt_tokens"]
         lines.append(
             f"| {tokens} | baseline (SDPA) | {base['prefill_s']:.2f} s | "
-            f"{base['decode_s_per_token'] * 1000:.0f} ms | {memory(base)} |"
+            f"{base['decode_s_per_token'] * 1000:.0f} ms | {memory(base, base)} |"
         )
         for name, ratio in result["ratio_to_baseline"].items():
             low, high = ratio["prefill_range"]
@@ -196,7 +221,7 @@ def markdown_table(report: dict[str, Any]) -> str:
             lines.append(
                 f"| {tokens} | {name} | {ratio['prefill']:.2f}x ({low:.2f}-{high:.2f}) | "
                 f"{ratio['decode']:.2f}x ({decode_low:.2f}-{decode_high:.2f}) | "
-                f"{memory(result['best'][name])} |"
+                f"{memory(result['best'][name], base)} |"
             )
     return "\n".join(lines)
 
@@ -226,10 +251,11 @@ def run_bench(args: argparse.Namespace) -> int:
         torch.set_num_threads(args.threads)
     source, name = resolve_model(args.model)
     out = args.out or Path("docs/results") / f"speed_{file_slug(name)}.json"
-    model, tokenizer = load_model(source, sra=None)
+    model, tokenizer = load_model(source, sra=None, **loading_options(args))
     generator = Generator(model, tokenizer)
     prompts = [
-        generator.encode(passkey_prompt(tokenizer, n).prompt, args.decode_tokens + 1) for n in args.lengths
+        generator.encode(passkey_prompt(tokenizer, n).prompt, args.decode_tokens + 1).to(model.device)
+        for n in args.lengths
     ]
     made_from = provenance(source)  # before the (long) run: the tree as it was measured
     results = measure(model, prompts, args.repeats, args.decode_tokens, args.naive_up_to, args.variants)
@@ -241,13 +267,14 @@ def run_bench(args: argparse.Namespace) -> int:
             for k in ("lengths", "repeats", "decode_tokens", "naive_up_to", "variants", "threads")
         },
         "dtype": str(next(model.parameters()).dtype).removeprefix("torch."),
-        "device": str(next(model.parameters()).device),
+        "device": str(model.device),
+        "device_name": torch.cuda.get_device_name(model.device) if model.device.type == "cuda" else None,
         "threads": torch.get_num_threads(),
         "machine": f"{platform.machine()}, {os.cpu_count()} CPUs",
         "torch": torch.__version__,
         "transformers": transformers.__version__,
         "decode_tokens": args.decode_tokens,
-        "memory_method": peak_memory.METHOD if peak_memory.available() else None,
+        "memory_method": _memory_method(model),
         "variants": {
             n: {"config": None if c is None else c.to_dict(), "mode": m} for n, (c, m) in VARIANTS.items()
         },

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -79,15 +80,20 @@ class RagPipeline:
         model: str | Path | None = None,
         *,
         sra: AnyConfig | None = DEFAULT,
+        load_kwargs: Mapping[str, Any] | None = None,
         **options: Any,
     ) -> RagPipeline:
         """A saved index (its folder, or one already loaded), the bundled embedder and a model
-        (None: the bundled SmolLM2)."""
+        (None: the bundled SmolLM2); `load_kwargs` go to `load_model` (`device_map`, `dtype`,
+        `quantization_config`, ...)."""
         check_order(options.get("order", DEFAULT_ORDER))
         if not isinstance(index, RagIndex):
             index = load_index(index)  # first: a missing or damaged index fails before any model loads
         embedder = Embedder()
-        loaded, tokenizer = load_model(model) if sra is DEFAULT else load_model(model, sra=sra)
+        load = dict(load_kwargs or {})
+        if sra is not DEFAULT:
+            load["sra"] = sra
+        loaded, tokenizer = load_model(model, **load)
         return cls(index, embedder, Generator(loaded, tokenizer), **options)
 
     def retrieve(self, question: str) -> list[tuple[Chunk, float]]:

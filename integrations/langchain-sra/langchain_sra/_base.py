@@ -59,8 +59,9 @@ class SRAModelBase(BaseModel):
     top_p: float = Field(default=1.0, gt=0.0, le=1.0)
     stop: list[str] | None = None
     """Stop strings of any token length; generation ends at the first and it is trimmed."""
-    diagnostics: bool = True
-    """Report what SRA did in `response_metadata["sra_diagnostics"]` (costs a sync per step)."""
+    diagnostics: bool = False
+    """Report what SRA did in `response_metadata["sra_diagnostics"]` (costs a device sync per step,
+    so it is off unless asked for, as in LlamaIndex's `SRALLM`)."""
     sra: Any = DEFAULT
     """Every call's SRA setting (an `SRAConfig`, `TransitionConfig`, `GuidedConfig`, or None for the
     baseline); DEFAULT keeps the model's own, as `enable_sra` or `from_model_id` set it."""
@@ -91,8 +92,9 @@ class SRAModelBase(BaseModel):
         model_id: str | os.PathLike[str] | None = None,
         *,
         sra: AnyConfig | None = PAPER,
-        dtype: torch.dtype | str = torch.float32,
-        device: str | torch.device = "cpu",
+        dtype: torch.dtype | str = "auto",
+        device: str | torch.device | None = None,
+        device_map: str | dict[str, Any] | None = None,
         trust_remote_code: bool = False,
         model_kwargs: Mapping[str, Any] | None = None,
         **fields: Any,
@@ -100,7 +102,9 @@ class SRAModelBase(BaseModel):
         """Load with `sra_rag.models.load_model` (None: the bundled SmolLM2-135M-Instruct) and wrap it.
 
         `sra` becomes the model's default setting (None: the stock model, and the `sra` field None);
-        `fields` are this class's other fields.
+        `dtype`, `device`, `device_map` and `model_kwargs` (`quantization_config`, ...) load as
+        transformers does, and a dispatched model is never moved; `fields` are this class's other
+        fields.
         """
         check_known(cls.__name__, fields, set(cls.model_fields) - {"model", "tokenizer"})  # before loading
         model, tokenizer = load_model(
@@ -108,6 +112,7 @@ class SRAModelBase(BaseModel):
             sra=sra,
             dtype=dtype,
             device=device,
+            device_map=device_map,
             trust_remote_code=trust_remote_code,
             **dict(model_kwargs or {}),
         )

@@ -17,10 +17,10 @@ from sra_fixtures import MODEL_NAME, bundled
 def chat() -> ChatSRA:
     """Greedy, short answers: every test that generates stays fast on a shared CPU."""
     model, tokenizer = bundled()
-    return ChatSRA(model=model, tokenizer=tokenizer, model_name=MODEL_NAME, max_tokens=24)
+    return ChatSRA(model=model, tokenizer=tokenizer, model_name=MODEL_NAME, max_tokens=24, diagnostics=True)
 
 
 @pytest.fixture(scope="session")
 def llm() -> SRALLM:
     model, tokenizer = bundled()
-    return SRALLM(model=model, tokenizer=tokenizer, model_name=MODEL_NAME, max_tokens=12)
+    return SRALLM(model=model, tokenizer=tokenizer, model_name=MODEL_NAME, max_tokens=12, diagnostics=True)

@@ -228,7 +228,8 @@ class SRALLM(CustomLLM):
 
         With a loaded model, `sra` applies to this LLM's calls only (the model's own setting is left
         alone); when the LLM loads the model, `sra` (default: the paper's settings) is the model's.
-        `load_kwargs` go to `load_model` (dtype, device, cache_dir, trust_remote_code).
+        `load_kwargs` go to `load_model` (dtype, device, device_map, quantization_config and any
+        other `from_pretrained` argument; a dispatched model is never moved).
         """
         check_setting(sra)
         check_known("SRALLM", kwargs, type(self).model_fields)  # before any model loads

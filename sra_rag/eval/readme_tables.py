@@ -1,0 +1,182 @@
+"""The README's results tables, regenerated from the committed result files.
+
+Each table sits between `<!-- table: NAME -->` and `<!-- /table -->` in README.md.
+`python -m sra_rag.eval.readme_tables` rewrites them from `docs/results/`; with `--check` it only
+names the stale ones and exits 1 (the test suite runs the check, so a published table cannot drift
+from its file).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import re
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from .speed import markdown_table as cost_table
+
+ROOT = Path(__file__).resolve().parents[2]
+RESULTS = ROOT / "docs" / "results"
+_BLOCK = re.compile(r"(<!-- table: (?P<name>[\w-]+) -->\n)(?P<body>.*?)(<!-- /table -->)", re.S)
+_ORDERS = ("retrieved", "best_last", "long_context")
+_RULES = (
+    (r"top(\d+)", "top {} passages only"),
+    (r"paper", "`paper` SRA"),
+    (r"dispense_s([\d.]+)_t([\d.]+)", "guided `dispense` (strength {}, T {})"),
+    (r"fim_m([\d.]+)_t([\d.]+)", "guided `fim` (mix {}, T {})"),
+    (r"pasta_a([\d.]+)_top(\d+)", "guided `pasta` (scale {}, top {})"),
+)
+
+
+def _load(name: str) -> dict[str, Any]:
+    return json.loads((RESULTS / name).read_text(encoding="utf-8"))
+
+
+def _rule(rule: str) -> tuple[int, str]:
+    """(its place in the table, its label) for a setting's rule part."""
+    for place, (pattern, label) in enumerate(_RULES, start=1):
+        if match := re.fullmatch(pattern, rule):
+            return place, label.format(*match.groups())
+    return len(_RULES) + 1, f"`{rule}`"
+
+
+def _setting(name: str, chosen_order: str) -> tuple[tuple[int, bool, int], str]:
+    """(sort key, label) of a RAG benchmark setting such as 'best_last+pasta_a0.7_top3+oracle'."""
+    order, *rest = name.split("+")
+    oracle = rest[-1:] == ["oracle"]
+    rule = rest[0] if rest else None
+    place = _ORDERS.index(order) if order in _ORDERS else len(_ORDERS)
+    if rule is None:
+        if order == "retrieved":
+            return (0, False, place), "baseline: `retrieved` order (best first), no SRA"
+        chosen = " (dev's choice of order)" if order == chosen_order else ""
+        return (0, False, place), f"`{order}`{chosen}"
+    group, label = _rule(rule)
+    if oracle:
+        label = f"{label} aimed by the gold label (oracle, an upper bound)"
+    if order != "retrieved":
+        label = f"`{order}` + {label}"
+    return (group, oracle, place), label
+
+
+def _points(interval: dict[str, Any]) -> str:
+    """A paired accuracy difference in percentage points, bold when its interval excludes 0 above."""
+    mean, low, high = (round(interval[k] * 100) + 0 for k in ("mean", "low", "high"))
+    text = f"{mean:+d} [{low:+d}, {high:+d}]"
+    return f"**{text}**" if interval["low"] > 0 else text
+
+
+def _nats(interval: dict[str, Any]) -> str:
+    return f"{interval['mean']:+.2f} [{interval['low']:+.2f}, {interval['high']:+.2f}]"
+
+
+def rag_table(report: dict[str, Any]) -> str:
+    """The RAG benchmark's test split: each setting's accuracy and its paired differences."""
+    chosen = report["test"]["decision"]["order"]["chosen_on_dev"]
+    rows = []
+    for name, entry in report["test"]["answers"].items():
+        cell = entry["all"]
+        accuracy = cell["accuracy"]
+        key, label = _setting(name, chosen)
+        shown = f"{accuracy['correct']}/{accuracy['n']} ({accuracy['rate']:.0%}) "
+        shown += f"[{accuracy['low']:.0%}, {accuracy['high']:.0%}]"
+        diff = cell.get("vs_retrieved")
+        versus = f" {_points(diff['accuracy'])} | {_nats(diff['logprob'])} |" if diff else " | |"
+        rows.append((key, f"| {label} | {shown} |{versus}"))
+    header = [
+        "| setting | accuracy | vs baseline, points | vs baseline, gold log-prob (nats) |",
+        "| --- | ---: | ---: | ---: |",
+    ]
+    return "\n".join(header + [row for _, row in sorted(rows, key=lambda r: r[0])])
+
+
+_EVAL_RUNS = (
+    ("eval_smollm2_135m_instruct.json", ", 1k-2k tokens"),
+    ("eval_smollm2_135m_instruct_grid.json", ", the seed's transition grid, 1k-2k tokens"),
+    ("eval_smollm2_135m_instruct_long.json", ", needle at 4k"),
+    ("eval_smollm2_135m_instruct_long8k.json", ", needle at 8k"),
+    ("eval_gemma_3_270m_lite.json", ", base model, 1k tokens"),
+)
+
+
+def _interval(cell: dict[str, Any] | None, digits: int = 2) -> str:
+    if not cell or cell.get("mean", cell.get("rate")) is None:
+        return ""
+    centre = cell.get("rate", cell.get("mean"))
+    return f"{centre:.{digits}f} [{cell['low']:.{digits}f}, {cell['high']:.{digits}f}]"
+
+
+def _eval_setting(name: str, winner: str | None) -> str:
+    if match := re.fullmatch(r"transition_a([\d.]+)_b([\d.]+)_l(\d+)", name):
+        label = "transition a={} b={} lay={}".format(*match.groups())
+    else:
+        label = name if name == "baseline" else f"`{name}`"
+    return f"{label} (dev winner)" if name == winner else label
+
+
+def eval_table(reports: list[tuple[dict[str, Any], str]]) -> str:
+    """The evaluation harness's test splits: accuracy, gold log-prob change, perplexity ratio."""
+    lines = [
+        "| run (test prompts) | setting | accuracy | gold log-prob vs baseline (nats) | perplexity ratio |",
+        "| --- | --- | ---: | ---: | ---: |",
+    ]
+    for report, suffix in reports:
+        winner = report["dev"]["selection"]["best"]
+        answers, perplexity = report["test"]["answers"], report["test"]["perplexity"]
+        run = f"{report['model']} ({answers['baseline']['all']['n']}{suffix})"
+        for name, entry in answers.items():
+            cell = entry["all"]
+            ratio = _interval(perplexity.get(name, {}).get("perplexity_ratio"), digits=3)
+            lines.append(
+                f"| {run} | {_eval_setting(name, winner)} | {_interval(cell['contains'])} | "
+                f"{_interval(cell.get('logprob_vs_baseline'))} | {ratio} |"
+            )
+            run = ""
+    return "\n".join(lines)
+
+
+TABLES: dict[str, Callable[[], str]] = {
+    "eval": lambda: eval_table([(_load(name), suffix) for name, suffix in _EVAL_RUNS]),
+    "cost-smollm2": lambda: cost_table(_load("speed_smollm2_135m_instruct.json")),
+    "rag-smollm2": lambda: rag_table(_load("rag_smollm2_135m_instruct.json")),
+    "rag-gemma": lambda: rag_table(_load("rag_gemma_3_270m.json")),
+}
+
+
+def refresh(text: str) -> tuple[str, list[str]]:
+    """`text` with every marked table regenerated, and the names of those that changed."""
+    stale: list[str] = []
+
+    def rebuilt(match: re.Match[str]) -> str:
+        name = match["name"]
+        if name not in TABLES:
+            raise KeyError(f"README names a table {name!r} that readme_tables does not know")
+        body = f"\n{TABLES[name]()}\n\n"  # blank lines: the table is its own Markdown block
+        if body != match["body"]:
+            stale.append(name)
+        return f"{match[1]}{body}{match[4]}"
+
+    return _BLOCK.sub(rebuilt, text), stale
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m sra_rag.eval.readme_tables", description=__doc__)
+    parser.add_argument("--check", action="store_true", help="only say which tables are stale")
+    parser.add_argument("--readme", type=Path, default=ROOT / "README.md")
+    args = parser.parse_args(argv)
+    text, stale = refresh(args.readme.read_text(encoding="utf-8"))
+    if args.check:
+        if stale:
+            names = ", ".join(stale)
+            sys.stderr.write(f"stale README tables: {names} (run python -m sra_rag.eval.readme_tables)\n")
+        return 1 if stale else 0
+    args.readme.write_text(text, encoding="utf-8")
+    sys.stdout.write(f"rewrote {len(stale)} table(s): {', '.join(stale) or 'none changed'}\n")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
