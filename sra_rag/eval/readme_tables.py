@@ -138,7 +138,31 @@ def eval_table(reports: list[tuple[dict[str, Any], str]]) -> str:
     return "\n".join(lines)
 
 
+def index_table(report: dict[str, Any]) -> str:
+    """The RAG index bench: build, save, re-index and query times."""
+    build, again, query = report["build"], report["reindex_1_percent"], report["query"]
+    both, alone = query["embed_and_search"], query["search_only"]
+    share = build["embedding_seconds"] / build["seconds"]
+    return "\n".join(
+        [
+            "| | |",
+            "| --- | ---: |",
+            f"| full build ({report['corpus']['files']:,} files) | {build['seconds']:.0f} s, "
+            f"{build['chunks_per_second']:.1f} chunks/s ({share:.0%} of it embedding) |",
+            f"| atomic save | {build['save_seconds']:.1f} s |",
+            f"| re-index after {again['files_changed']} files (1%) changed | {again['seconds']:.1f} s "
+            f"({again['chunks_embedded']} chunks embedded), {again['speedup_vs_full_build']:.0f}x faster "
+            "than the full build |",
+            f"| query, embed + FAISS search, top {query['top_k']} | p50 {both['p50_ms']:.1f} ms, "
+            f"p95 {both['p95_ms']:.1f} ms |",
+            f"| FAISS search alone (exact inner product) | p50 {alone['p50_ms']:.1f} ms, "
+            f"p95 {alone['p95_ms']:.1f} ms |",
+        ]
+    )
+
+
 TABLES: dict[str, Callable[[], str]] = {
+    "index": lambda: index_table(_load("index_speed.json")),
     "eval": lambda: eval_table([(_load(name), suffix) for name, suffix in _EVAL_RUNS]),
     "cost-smollm2": lambda: cost_table(_load("speed_smollm2_135m_instruct.json")),
     "rag-smollm2": lambda: rag_table(_load("rag_smollm2_135m_instruct.json")),
