@@ -165,6 +165,7 @@ TABLES: dict[str, Callable[[], str]] = {
     "index": lambda: index_table(_load("index_speed.json")),
     "eval": lambda: eval_table([(_load(name), suffix) for name, suffix in _EVAL_RUNS]),
     "cost-smollm2": lambda: cost_table(_load("speed_smollm2_135m_instruct.json")),
+    "cost-gemma": lambda: cost_table(_load("speed_gemma_3_270m.json")),
     "rag-smollm2": lambda: rag_table(_load("rag_smollm2_135m_instruct.json")),
     "rag-gemma": lambda: rag_table(_load("rag_gemma_3_270m.json")),
 }
