@@ -72,25 +72,30 @@ def _sequence_spans(
     allowed: torch.Tensor | None, batch: int, length: int, position_ids: torch.Tensor | None
 ) -> list[tuple[int, int]]:
     """(first real token, number of real tokens) per sequence, read off the mask's diagonal.
-    Refuses a mask with holes, and position ids that restart inside a sequence (packing)."""
-    if allowed is None:
-        real = torch.ones(batch, length, dtype=torch.bool, device=getattr(position_ids, "device", None))
-    else:
+    Refuses a mask with holes and, given `position_ids`, ids that restart inside a sequence
+    (packing)."""
+    real = None
+    spans = [(0, length)] * batch
+    if allowed is not None:
         real = allowed[:, 0].diagonal(dim1=-2, dim2=-1).expand(batch, length)
-    counts = real.sum(-1)
-    starts = real.int().argmax(-1)
-    positions = torch.arange(length, device=real.device)
-    contiguous = (positions >= starts[:, None]) & (positions < (starts + counts)[:, None])
-    if not torch.equal(contiguous, real):
-        raise ValueError(
-            "SRA needs each sequence's real tokens in one contiguous run (left or right padding); "
-            "got an attention mask with holes"
-        )
+        counts = real.sum(-1)
+        starts = real.int().argmax(-1)
+        positions = torch.arange(length, device=real.device)
+        contiguous = (positions >= starts[:, None]) & (positions < (starts + counts)[:, None])
+        if not torch.equal(contiguous, real):
+            raise ValueError(
+                "SRA needs each sequence's real tokens in one contiguous run (left or right padding); "
+                "got an attention mask with holes"
+            )
+        spans = list(zip(starts.tolist(), counts.tolist(), strict=True))
     if position_ids is not None and position_ids.dim() == 2:
         ids = position_ids.expand(batch, length)
-        if (real[:, 1:] & real[:, :-1] & (ids[:, 1:] <= ids[:, :-1])).any():
+        restarts = ids[:, 1:] <= ids[:, :-1]
+        if real is not None:
+            restarts &= real[:, 1:] & real[:, :-1]
+        if restarts.any():
             raise ValueError(_PACKED_ERROR)
-    return list(zip(starts.tolist(), counts.tolist(), strict=True))
+    return spans
 
 
 def _touched_rows(
@@ -135,12 +140,13 @@ def _fast(
     config: AnyConfig,
     num_layers: int,
     scaling: float,
+    positions_to_check: torch.Tensor | None,
     **kwargs: Any,
 ) -> torch.Tensor:
     batch, _, length, _ = query.shape
     keep = _allowed(attention_mask)
     layer_idx = module.layer_idx
-    spans = _sequence_spans(keep, batch, length, kwargs.get("position_ids"))
+    spans = _sequence_spans(keep, batch, length, positions_to_check)
     prompts = active_spans()
     plans = [
         plan(config, n, layer_idx, num_layers, spans_for_sequence(prompts, batch, b))
@@ -198,7 +204,7 @@ def _naive(
     num_layers: int,
     scaling: float,
     prefill: bool,
-    position_ids: torch.Tensor | None,
+    positions_to_check: torch.Tensor | None,
 ) -> torch.Tensor:
     batch, _, length, _ = query.shape
     keys = key.shape[2]
@@ -210,7 +216,7 @@ def _naive(
     if prefill:
         prompts = active_spans()
         recorder = active_recorder()
-        for b, (start, n) in enumerate(_sequence_spans(keep, batch, length, position_ids)):
+        for b, (start, n) in enumerate(_sequence_spans(keep, batch, length, positions_to_check)):
             span = slice(start, start + n)
             seq_keep = keep[b if keep.shape[0] > 1 else 0, :, span, span]
             before = weights[b, :, span, span]
@@ -257,8 +263,11 @@ def sra_attention_forward(
             q_len,
             kv_len,
         )
-    if state.mode == "naive":
+    if state.mode == "naive" or prefill:  # the passes the recomputed rows serve
         _refuse_dropped(kwargs)
+    # every layer sees the same position ids: packing is checked once, at the first layer
+    positions_to_check = kwargs.get("position_ids") if module.layer_idx == 0 else None
+    if state.mode == "naive":
         output = _naive(
             module,
             query,
@@ -269,11 +278,21 @@ def sra_attention_forward(
             state.num_layers,
             scaling,
             prefill,
-            kwargs.get("position_ids"),
+            positions_to_check,
         )
         return output, None
     if not prefill:
         return sdpa_attention_forward(module, query, key, value, attention_mask, scaling=scaling, **kwargs)
-    _refuse_dropped(kwargs)
-    output = _fast(module, query, key, value, attention_mask, config, state.num_layers, scaling, **kwargs)
+    output = _fast(
+        module,
+        query,
+        key,
+        value,
+        attention_mask,
+        config,
+        state.num_layers,
+        scaling,
+        positions_to_check,
+        **kwargs,
+    )
     return output, None

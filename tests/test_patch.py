@@ -31,6 +31,9 @@ from sra_rag import (
 )
 
 SRA = SRAConfig(begin_length=5, question_length=30)
+TINY_LLAMA = dict(
+    num_hidden_layers=1, hidden_size=32, intermediate_size=64, num_attention_heads=2, vocab_size=64
+)
 
 
 def test_model_without_rope_is_refused_by_name():
@@ -44,11 +47,7 @@ def test_model_outside_the_attention_interface_is_refused_by_name():
     class HandRolledLlama(LlamaForCausalLM):
         _supports_attention_backend = False
 
-    model = HandRolledLlama(
-        LlamaConfig(
-            num_hidden_layers=1, hidden_size=32, intermediate_size=64, num_attention_heads=2, vocab_size=64
-        )
-    )
+    model = HandRolledLlama(LlamaConfig(**TINY_LLAMA))
     with pytest.raises(
         UnsupportedModelError, match=r"model type 'llama' .* does not route attention through"
     ):
@@ -121,11 +120,6 @@ def test_per_thread_overrides_do_not_leak():
     for thread in threads:
         thread.join()
     assert results == dict.fromkeys(range(6), True)
-
-
-TINY_LLAMA = dict(
-    num_hidden_layers=1, hidden_size=32, intermediate_size=64, num_attention_heads=2, vocab_size=64
-)
 
 
 def test_model_with_attention_sinks_is_refused():

@@ -47,7 +47,7 @@ def add_eval_arguments(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def _fmt(interval: dict[str, Any], scale: float = 1.0, digits: int = 2) -> str:
+def format_interval(interval: dict[str, Any], scale: float = 1.0, digits: int = 2) -> str:
     if interval.get("mean") is None and interval.get("rate") is None:
         return "n/a"
     centre = interval.get("rate", interval.get("mean")) * scale
@@ -67,10 +67,10 @@ def headline(report: dict[str, Any]) -> str:
     for name, entry in report["test"]["answers"].items():
         rows = [("all", entry["all"]), *((t, c["all"]) for t, c in entry["tasks"].items())]
         for task, cell in rows:
-            delta = _fmt(cell["logprob_vs_baseline"]) if "logprob_vs_baseline" in cell else "-"
+            delta = format_interval(cell["logprob_vs_baseline"]) if "logprob_vs_baseline" in cell else "-"
             lines.append(
-                f"{name:<26} {task:<7} {cell['n']:>3}  {_fmt(cell['contains']):<20} "
-                f"{_fmt(cell['exact']):<20} {delta:<24}"
+                f"{name:<26} {task:<7} {cell['n']:>3}  {format_interval(cell['contains']):<20} "
+                f"{format_interval(cell['exact']):<20} {delta:<24}"
             )
     for name, entry in report["test"]["perplexity"].items():
         ratio = entry.get("perplexity_ratio")
@@ -78,13 +78,15 @@ def headline(report: dict[str, Any]) -> str:
             continue
         lines.append(
             f"perplexity {name:<15} {entry['perplexity']:.3f}"
-            + (f"  ratio to baseline {_fmt(ratio, digits=4)}" if ratio else "")
+            + (f"  ratio to baseline {format_interval(ratio, digits=4)}" if ratio else "")
         )
     selection = report["dev"]["selection"]
     if selection["best"] is not None:
         gain = selection["candidates"][selection["best"]]["logprob_vs_baseline"]
         verdict = "beats" if selection["beats_baseline"] else "is NOT shown to beat"
-        lines.append(f"dev winner: {selection['best']} (log-prob gain {_fmt(gain)}) {verdict} the baseline")
+        lines.append(
+            f"dev winner: {selection['best']} (log-prob gain {format_interval(gain)}) {verdict} the baseline"
+        )
     return "\n".join(lines)
 
 

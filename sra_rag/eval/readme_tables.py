@@ -16,6 +16,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from .command import format_interval
 from .speed import markdown_table as cost_table
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -103,10 +104,8 @@ _EVAL_RUNS = (
 
 
 def _interval(cell: dict[str, Any] | None, digits: int = 2) -> str:
-    if not cell or cell.get("mean", cell.get("rate")) is None:
-        return ""
-    centre = cell.get("rate", cell.get("mean"))
-    return f"{centre:.{digits}f} [{cell['low']:.{digits}f}, {cell['high']:.{digits}f}]"
+    """An interval cell, blank where the file has none (the baseline's own differences)."""
+    return format_interval(cell, digits=digits) if cell else ""
 
 
 def _eval_setting(name: str, winner: str | None) -> str:
