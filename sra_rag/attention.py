@@ -2,12 +2,13 @@
 
 Fast path (DESIGN.md, "The attention path"): rows are computed by SDPA as before; then only the
 rows SRA touches in this layer (an inter block of about n / (L + 3) rows and the question tail,
-or the transition intervals) are recomputed eagerly in float32, edited by the rules, and written
-back. The rules are row-local, so this equals applying them to the full matrix, at a cost
-proportional to the touched rows. When the question tail is rewritten whole (no padding, no
-window), SDPA skips those rows altogether. The naive path (mode "naive") runs eager attention on every row
-and layer and applies the rules to whole matrices, as the authors' code does: it is the reference
-the fast path is tested and benchmarked against (it records no diagnostics).
+or the transition intervals) are recomputed eagerly in float32 (float64 for a float64 model),
+edited by the rules, and written back. The rules are row-local, so this equals applying them to
+the full matrix, at a cost proportional to the touched rows. When the question tail is rewritten
+whole (no padding, no window), SDPA skips those rows altogether. The naive path (mode "naive") runs
+eager attention on every row and layer and applies the rules to whole matrices, as the authors'
+code does: it is the reference the fast path is tested and benchmarked against (it records no
+diagnostics).
 """
 
 from __future__ import annotations
@@ -107,12 +108,13 @@ def _touched_rows(
     scaling: float,
     layer_idx: int,
 ) -> list[tuple[int, torch.Tensor]]:
-    """Recompute one sequence's touched rows: [(first row, output (rows, heads, dim) float32)].
+    """Recompute one sequence's touched rows: [(first row, output (rows, heads, dim))], in
+    `eager.compute_dtype` (float32, or float64 for a float64 model).
 
     All arguments are sliced to the sequence's real tokens (local coordinates): `query` is
     (heads, n, dim), `key`/`value` are (kv_heads, n, dim) in the model's dtype, `keep` is
     (1|heads, n, n) or None for a plain causal mask. Rows below r1 never see keys from r1 on
-    (causality), so each block works on keys [0, r1) only, cast to float32 a block at a time.
+    (causality), so each block works on keys [0, r1) only, cast a block at a time.
     """
     heads = query.shape[0]
     limit = BLOCK_ELEMENTS.get(query.device.type, BLOCK_ELEMENTS["cpu"])

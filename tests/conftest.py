@@ -30,8 +30,7 @@ TINY_COMMON = dict(
 )
 
 # (config class, model class, config overrides, attention sharpening factor). Models that
-# normalise queries (q_norm: Qwen3, Gemma 3) already score high; x10 would make the kernels'
-# own SDPA-vs-eager rounding (not SRA) exceed the 1e-5 comparison, so they get x3.
+# normalise queries (q_norm: Qwen3, Gemma 3) already score high, so x3 sharpens them enough.
 ARCHITECTURES: dict[str, tuple[str, str, dict, float]] = {
     "llama": ("LlamaConfig", "LlamaForCausalLM", {}, 10.0),
     "qwen2": ("Qwen2Config", "Qwen2ForCausalLM", {}, 10.0),
@@ -55,14 +54,23 @@ ARCHITECTURES: dict[str, tuple[str, str, dict, float]] = {
 }
 
 
-def tiny_model(arch: str, seed: int = 0) -> PreTrainedModel:
+# Comparisons of two SRA paths (fast against naive, a padded batch against each sequence alone) run
+# in float64. SRA's thresholds are hard: in float32 a weight within ~1e-6 of tau falls on either
+# side depending on the CPU's kernels and on which kernel (SDPA or eager) computed the rows before,
+# and one flip moves logits by ~1e-3. Float64 rounding is ~1e9 times finer, so the paths must agree
+# to PARITY_ATOL on every CPU; a float32 tolerance would only measure the CPU.
+PARITY_DTYPE = torch.float64
+PARITY_ATOL = 1e-10
+
+
+def tiny_model(arch: str, seed: int = 0, dtype: torch.dtype = torch.float32) -> PreTrainedModel:
     """A random-initialised model whose attention is sharpened (scores x10), so the SRA
     threshold really eliminates weights; a uniform-attention model would prove nothing."""
     config_name, model_name, extra, sharpen = ARCHITECTURES[arch]
     torch.manual_seed(seed)
     config = getattr(transformers, config_name)(**{**TINY_COMMON, **extra})
     config._attn_implementation = "sdpa"
-    model = getattr(transformers, model_name)(config).eval()
+    model = getattr(transformers, model_name)(config).eval().to(dtype)
     for module in model.modules():
         if hasattr(module, "scaling") and hasattr(module, "layer_idx"):
             module.scaling = module.scaling * sharpen

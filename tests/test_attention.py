@@ -4,7 +4,7 @@ import copy
 
 import pytest
 import torch
-from conftest import ARCHITECTURES, tiny_model
+from conftest import ARCHITECTURES, PARITY_ATOL, PARITY_DTYPE, tiny_model
 
 from sra_rag import (
     SRAConfig,
@@ -36,7 +36,7 @@ def _logits(model, ids, **kwargs):
 @pytest.mark.parametrize("arch", sorted(ARCHITECTURES))
 def test_fast_path_equals_naive_path(arch, policy, monkeypatch):
     monkeypatch.setitem(attention.BLOCK_ELEMENTS, "cpu", 4 * 200 * 7)  # 7-row blocks: several per step
-    model = tiny_model(arch)
+    model = tiny_model(arch, dtype=PARITY_DTYPE)
     ids = _ids(200)
     stock = _logits(model, ids)
     enable_sra(model, CONFIGS[policy])
@@ -45,7 +45,7 @@ def test_fast_path_equals_naive_path(arch, policy, monkeypatch):
     naive = _logits(model, ids)
     disable_sra(model)
     assert (fast - stock).abs().max() > 1e-3, "SRA must change the logits, or this test proves nothing"
-    torch.testing.assert_close(fast, naive, rtol=0, atol=1e-5)
+    torch.testing.assert_close(fast, naive, rtol=0, atol=PARITY_ATOL)
     assert torch.equal(_logits(model, ids), stock)
     assert model.config._attn_implementation == "sdpa"
 
@@ -65,7 +65,7 @@ def test_sra_off_equals_stock(arch):
 
 @pytest.mark.parametrize("arch", sorted(ARCHITECTURES))
 def test_left_padded_batch_matches_each_sequence_alone(arch):
-    model = enable_sra(tiny_model(arch), SRA)
+    model = enable_sra(tiny_model(arch, dtype=PARITY_DTYPE), SRA)
     lengths = (200, 150)
     ids = _ids(200, batch=2)
     mask = torch.ones_like(ids)
@@ -74,12 +74,12 @@ def test_left_padded_batch_matches_each_sequence_alone(arch):
     batched = _logits(model, ids, attention_mask=mask, position_ids=positions)
     for row, length in enumerate(lengths):
         alone = _logits(model, ids[row : row + 1, 200 - length :])
-        torch.testing.assert_close(batched[row, 200 - length :], alone[0], rtol=0, atol=1e-5)
+        torch.testing.assert_close(batched[row, 200 - length :], alone[0], rtol=0, atol=PARITY_ATOL)
 
 
 @pytest.mark.parametrize("arch", sorted(ARCHITECTURES))
 def test_generate_padded_batch_matches_alone(arch):
-    model = enable_sra(tiny_model(arch), SRA)
+    model = enable_sra(tiny_model(arch, dtype=PARITY_DTYPE), SRA)
     ids = _ids(120, batch=2, seed=3)
     mask = torch.ones_like(ids)
     mask[1, :40] = 0
@@ -107,8 +107,10 @@ def test_generate_padded_batch_matches_alone(arch):
     assert torch.equal(scored.sequences[0, 120:], first.sequences[0, 120:])
     assert torch.equal(scored.sequences[1, 120:], second.sequences[0, 80:])
     for step, (both, one, two) in enumerate(zip(scored.scores, first.scores, second.scores, strict=True)):
-        assert torch.allclose(both[0], one[0], atol=1e-4), step  # every step's logits, not only the ids
-        assert torch.allclose(both[1], two[0], atol=1e-4), step
+        assert torch.allclose(both[0], one[0], atol=PARITY_ATOL), (
+            step
+        )  # every step's logits, not only the ids
+        assert torch.allclose(both[1], two[0], atol=PARITY_ATOL), step
 
 
 @pytest.mark.parametrize("arch", ["llama", "gemma3"])

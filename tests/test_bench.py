@@ -125,3 +125,28 @@ def test_provenance_names_the_commit_the_command_the_versions_and_the_model_byte
     inner = hashlib.sha256(b"weights").digest()
     assert record["model_sha256"] == hashlib.sha256(inner).hexdigest() == model_sha256(weights)
     assert model_sha256("org/hub-model") is None  # a hub id names no local bytes
+
+
+def test_the_weights_identity_is_the_tensor_values_not_the_file_bytes(tmp_path) -> None:
+    """Two files with other bytes but the same tensors (here: other metadata in the header) are
+    one model; one changed value is another model."""
+    from safetensors.torch import load_file, save_file
+
+    from sra_rag.eval.provenance import model_sha256, provenance, weights_sha256
+
+    model = tiny_model("llama")
+    tensors = {k: v.clone() for k, v in model.state_dict().items()}
+    for name, note in (("a", "written here"), ("b", "written elsewhere")):
+        (tmp_path / name).mkdir()
+        save_file(tensors, tmp_path / name / "model.safetensors", metadata={"format": "pt", "note": note})
+    assert model_sha256(tmp_path / "a") != model_sha256(tmp_path / "b")
+    twin = tiny_model("llama", seed=1)
+    assert weights_sha256(twin) != weights_sha256(model)
+    twin.load_state_dict(load_file(tmp_path / "b" / "model.safetensors"))
+    assert (
+        weights_sha256(twin) == weights_sha256(model) == provenance(tmp_path / "a", model)["weights_sha256"]
+    )
+    with torch.no_grad():
+        next(twin.parameters()).view(-1)[0] += 1e-6
+    assert weights_sha256(twin) != weights_sha256(model)
+    assert weights_sha256(model.double()) != weights_sha256(tiny_model("llama"))  # the dtype is part of it

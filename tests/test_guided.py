@@ -5,7 +5,7 @@ import math
 
 import pytest
 import torch
-from conftest import ARCHITECTURES, tiny_model
+from conftest import ARCHITECTURES, PARITY_ATOL, PARITY_DTYPE, tiny_model
 
 from sra_rag import (
     GuidedConfig,
@@ -151,7 +151,7 @@ def _model_spans(batch_offsets=(0,)):
 @pytest.mark.parametrize("arch", sorted(ARCHITECTURES))
 def test_fast_path_equals_naive_path(arch, rule, monkeypatch):
     monkeypatch.setitem(attention.BLOCK_ELEMENTS, "cpu", 4 * 200 * 7)  # 7-row blocks: several per step
-    model = tiny_model(arch)
+    model = tiny_model(arch, dtype=PARITY_DTYPE)
     ids = torch.randint(0, 256, (1, 200), generator=torch.Generator().manual_seed(1))
     with torch.no_grad():
         stock = model(ids).logits
@@ -163,14 +163,14 @@ def test_fast_path_equals_naive_path(arch, rule, monkeypatch):
             naive = model(ids).logits
         disable_sra(model)
     assert (fast - stock).abs().max() > 1e-3, "guided SRA must change the logits, or this proves nothing"
-    torch.testing.assert_close(fast, naive, rtol=0, atol=1e-5)
+    torch.testing.assert_close(fast, naive, rtol=0, atol=PARITY_ATOL)
     summary = diag.summary()
     assert len(summary["passage_mass"]) == 3 and any(abs(m) > 0 for m in summary["passage_mass"])
 
 
 @pytest.mark.parametrize("arch", ["llama", "gemma3", "qwen3"])
 def test_left_padded_batch_with_spans_per_sequence_matches_alone(arch):
-    model = tiny_model(arch)
+    model = tiny_model(arch, dtype=PARITY_DTYPE)
     enable_sra(model, RULES["dispense"])
     ids = torch.randint(0, 256, (2, 200), generator=torch.Generator().manual_seed(2))
     pad = 20
@@ -185,7 +185,7 @@ def test_left_padded_batch_with_spans_per_sequence_matches_alone(arch):
             start = pad * row
             with use_spans(spans):
                 alone = model(ids[row : row + 1, start:]).logits
-            torch.testing.assert_close(batched[row, start:], alone[0], rtol=0, atol=1e-5)
+            torch.testing.assert_close(batched[row, start:], alone[0], rtol=0, atol=PARITY_ATOL)
         # a sequence without passages under a guided setting is an error, not a silent baseline
         with use_spans([both[0], None]), pytest.raises(ValueError, match="needs the prompt's passages"):
             model(ids, attention_mask=mask, position_ids=positions)

@@ -25,6 +25,7 @@ from ..patch import disable_sra
 from ..rag.embedding import Embedder
 from ..spans import even_spans, use_spans
 from . import rag_settings
+from .provenance import weights_sha256
 from .rag_presets import RagPreset
 from .rag_rule import RULE, apply_rule, difference, targets
 from .rag_samples import BuiltPrompt, RagSample, build, rank_counts, retrieve_samples
@@ -269,6 +270,7 @@ def run_dev(
             "answers": summarise(dev, [BASELINE, choice["order"]]),
         },
         "versions": versions(),
+        "weights_sha256": weights_sha256(model),
         "command": " ".join(sys.argv),
         "dev_seconds": time.perf_counter() - start,
         "dev_records": dev,
@@ -304,7 +306,8 @@ def run_test(
     scorer.run(long, plan["long_slice_settings"], "test long", progress)
     scorer.perplexity(preset, names, progress)
     test = [r for r in store.records if r["split"] == "test"]
-    return build_report(plan, test, rank_counts(samples + long), time.perf_counter() - start)
+    report = build_report(plan, test, rank_counts(samples + long), time.perf_counter() - start)
+    return {**report, "test_weights_sha256": weights_sha256(model)}
 
 
 def _tuples(value: Any) -> Any:

@@ -26,6 +26,7 @@ from ..config import AnyConfig
 from ..patch import disable_sra, enable_sra
 from . import summary
 from .presets import EvalPreset
+from .provenance import weights_sha256
 from .scoring import score_answer, score_perplexity
 from .settings import BASELINE, setting
 from .tasks import Sample, Style, held_text, make_sample
@@ -206,6 +207,7 @@ def run_evaluation(
     records = [r for r in store.records if _record_key(r) in keys]  # a resized preset's leftovers out
     report = build_report(records, preset, model_name=model_name, style=style, test_settings=test_settings)
     report["wall_seconds"] = time.perf_counter() - start
+    report["weights_sha256"] = weights_sha256(model)
     report["counts"].update(dev_samples=len(dev), test_samples=len(test))
     return report
 

@@ -257,7 +257,7 @@ def run_bench(args: argparse.Namespace) -> int:
         generator.encode(passkey_prompt(tokenizer, n).prompt, args.decode_tokens + 1).to(model.device)
         for n in args.lengths
     ]
-    made_from = provenance(source)  # before the (long) run: the tree as it was measured
+    made_from = provenance(source, model)  # before the (long) run: the tree as it was measured
     results = measure(model, prompts, args.repeats, args.decode_tokens, args.naive_up_to, args.variants)
     report = {
         "model": name,
