@@ -90,6 +90,13 @@ class TransitionConfig:
 
 GuidedRule = Literal["dispense", "fim", "pasta"]
 GUIDED_RULES: tuple[str, ...] = ("dispense", "fim", "pasta")
+_RULE_FIELDS: dict[str, tuple[str, ...]] = {
+    "dispense": ("temperature", "eliminate", "strength", "gem_share", "filler_share"),
+    "fim": ("temperature", "mix"),
+    "pasta": ("scale", "top"),
+}
+"""The fields each guided rule reads; another rule's field set away from its default is refused
+(it would be silently ignored)."""
 
 
 @dataclass(frozen=True)
@@ -135,13 +142,28 @@ class GuidedConfig:
         for name in ("temperature", "eliminate", "gem_share", "filler_share"):
             _check_number(owner, name, getattr(self, name), low=0.0, strict=True)
         _check_number(owner, "strength", self.strength, low=0.0, strict=False)
-        _check_number(owner, "mix", self.mix, low=0.0, strict=False)
+        _check_number(owner, "mix", self.mix, low=0.0, strict=True)
         if self.mix > 1:
             raise ValueError(f"{owner}.mix must be <= 1, got {self.mix!r}")
         _check_number(owner, "scale", self.scale, low=0.0, strict=True)
-        if self.scale > 1:
-            raise ValueError(f"{owner}.scale must be <= 1 (it scales attention down), got {self.scale!r}")
+        if self.scale >= 1:
+            raise ValueError(
+                f"{owner}.scale must be < 1 (it scales attention down; 1 changes nothing), got {self.scale!r}"
+            )
         _check_int(owner, "top", self.top, low=0)
+        defaults = {f.name: f.default for f in dataclasses.fields(self)}
+        ignored = [
+            name
+            for name in sorted(
+                {n for fields in _RULE_FIELDS.values() for n in fields} - set(_RULE_FIELDS[self.rule])
+            )
+            if getattr(self, name) != defaults[name]
+        ]
+        if ignored:
+            raise ValueError(
+                f"{owner}(rule={self.rule!r}) does not use {ignored}; the rule reads "
+                f"{list(_RULE_FIELDS[self.rule])}: drop the others"
+            )
 
     def layers(self, num_layers: int) -> range:
         """The layers this config touches in a model of `num_layers` layers."""

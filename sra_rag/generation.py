@@ -10,6 +10,7 @@ never see each other's settings.
 from __future__ import annotations
 
 import contextvars
+import logging
 import threading
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import ExitStack
@@ -29,8 +30,10 @@ from .async_stream import AsyncGenerationStream
 from .config import AnyConfig, GuidedConfig
 from .diagnostics import record_diagnostics
 from .patch import check_config, use_sra
-from .spans import PromptSpans, locate_passages, use_spans
+from .spans import PassageNotFoundError, PromptSpans, locate_passages, use_spans
 from .state import effective_config
+
+logger = logging.getLogger(__name__)
 
 Message = Mapping[str, Any]
 Prompt = str | Sequence[Message]
@@ -52,6 +55,37 @@ class _Default:
 
 DEFAULT: Any = _Default()
 """Per-call `sra=DEFAULT` keeps the model's own setting; None is the baseline."""
+
+
+@dataclass(frozen=True)
+class PreparedPrompt:
+    """A prompt rendered and tokenised once, with its passages' spans (None: no passages given, or
+    not found for a call that does not need them). `Generator.stream` takes it as it is, so the
+    code that builds a prompt locates its passages once and nothing tokenises it again."""
+
+    input_ids: torch.Tensor  # (1, n)
+    spans: PromptSpans | None = None
+
+    @property
+    def length(self) -> int:
+        return int(self.input_ids.shape[1])
+
+
+def _carrier_start(prompt: Prompt, text: str, passages: Sequence[Passage]) -> int:
+    """Where the message that carries the passages starts in the rendered `text`: the last message
+    whose content holds every passage (0 for a plain string, or when no message holds them all).
+    Chat history before it is never searched, so a follow-up turn finds this turn's passages."""
+    if isinstance(prompt, str):
+        return 0
+    texts = [p if isinstance(p, str) else p[0] for p in passages]
+    for message in reversed(prompt):
+        content = message.get("content")
+        if isinstance(content, str) and all(isinstance(t, str) and t in content for t in texts):
+            for candidate in (content, content.strip()):
+                if (at := text.rfind(candidate)) >= 0:
+                    return at
+            break
+    return 0
 
 
 def check_setting(sra: Any) -> Any:
@@ -258,7 +292,7 @@ class Generator:
         self, prompt: Prompt, max_new_tokens: int = 0, tools: Sequence[Any] | None = None
     ) -> torch.Tensor:
         """Token ids (1, n) of the rendered prompt; raises ContextWindowError if it cannot fit."""
-        return self._encode(prompt, max_new_tokens, tools)[0]
+        return self.prepare(prompt, max_new_tokens=max_new_tokens, tools=tools).input_ids
 
     def locate(
         self,
@@ -269,17 +303,22 @@ class Generator:
         tools: Sequence[Any] | None = None,
     ) -> PromptSpans:
         """The token spans of `passages` (found verbatim in the rendered prompt) and of the
-        question (its text's last occurrence; by default, what follows the last passage)."""
-        return self._encode(prompt, 0, tools, passages, question)[1]  # type: ignore[return-value]
+        question (see `spans.locate_passages`)."""
+        return self.prepare(prompt, tools=tools, passages=passages, question=question).spans  # type: ignore[return-value]
 
-    def _encode(
+    def prepare(
         self,
         prompt: Prompt,
-        max_new_tokens: int,
-        tools: Sequence[Any] | None,
+        *,
+        max_new_tokens: int = 0,
+        tools: Sequence[Any] | None = None,
         passages: Sequence[Passage] | None = None,
         question: str | None = None,
-    ) -> tuple[torch.Tensor, PromptSpans | None]:
+        require_spans: bool = True,
+    ) -> PreparedPrompt:
+        """Render and tokenise `prompt` once and locate its `passages` in the message that carries
+        them. Passages that cannot be found raise `PassageNotFoundError` when `require_spans`,
+        else the prompt comes back without spans (nothing but guided SRA needs them)."""
         text = self.render(prompt, tools)
         encoded = self.tokenizer(
             text,
@@ -288,23 +327,31 @@ class Generator:
             return_offsets_mapping=passages is not None,
         )
         ids = encoded.input_ids
+        self._check_window(ids.shape[1], max_new_tokens)
         spans = None
         if passages is not None:
             offsets = [tuple(pair) for pair in encoded["offset_mapping"][0].tolist()]
-            spans = locate_passages(text, offsets, passages, question=question)
-            spans.check(ids.shape[1])
+            start = _carrier_start(prompt, text, passages)
+            try:
+                spans = locate_passages(text, offsets, passages, question=question, search_from=start)
+            except PassageNotFoundError as error:
+                if require_spans:
+                    raise
+                logger.info("answering without passage spans (no guided setting needs them): %s", error)
+        return PreparedPrompt(ids, spans)
+
+    def _check_window(self, prompt_tokens: int, max_new_tokens: int) -> None:
         window = self.context_window
-        if window is not None and ids.shape[1] + max_new_tokens > window:
+        if window is not None and prompt_tokens + max_new_tokens > window:
             raise ContextWindowError(
-                f"the prompt is {ids.shape[1]} tokens and {max_new_tokens} new tokens were requested, "
+                f"the prompt is {prompt_tokens} tokens and {max_new_tokens} new tokens were requested, "
                 f"but the context window is {window} tokens; shorten the prompt "
                 "(fewer or smaller retrieved chunks) or lower max_new_tokens"
             )
-        return ids, spans
 
     def stream(
         self,
-        prompt: Prompt,
+        prompt: Prompt | PreparedPrompt,
         *,
         max_new_tokens: int = 256,
         temperature: float = 0.0,
@@ -319,9 +366,11 @@ class Generator:
         """Start generating; the returned stream yields new text only (never the prompt).
 
         `passages` are the retrieved texts as they appear in the prompt (each optionally with its
-        retriever score): their token spans, and the question's (`question`'s text, by default
-        what follows the last passage), reach the prefill, where a guided SRA setting uses them.
-        A passage not found in the prompt is a ValueError.
+        relevance weight, higher = more relevant): their token spans, and the question's
+        (`question`'s text where it follows the passages, else what follows the last passage),
+        reach the prefill, where a guided SRA setting uses them. Only a guided setting needs them:
+        a passage not found in the prompt is a `PassageNotFoundError` then, and otherwise the
+        call goes on without spans. A `PreparedPrompt` (from `prepare`) brings its spans along.
 
         A per-call `sra` on a model that was never patched patches it once, inactive (its default
         stays the stock attention), so that each call's setting is private to that call.
@@ -334,10 +383,23 @@ class Generator:
             raise ValueError(f"need temperature >= 0 and 0 < top_p <= 1, got {temperature}, {top_p}")
         if isinstance(stop, str):
             stop = [stop]
-        input_ids, spans = self._encode(prompt, max_new_tokens, tools, passages, question)
-        input_ids = input_ids.to(self.model.device)
         setting = self.sra_in_force(sra)
-        if isinstance(setting, GuidedConfig) and spans is None:
+        guided = isinstance(setting, GuidedConfig)
+        if isinstance(prompt, PreparedPrompt):
+            if passages is not None or question is not None or tools:
+                raise ValueError("a PreparedPrompt already holds its passages, question and tools; pass none")
+            self._check_window(prompt.length, max_new_tokens)
+        else:
+            prompt = self.prepare(
+                prompt,
+                max_new_tokens=max_new_tokens,
+                tools=tools,
+                passages=passages,
+                question=question,
+                require_spans=guided,
+            )
+        input_ids, spans = prompt.input_ids.to(self.model.device), prompt.spans
+        if guided and spans is None:
             raise ValueError(
                 "guided SRA needs the prompt's passages: pass passages=[...] (their texts as they "
                 "appear in the prompt, optionally with retriever scores)"

@@ -7,6 +7,12 @@ starts. `use_spans(...)` hands them to every prefill pass run inside the block; 
 SRA setting it lives in a ContextVar, so it belongs to one thread or asyncio task. A left-padded
 batch takes one `PromptSpans` per sequence. `locate_passages` maps passage texts found verbatim in
 a rendered prompt to token spans, so no caller ever counts tokens itself.
+
+One score convention (`rank_weight`): retrievers, rerankers and vector stores return passages best
+first, but their scores come on every scale and in both senses (cosine or inner-product
+similarities that may be negative, squared L2 distances where lower is better, reranker logits,
+BM25, some missing after a postprocessor). A passage's weight is therefore its place in that order,
+never its raw score: it cannot invert, and it does not depend on the embedding model's scale.
 """
 
 from __future__ import annotations
@@ -21,6 +27,11 @@ from dataclasses import dataclass
 from typing import Any
 
 Span = tuple[int, int]
+
+
+class PassageNotFoundError(ValueError):
+    """A passage (or the tokens after the passages) is not where the prompt should have it. Only a
+    guided setting needs spans: other calls go on without them."""
 
 
 @dataclass(frozen=True)
@@ -150,6 +161,15 @@ def spans_for_sequence(
     return spans[b]
 
 
+def rank_weight(rank: int, count: int) -> float:
+    """The relevance weight of the passage the retriever ranked `rank`-th (1 = best) of `count`:
+    (count - rank + 1) / count, so the best weighs 1, each next one 1/count less, the last
+    1/count (> 0: every retrieved passage stays a candidate)."""
+    if isinstance(rank, bool) or not isinstance(rank, int) or not 1 <= rank <= count:
+        raise ValueError(f"a retrieval rank must be an integer from 1 to {count}, got {rank!r}")
+    return (count - rank + 1) / count
+
+
 def even_spans(question_start: int, count: int, weight: float | None = None) -> PromptSpans:
     """`count` equal passages over tokens [1, question_start), then the question: a RAG-shaped
     layout for text without real passages (benchmarks, held text)."""
@@ -176,11 +196,17 @@ def locate_passages(
     passages: Sequence[str | tuple[str, float | None] | tuple[str, float | None, str]],
     *,
     question: str | None = None,
+    search_from: int = 0,
 ) -> PromptSpans:
     """Token spans of `passages` (texts, or (text, weight) or (text, weight, label) tuples; the
-    label defaults to the passage's index) found verbatim in the rendered prompt `text`, whose
-    tokens have character `offsets`. The question starts at `question`'s last occurrence after the
-    passages, or, without it, at the first token after the last passage."""
+    label defaults to the passage's index) found verbatim in the rendered prompt `text` from
+    character `search_from` on (the message that carries them: chat history before it is never
+    searched), whose tokens have character `offsets`.
+
+    The guided rows (`question_start`) begin at `question`'s last occurrence when it follows the
+    passages, else at the first token after the last passage: a prompt may ask its question
+    before the context ("Question: ... Context: ... Answer:"), and then the rows that read the
+    passages are the ones after them."""
     if isinstance(passages, str):  # a string is a sequence too: of one-character "passages"
         raise TypeError("passages must be a list of texts (or (text, score[, label]) tuples), not one string")
     if not passages:
@@ -190,11 +216,14 @@ def locate_passages(
         passage, weight, label = (item, None, str(i)) if isinstance(item, str) else (*item, str(i))[:3]
         if not isinstance(passage, str) or not passage.strip():
             raise ValueError(f"passage {i} is empty or not a string: {passage!r}")
-        start = text.find(passage)
+        start = text.find(passage, search_from)
         while start >= 0 and any(start < e and start + len(passage) > s for s, e, *_ in found):
             start = text.find(passage, start + 1)  # the same text twice: take the next free occurrence
         if start < 0:
-            raise ValueError(f"passage {i} {_excerpt(passage)} does not appear verbatim in the prompt")
+            raise PassageNotFoundError(
+                f"passage {i} {_excerpt(passage)} does not appear verbatim in the prompt's message "
+                "that carries the passages"
+            )
         found.append((start, start + len(passage), weight, str(label)))
     found.sort()
     spans: list[tuple[Span, float | None, str]] = []
@@ -204,16 +233,17 @@ def locate_passages(
             first = max(first, spans[-1][0][1])
         spans.append(((first, last), weight, label))
     last_end_char = found[-1][1]
-    if question is None:
+    at = -1 if question is None else text.rfind(question)
+    if at >= last_end_char:
+        question_start = token_span(offsets, at, at + len(question))[0]  # type: ignore[arg-type]
+    else:
         after = [i for i, (s, e) in enumerate(offsets) if e > s and s >= last_end_char]
         if not after:
-            raise ValueError("nothing follows the last passage in the prompt: where is the question?")
+            raise PassageNotFoundError(
+                "nothing follows the last passage in the prompt: guided SRA acts on the tokens after "
+                "the passages (the question, or at least the answer cue)"
+            )
         question_start = after[0]
-    else:
-        at = text.rfind(question)
-        if at < last_end_char:
-            raise ValueError(f"the question {_excerpt(question)} does not appear after the passages")
-        question_start = token_span(offsets, at, at + len(question))[0]
     question_start = max(question_start, spans[-1][0][1])
     return PromptSpans(
         tuple(PassageSpan(s, e, weight, label) for (s, e), weight, label in spans), question_start

@@ -16,12 +16,13 @@ from sra_rag import (
     config_to_json,
     disable_sra,
     enable_sra,
+    preset,
     record_diagnostics,
     use_spans,
 )
 from sra_rag.guided import passage_shares
 from sra_rag.rules import reallocate
-from sra_rag.spans import locate_passages
+from sra_rag.spans import PassageNotFoundError, locate_passages
 
 RULES = {
     "dispense": GuidedConfig(rule="dispense", strength=2.0, eliminate=0.5),
@@ -220,9 +221,14 @@ def test_spans_longer_than_the_prompt_are_an_error():
         (lambda: GuidedConfig(temperature=0.0), "temperature must be > 0"),
         (lambda: GuidedConfig(temperature=float("nan")), "temperature must be a finite number"),
         (lambda: GuidedConfig(rule="pastas"), "rule must be one of"),
-        (lambda: GuidedConfig(scale=1.5), "scale must be <= 1"),
+        (lambda: GuidedConfig(rule="pasta", scale=1.5), "scale must be < 1"),
+        (lambda: GuidedConfig(rule="pasta", scale=1.0), "1 changes nothing"),
+        (lambda: GuidedConfig(rule="fim", mix=0.0), "mix must be > 0"),
+        (lambda: GuidedConfig(rule="fim", scale=0.3), r"rule='fim'\) does not use \['scale'\]"),
+        (lambda: GuidedConfig(rule="pasta", temperature=0.5), r"does not use \['temperature'\]"),
+        (lambda: GuidedConfig(rule="dispense", mix=0.5, top=2), r"does not use \['mix', 'top'\]"),
         (lambda: GuidedConfig(scale=0.0), "scale must be > 0"),
-        (lambda: GuidedConfig(mix=-0.1), "mix must be >= 0"),
+        (lambda: GuidedConfig(mix=-0.1), "mix must be > 0"),
         (lambda: GuidedConfig(first_layer=4, last_layer=2).layers(6), "select no layer"),
     ],
 )
@@ -255,8 +261,14 @@ def test_locate_passages_maps_texts_to_tokens(smollm2):
     assert tokenizer.decode(encoded.input_ids[asked.question_start :]).startswith("Question")
     with pytest.raises(ValueError, match=r"passage 1 'Marta was born in Brask\.' does not appear verbatim"):
         locate_passages(text, encoded["offset_mapping"], [passages[0], "Marta was born in Brask."])
-    with pytest.raises(ValueError, match="does not appear after the passages"):
-        locate_passages(text, encoded["offset_mapping"], passages, question="Sources:")
+    # a question asked before the context: the guided rows are the ones after the last passage
+    before = locate_passages(text, encoded["offset_mapping"], passages, question="Sources:")
+    assert before.question_start == spans.question_start
+    cut = text[: text.index("\nQuestion")]
+    with pytest.raises(PassageNotFoundError, match="nothing follows the last passage"):
+        locate_passages(cut, tokenizer(cut, return_offsets_mapping=True)["offset_mapping"], passages)
+    with pytest.raises(PassageNotFoundError, match=r"passage 1 'Marta .* does not appear verbatim"):
+        locate_passages(text, encoded["offset_mapping"], passages, search_from=text.index("[2]"))
     with pytest.raises(TypeError, match="not one string"):  # not a list of one-letter passages
         locate_passages(text, encoded["offset_mapping"], passages[0])
 
@@ -270,8 +282,15 @@ def test_generator_finds_the_passages_and_guided_sra_reaches_them(smollm2):
     texts = [*notes[:6], gold, *notes[6:]]
     messages = [{"role": "user", "content": "\n\n".join(texts) + "\n\nWhere was Mira Voss born?"}]
     weighted = [(t, 0.9 if t == gold else 0.2) for t in texts]
-    with pytest.raises(ValueError, match="does not appear verbatim"):
-        generator.generate(messages, passages=[*weighted, ("Ansel Brandt was born in Quarry Hill.", 0.5)])
+    missing = [*weighted, ("Ansel Brandt was born in Quarry Hill.", 0.5)]
+    with pytest.raises(PassageNotFoundError, match=r"passage 13 'Ansel Brandt .* does not appear verbatim"):
+        generator.generate(messages, sra=GuidedConfig(rule="fim"), passages=missing)
+    # nothing but a guided setting needs the spans: the baseline and the paper's SRA answer anyway
+    for setting in (None, preset("paper")):
+        plain = generator.generate(
+            messages, sra=setting, passages=missing, diagnostics=True, max_new_tokens=4
+        )
+        assert plain.text and "passages" not in plain.diagnostics
     with pytest.raises(ValueError, match="guided SRA needs the prompt's passages"):
         generator.generate(messages, sra=GuidedConfig())
     options = dict(max_new_tokens=6, diagnostics=True, passages=weighted)
@@ -283,6 +302,32 @@ def test_generator_finds_the_passages_and_guided_sra_reaches_them(smollm2):
     assert all(p["mass_change"] is None for p in baseline.diagnostics["passages"])
     streamed = generator.stream(messages, sra=GuidedConfig(rule="fim", temperature=0.1), **options)
     assert "".join(streamed) == guided.text and streamed.diagnostics == guided.diagnostics
+
+
+def test_passages_are_found_in_the_latest_message_and_after_a_question_that_precedes_them(smollm2):
+    """A follow-up turn repeats the passages; the history's copy is never the one guided SRA aims at.
+    A question asked before the context leaves the rows after the passages as the guided rows."""
+    from sra_rag.generation import Generator
+
+    generator = Generator(*smollm2)
+    texts = ["Mira Voss was born in Tallow.", "Ansel Brandt was born in Quarry Hill."]
+    turn = "Question: {q}\nContext:\n" + "\n\n".join(texts) + "\nAnswer:"
+    first = [{"role": "user", "content": turn.format(q="Where was Mira Voss born?")}]
+    follow_up = [
+        *first,
+        {"role": "assistant", "content": "Tallow."},
+        {"role": "user", "content": turn.format(q="And Ansel Brandt?")},
+    ]
+    alone = generator.prepare(first, passages=texts, question="Where was Mira Voss born?")
+    later = generator.prepare(follow_up, passages=texts, question="And Ansel Brandt?")
+    ids = later.input_ids[0]
+    last_turn = len(generator.encode(follow_up[:2])[0]) - 8  # the third message starts after the second
+    assert all(p.start > last_turn for p in later.spans.passages)
+    for p, text in zip(later.spans.passages, texts, strict=True):
+        assert generator.tokenizer.decode(ids[p.start : p.end]).strip() == text
+    for prepared in (alone, later):
+        tail = generator.tokenizer.decode(prepared.input_ids[0, prepared.spans.question_start :])
+        assert tail.lstrip().startswith("Answer:"), tail
 
 
 def test_pasta_emphasises_only_weighted_passages_and_all_when_weights_are_equal():

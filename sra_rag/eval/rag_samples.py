@@ -104,6 +104,8 @@ def build(generator: Generator, rag: RagSample, order: str, top_k: int | None, s
     chunks = [
         Chunk(f"doc{doc_id:03d}.md", 0, docs[doc_id].text, 0, len(docs[doc_id].text)) for doc_id, _ in placed
     ]
+    # the committed RAG results weighted passages by MiniLM cosine (clamped at 0), kept so that they
+    # reproduce; the pipeline and the adapters weight by retrieval rank (spans.rank_weight)
     prompt = build_prompt(generator, case.question, chunks, [max(s, 0.0) for _, s in placed])
     opener = reply_prefix(case) if style == "chat" else f" {reply_prefix(case)}"
     text = generator.render(prompt.messages) + opener

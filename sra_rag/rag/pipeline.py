@@ -13,6 +13,7 @@ from ..config import AnyConfig
 from ..generation import DEFAULT, Generator, Usage
 from ..models import load_model
 from ..patch import check_config
+from ..spans import rank_weight
 from .chunking import Chunk
 from .embedding import Embedder
 from .order import DEFAULT_ORDER, check_order, order_passages
@@ -45,7 +46,8 @@ class RagPipeline:
     """One index, one embedder, one generator; `ask` answers with the pipeline's SRA setting.
 
     `order` places the retrieved chunks in the prompt (`rag.order`). Every call hands the
-    sources' spans and retriever scores to the model, so a guided SRA setting can use them.
+    sources' spans and relevance weights (by retrieval rank) to the model, so a guided SRA
+    setting can use them.
     """
 
     def __init__(
@@ -104,9 +106,8 @@ class RagPipeline:
         """The prompt, and its sources in prompt order as (chunk, score, retriever rank)."""
         ranked = [(c, s, rank) for rank, (c, s) in enumerate(self.retrieve(question), start=1)]
         placed = order_passages(ranked, self.order)
-        # a cosine below 0 says "unrelated": relevance 0 for the guided rules' weights
-        scores = [max(s, 0.0) for _, s, _ in placed]
-        return build_prompt(self.generator, question, [c for c, _, _ in placed], scores), placed
+        weights = [rank_weight(rank, len(placed)) for _, _, rank in placed]  # the retriever's order
+        return build_prompt(self.generator, question, [c for c, _, _ in placed], weights), placed
 
     def ask(self, question: str, *, sra: AnyConfig | None = DEFAULT, attention: bool = False) -> RagAnswer:
         """Answer from the retrieved sources; with `attention`, measure the question's attention
@@ -139,19 +140,13 @@ class RagPipeline:
         start = time.perf_counter()
         # the generator patches the model (SRA off) when given an explicit setting: the share
         # probe reads the patched attention path, so always pass one
-        options = dict(
-            max_new_tokens=self.max_new_tokens,
-            sra=setting,
-            diagnostics=True,
-            passages=prompt.passages_with_scores(),
-            question=prompt.question,
-        )
+        options = dict(max_new_tokens=self.max_new_tokens, sra=setting, diagnostics=True)
         if attention:
             with record_attention_share(prompt.source_spans, prompt.question_rows) as share:
-                result = self.generator.generate(prompt.messages, **options)
+                result = self.generator.generate(prompt.prepared, **options)
             shares: list[float | None] = list(share.by_span())
         else:
-            result = self.generator.generate(prompt.messages, **options)
+            result = self.generator.generate(prompt.prepared, **options)
             shares = [None] * len(retrieved)
         sources = [
             Source(i, chunk, score, a, rank)

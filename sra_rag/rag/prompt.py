@@ -1,10 +1,10 @@
 """The stuffed RAG prompt: numbered sources first, the question last.
 
 The question closes the prompt so that SRA's outer loop and the guided rules, which work on the
-question's rows, see it. The token span of every source, with its retriever score, is located
-by the generator in the rendered prompt, so the attention the question pays to each source can be
-measured and guided SRA can aim at the sources. A model without a chat template (a base model)
-gets the same text as a plain completion prompt.
+question's rows, see it. The prompt is rendered and tokenised once, here, and the token span of
+every source, with its relevance weight, located in it at the same time: the generator and the
+attention probe take those spans as they are. A model without a chat template (a base model) gets
+the same text as a plain completion prompt.
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from ..generation import Generator, Prompt
+from ..generation import Generator, PreparedPrompt, Prompt
 from ..spans import PromptSpans
 from .chunking import Chunk
 
@@ -25,10 +25,18 @@ SYSTEM = (
 @dataclass(frozen=True)
 class RagPrompt:
     messages: Prompt  # chat messages, or a plain string for a model without a chat template
-    passages: list[str]  # each numbered source block, verbatim as in the prompt
-    question: str  # the question block that closes the prompt
-    spans: PromptSpans  # token spans of the sources (weights: retriever scores) and the question
-    length: int  # prompt tokens
+    prepared: PreparedPrompt  # its tokens and the sources' spans, made once
+
+    @property
+    def spans(self) -> PromptSpans:
+        """Token spans of the sources (with their weights) and of the question."""
+        assert self.prepared.spans is not None, "build_prompt always locates its sources"
+        return self.prepared.spans
+
+    @property
+    def length(self) -> int:
+        """Prompt tokens."""
+        return self.prepared.length
 
     @property
     def source_spans(self) -> list[tuple[int, int]]:
@@ -40,10 +48,6 @@ class RagPrompt:
         """Prompt tokens from the question to the end."""
         return self.length - self.spans.question_start
 
-    def passages_with_scores(self) -> list[tuple[str, float | None, str]]:
-        """What `Generator.stream(passages=...)` takes: each source block, its score and number."""
-        return [(text, p.weight, p.label) for text, p in zip(self.passages, self.spans.passages, strict=True)]
-
 
 def _source_block(number: int, chunk: Chunk) -> str:
     return f"[{number}] (from {chunk.source})\n{chunk.text}"
@@ -53,16 +57,17 @@ def build_prompt(
     generator: Generator,
     question: str,
     chunks: Sequence[Chunk],
-    scores: Sequence[float] | None = None,
+    weights: Sequence[float] | None = None,
 ) -> RagPrompt:
-    """The sources numbered from 1 in the order given (each with its retriever score, if
-    given), then the question; chat messages when the tokenizer has a chat template."""
+    """The sources numbered from 1 in the order given (each with its relevance weight, if given:
+    see `spans.rank_weight`), then the question; chat messages when the tokenizer has a chat
+    template."""
     if not question.strip():
         raise ValueError("the question is empty")
     if not chunks:
         raise ValueError("no sources to build a prompt from")
-    if scores is not None and len(scores) != len(chunks):
-        raise ValueError(f"got {len(scores)} scores for {len(chunks)} sources")
+    if weights is not None and len(weights) != len(chunks):
+        raise ValueError(f"got {len(weights)} weights for {len(chunks)} sources")
     blocks = [_source_block(i, c) for i, c in enumerate(chunks, start=1)]
     ask = f"Question: {question.strip()}\nAnswer:"
     user = "Sources:\n\n" + "\n\n".join(blocks) + "\n\n" + ask
@@ -71,9 +76,6 @@ def build_prompt(
         messages = [{"role": "system", "content": SYSTEM}, {"role": "user", "content": user}]
     else:
         messages = f"{SYSTEM}\n\n{user}"
-    weights = [None] * len(blocks) if scores is None else [float(s) for s in scores]
-    numbered = [
-        (block, weight, str(i)) for i, (block, weight) in enumerate(zip(blocks, weights, strict=True), 1)
-    ]
-    spans = generator.locate(messages, numbered, question=ask)
-    return RagPrompt(messages, blocks, ask, spans, len(generator.encode(messages)[0]))
+    given = [None] * len(blocks) if weights is None else [float(w) for w in weights]
+    numbered = [(block, w, str(i)) for i, (block, w) in enumerate(zip(blocks, given, strict=True), 1)]
+    return RagPrompt(messages, generator.prepare(messages, passages=numbered, question=ask))

@@ -3,9 +3,16 @@
 An LCEL RAG chain formats the retriever's `Document`s into the prompt as one string, so the chat
 model only sees flat text. `stuff_passages(prompt)` takes the place of the prompt template (and of
 the usual `format_docs` step): it puts the documents, in the chosen passage order, into the
-prompt's context variable and attaches each one's text, retriever score and name to the prompt's
-last message (`additional_kwargs["sra_passages"]`), where `ChatSRA` finds them. Guided SRA then
-knows where every passage and the question are; without guided SRA nothing changes but the order.
+prompt's context variable and attaches each one's text, retrieval rank, score and name to the
+prompt's last message (`additional_kwargs["sra_passages"]`), where `ChatSRA` finds them (in that
+message only: chat history is never searched). Guided SRA then knows where every passage and the
+question are; without guided SRA nothing changes but the order, and nothing can fail on passages.
+
+The question may come before or after the context in the prompt: guided SRA acts on the question's
+rows where it follows the passages, else on the rows after the last passage. A passage's weight is
+its retrieval rank (`sra_rag.spans.rank_weight`), never its raw score: retrievers return documents
+best first, and scores come on every scale and in both senses (similarities, distances, reranker
+logits, BM25), some missing.
 """
 
 from __future__ import annotations
@@ -19,35 +26,39 @@ from langchain_core.prompts import BasePromptTemplate, format_document
 from langchain_core.runnables import Runnable, RunnableLambda
 
 from sra_rag.generation import Passage
-from sra_rag.rag.order import check_order, order_passages
+from sra_rag.rag.order import DEFAULT_ORDER, check_order, order_passages
+from sra_rag.spans import rank_weight
 
 PASSAGES_KEY = "sra_passages"
-"""The message `additional_kwargs` entry that carries the passages: dicts of text, score, label."""
+"""The message `additional_kwargs` entry that carries the passages: dicts of text, rank, score, label."""
 QUESTION_KEY = "sra_question"
 """The message `additional_kwargs` entry that carries the question's text."""
 SCORE_KEYS = ("relevance_score", "score")
-"""Document metadata read as the retriever's score (rerankers write `relevance_score`)."""
+"""Document metadata reported as the retriever's score (rerankers write `relevance_score`): shown in
+the diagnostics, never used as a weight."""
 
 
 def document_passage(
     document: Document, rank: int, document_prompt: BasePromptTemplate | None = None
 ) -> dict[str, Any]:
     """One retrieved document as a passage: its text (as `document_prompt` formats it, if given),
-    its score if the metadata has one, and a label (its id, else its 1-based retrieval rank) that
-    names it in the diagnostics."""
+    its 1-based retrieval rank, its score if the metadata has one, and a label (its id, else its
+    rank) that names it in the diagnostics."""
     score = next((document.metadata[k] for k in SCORE_KEYS if document.metadata.get(k) is not None), None)
     return {
         "text": document.page_content
         if document_prompt is None
         else format_document(document, document_prompt),
+        "rank": rank,
         "score": None if score is None else float(score),
         "label": document.id or str(rank),
     }
 
 
 def to_passages(items: Sequence[Document | str | tuple[Any, ...] | Mapping[str, Any]]) -> list[Passage]:
-    """The per-call `passages` option as the engine takes them: Documents (best first), texts,
-    (text, score[, label]) tuples, or the dicts `stuff_passages` attaches."""
+    """The per-call `passages` option as the engine takes them: Documents (best first: weighted by
+    that rank), texts, (text, weight[, label]) tuples (weights >= 0, higher = more relevant), or
+    the dicts `stuff_passages` attaches (weighted by their retrieval rank)."""
     if isinstance(items, (str, Document)):
         raise TypeError("passages must be a list of documents or texts, not a single one")
     passages: list[Passage] = []
@@ -55,7 +66,8 @@ def to_passages(items: Sequence[Document | str | tuple[Any, ...] | Mapping[str, 
         if isinstance(item, Document):
             item = document_passage(item, rank)
         if isinstance(item, Mapping):
-            passages.append((item["text"], item.get("score"), str(item.get("label") or rank)))
+            weight = rank_weight(int(item.get("rank", rank)), len(items))
+            passages.append((item["text"], weight, str(item.get("label") or rank)))
         elif isinstance(item, (str, tuple)):
             passages.append(item)  # type: ignore[arg-type]
         else:
@@ -69,7 +81,7 @@ def to_passages(items: Sequence[Document | str | tuple[Any, ...] | Mapping[str, 
 def stuff_passages(
     prompt: BasePromptTemplate,
     *,
-    order: str = "retrieved",
+    order: str = DEFAULT_ORDER,
     document_variable_name: str = "context",
     question_variable_name: str | None = "question",
     document_prompt: BasePromptTemplate | None = None,
@@ -84,9 +96,9 @@ def stuff_passages(
 
     `order` is the passage order (`retrieved`, `best_last` or `long_context`, the last being
     LangChain's own `LongContextReorder`); `question_variable_name` names the input whose text is the
-    question (None: whatever follows the last passage). `document_prompt` formats each document
-    (from its `page_content` and metadata, as in LangChain's `create_stuff_documents_chain`); the
-    formatted text is the passage.
+    question, before or after the context (None: whatever follows the last passage).
+    `document_prompt` formats each document (from its `page_content` and metadata, as in
+    LangChain's `create_stuff_documents_chain`); the formatted text is the passage.
     """
     check_order(order)
     missing = {document_variable_name, question_variable_name} - set(prompt.input_variables) - {None}

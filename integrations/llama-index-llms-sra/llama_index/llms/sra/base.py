@@ -48,6 +48,7 @@ from sra_rag.generation import (
 )
 from sra_rag.hints import check_known, warn_if_without_sra
 from sra_rag.models import BUNDLED_MODEL_NAME, load_model
+from sra_rag.spans import rank_weight
 
 CALL_OPTIONS = (
     "max_tokens",
@@ -73,17 +74,32 @@ class PassagesRequiredError(RuntimeError):
     catch those and answer "Empty Response", which would hide the mistake."""
 
 
-def node_passage(node: NodeWithScore) -> Passage:
-    """A retrieved node as a passage: its text as the prompt shows it, its score, its id."""
-    return node.node.get_content(metadata_mode=MetadataMode.LLM), node.score, node.node.node_id
+class RankedNode(NodeWithScore):
+    """A node that remembers its place in the retriever's order (1 = best) after a reorder, so
+    that its weight follows that rank wherever it ends up in the prompt (`PassageReorder`)."""
+
+    retrieval_rank: int
+
+
+def node_passage(node: NodeWithScore, rank: int, count: int) -> Passage:
+    """A retrieved node as a passage: its text as the prompt shows it, a weight by its retrieval
+    rank among `count` (its `RankedNode` rank if it has one; `sra_rag.spans.rank_weight`), its id.
+    The node's score is never the weight: vector stores return similarities or distances (FAISS
+    over `IndexFlatL2`: lower is better), rerankers logits, some nodes none at all."""
+    rank = node.retrieval_rank if isinstance(node, RankedNode) else rank
+    return node.node.get_content(metadata_mode=MetadataMode.LLM), rank_weight(rank, count), node.node.node_id
 
 
 def _passages(items: Sequence[Any] | None) -> list[Passage] | None:
+    """Nodes (in retrieval order unless they are `RankedNode`s), texts or (text, weight[, label])."""
     if items is None:
         return None
     if isinstance(items, (str, NodeWithScore)):
         raise TypeError("passages must be a list of nodes or texts, not a single one")
-    return [node_passage(item) if isinstance(item, NodeWithScore) else item for item in items]
+    return [
+        node_passage(item, rank, len(items)) if isinstance(item, NodeWithScore) else item
+        for rank, item in enumerate(items, 1)
+    ]
 
 
 @dataclass(frozen=True)

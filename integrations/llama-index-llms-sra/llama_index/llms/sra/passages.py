@@ -4,8 +4,16 @@ that hands every node's span and score to `SRALLM`.
 A query engine stuffs its nodes into one prompt string, so the LLM only sees flat text.
 `PassageSynthesizer` builds that prompt itself (the nodes' texts, unchanged, in the order they
 arrive) and calls the LLM with `passages=` and `question=`, so guided SRA knows where every node and
-the question are. `PassageReorder` sets the order beforehand, next to LlamaIndex's own
-`LongContextReorder` (the same permutation as `order="long_context"`).
+the question are (the question may come before or after the context in the template).
+`PassageReorder` sets the order beforehand, next to LlamaIndex's own `LongContextReorder` (the same
+permutation as `order="long_context"` for similarity scores).
+
+Ranks, not scores: retrievers and rerankers hand nodes over best first, while `node.score` may be a
+similarity, a distance (FAISS over `IndexFlatL2`: lower is better), a logit, or missing. So the
+order the nodes arrive in is their rank; `PassageReorder` keeps it on each node (`RankedNode`), and
+a passage's weight follows that rank (`sra_rag.spans.rank_weight`), never its raw score. Put
+`PassageReorder` where you would put `LongContextReorder`: the latter sorts by score, which inverts
+a distance store's order.
 """
 
 from __future__ import annotations
@@ -26,9 +34,9 @@ from llama_index.core.schema import NodeWithScore, QueryBundle
 from llama_index.core.types import RESPONSE_TEXT_TYPE
 
 from sra_rag.generation import Passage
-from sra_rag.rag.order import check_order, order_passages
+from sra_rag.rag.order import DEFAULT_ORDER, check_order, order_passages
 
-from .base import SRALLM, node_passage
+from .base import SRALLM, RankedNode, node_passage
 
 _NODES: ContextVar[Sequence[NodeWithScore] | None] = ContextVar("sra_synthesized_nodes", default=None)
 """The nodes of the synthesis in progress (their scores and ids; `get_response` sees only texts)."""
@@ -44,11 +52,13 @@ def _synthesizing(nodes: Sequence[NodeWithScore]) -> Iterator[None]:
 
 
 class PassageReorder(BaseNodePostprocessor):
-    """Puts the retrieved nodes in a passage order: `best_last` (the best node just before the
-    question, what small models read best), `long_context` (LlamaIndex's `LongContextReorder`) or
-    `retrieved` (best first). Nodes are ranked by score first, as `LongContextReorder` does."""
+    """Puts the retrieved nodes in a passage order: `retrieved` (best first, the default: the RAG
+    benchmark's choice), `best_last` (the best node just before the question) or `long_context`
+    (LlamaIndex's `LongContextReorder`). The nodes' rank is the order they arrive in (retrievers
+    and rerankers return the best first, whatever their scores mean); each node comes back as a
+    `RankedNode` that keeps it."""
 
-    order: str = Field(default="best_last", description="retrieved, best_last or long_context")
+    order: str = Field(default=DEFAULT_ORDER, description="retrieved, best_last or long_context")
 
     @field_validator("order")
     @classmethod
@@ -63,7 +73,12 @@ class PassageReorder(BaseNodePostprocessor):
     def _postprocess_nodes(
         self, nodes: list[NodeWithScore], query_bundle: QueryBundle | None = None
     ) -> list[NodeWithScore]:
-        ranked = sorted(nodes, key=lambda n: -(n.score or 0.0))  # stable: unscored keep their order
+        if all(isinstance(n, RankedNode) for n in nodes):  # reordered before: back to their rank
+            ranked = sorted(nodes, key=lambda n: n.retrieval_rank)  # type: ignore[attr-defined]
+        else:
+            ranked = [
+                RankedNode(node=n.node, score=n.score, retrieval_rank=rank) for rank, n in enumerate(nodes, 1)
+            ]
         return order_passages(ranked, self.order)
 
 
@@ -120,11 +135,11 @@ class PassageSynthesizer(BaseSynthesizer):
             return await super().asynthesize(query, nodes, additional_source_nodes, **response_kwargs)
 
     def _call(self, query_str: str, text_chunks: Sequence[str]) -> tuple[Any, dict[str, Any]]:
-        """The chat messages and the call's options: the passages are the chunks, with the scores and
+        """The chat messages and the call's options: the passages are the chunks, with the ranks and
         ids of the nodes they came from when `synthesize` gave them."""
         nodes = _NODES.get()
         if nodes is not None and len(nodes) == len(text_chunks):
-            passages: list[Passage] = [node_passage(n) for n in nodes]
+            passages: list[Passage] = [node_passage(n, rank, len(nodes)) for rank, n in enumerate(nodes, 1)]
         else:
             passages = list(text_chunks)
         messages = self._text_qa_template.format_messages(
