@@ -109,11 +109,12 @@ def test_guided_chain_hands_the_retrieved_passages_to_the_model(
         reached = response.metadata["sra_diagnostics"]["passages"]
         ranked = retriever.invoke(question)  # best first
         assert [p["label"] for p in reached] == labels(order_passages(ranked, order))  # prompt order
-        assert all(p["weight"] is None for p in reached)  # FAISS's retriever gives no scores
+        # FAISS's retriever gives no scores: the weights are the retrieval ranks, in prompt order
+        assert [p["weight"] for p in reached] == order_passages([1.0, 0.5], order)
         assert any(p["mass_change"] for p in reached)  # the guided rule acted on the passages
 
 
-def test_scores_in_document_metadata_become_passage_weights(chat: ChatSRA) -> None:
+def test_weights_follow_the_retrieval_rank_not_the_scores_in_metadata(chat: ChatSRA) -> None:
     documents = [
         Document(page_content=CORPUS[0], metadata={"relevance_score": 0.9}, id="lighthouse"),
         Document(page_content=CORPUS[4], metadata={"relevance_score": 0.2}, id="festival"),
@@ -121,7 +122,7 @@ def test_scores_in_document_metadata_become_passage_weights(chat: ChatSRA) -> No
     chain = stuff_passages(PROMPT, order="best_last") | chat.bind(sra=preset("guided_pasta"))
     message = chain.invoke({"context": documents, "question": QUESTIONS[0][0]})
     reached = message.response_metadata["sra_diagnostics"]["passages"]
-    assert [(p["label"], p["weight"]) for p in reached] == [("festival", 0.2), ("lighthouse", 0.9)]
+    assert [(p["label"], p["weight"]) for p in reached] == [("festival", 0.5), ("lighthouse", 1.0)]
 
 
 def test_a_document_prompt_formats_each_passage(chat: ChatSRA) -> None:

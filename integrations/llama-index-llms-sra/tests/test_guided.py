@@ -1,5 +1,5 @@
 """Guided SRA in LlamaIndex query engines: `PassageSynthesizer` hands the retrieved nodes (text,
-score, id) to SRALLM, `PassageReorder` sets their order; over the FAISS index of conftest."""
+rank, id) to SRALLM, `PassageReorder` sets their order; over the FAISS index of conftest."""
 
 from typing import Any
 
@@ -43,7 +43,8 @@ def test_query_engine_hands_its_nodes_to_guided_sra(
     assert nodes == order_passages(ranked, order)
     passages = reached(events)
     assert [p["label"] for p in passages] == [n.node.node_id for n in nodes]
-    assert [p["weight"] for p in passages] == pytest.approx([n.score for n in nodes])  # retriever scores
+    # weights by retrieval rank (best 1.0), in prompt order
+    assert [p["weight"] for p in passages] == order_passages([1.0, 0.5], order)
     assert any(p["mass_change"] for p in passages)  # the guided rule acted on them
 
 

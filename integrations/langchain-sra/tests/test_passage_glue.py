@@ -1,0 +1,115 @@
+"""Passages from the prompts and stores people already use: a hub-style prompt that asks the
+question before the context, scores of every sign and sense (some missing), a follow-up turn whose
+history repeats the passages, and the defaults. Guided or not, none of these may break or invert."""
+
+from typing import Any
+
+import pytest
+from langchain_core.documents import Document
+from langchain_core.messages import AIMessage, HumanMessage
+from langchain_core.prompts import ChatPromptTemplate, MessagesPlaceholder
+from langchain_sra import ChatSRA, stuff_passages
+from langchain_sra.passages import to_passages
+
+from sra_rag.config import GuidedConfig, preset
+from sra_rag.rag.order import DEFAULT_ORDER
+
+# the layout of LangChain hub's most pulled RAG prompt (rlm/rag-prompt): the question first
+QUESTION_FIRST = ChatPromptTemplate.from_messages(
+    [
+        (
+            "human",
+            "You are an assistant for question-answering tasks. Use the following pieces of retrieved "
+            "context to answer the question. If you don't know the answer, just say that you don't know. "
+            "Use three sentences maximum and keep the answer concise.\n"
+            "Question: {question} \nContext: {context} \nAnswer:",
+        )
+    ]
+)
+FACTS = [
+    "Tilda Varga, the first mayor of Eskelund, was a carpenter before politics.",
+    "The library of Eskelund keeps a collection of two hundred old sea maps.",
+    "The annual herring festival in Korvenna takes place in the second week of June.",
+    "Ferries to Marrow Bay leave every forty minutes from the north pier.",
+]
+QUESTION = "What was the job of Tilda Varga before politics?"
+
+
+def documents(scores: list[Any], key: str = "relevance_score") -> list[Document]:
+    """FACTS as a retriever returns them (best first), each with `scores[i]` in its metadata."""
+    return [
+        Document(page_content=text, metadata={} if score is None else {key: score}, id=f"d{i}")
+        for i, (text, score) in enumerate(zip(FACTS, scores, strict=True))
+    ]
+
+
+def passages_reached(message: Any) -> list[dict[str, Any]]:
+    return message.response_metadata["sra_diagnostics"]["passages"]
+
+
+@pytest.mark.parametrize("setting", [None, "paper", "guided_pasta"])
+def test_a_question_before_the_context_works_guided_or_not(chat: ChatSRA, setting: str | None) -> None:
+    sra = None if setting is None else preset(setting)
+    chain = stuff_passages(QUESTION_FIRST) | chat.bind(sra=sra)
+    message = chain.invoke({"context": documents([None] * 4), "question": QUESTION})
+    assert "carpenter" in message.content.lower()
+    reached = passages_reached(message)
+    assert [p["label"] for p in reached] == ["d0", "d1", "d2", "d3"]
+    if setting == "guided_pasta":
+        assert any(p["mass_change"] for p in reached), "guided SRA must act on the rows after the context"
+
+
+@pytest.mark.parametrize(
+    "scores",
+    [
+        [0.41, -0.05, -0.12, -0.3],  # cosine / inner product below 0
+        [0.12, 0.48, 0.9, 1.3],  # squared L2 distances: lower is better, still best first
+        [7.9, 2.2, -1.4, -6.0],  # a cross-encoder reranker's logits (relevance_score)
+        [23.5, 11.0, 9.7, 4.2],  # BM25
+        [0.8, None, 0.3, None],  # partly scored (a postprocessor added neighbours)
+    ],
+    ids=["negative", "distances", "reranker", "bm25", "partly-scored"],
+)
+def test_any_scores_become_weights_by_retrieval_rank(chat: ChatSRA, scores: list[Any]) -> None:
+    """Whatever the scores mean, the first document is the best: it weighs most, wherever the
+    order puts it, and no score's sign, sense or scale reaches the guided rule."""
+    chain = stuff_passages(QUESTION_FIRST, order="best_last") | chat.bind(sra=preset("guided"))
+    reached = passages_reached(chain.invoke({"context": documents(scores), "question": QUESTION}))
+    assert [(p["label"], p["weight"]) for p in reached] == [
+        ("d3", 0.25),
+        ("d2", 0.5),
+        ("d1", 0.75),
+        ("d0", 1.0),
+    ]
+    assert to_passages(documents(scores))[0][1] == 1.0
+
+
+def test_a_follow_up_turn_aims_at_its_own_passages_not_the_historys_copy(chat: ChatSRA) -> None:
+    prompt = ChatPromptTemplate.from_messages(
+        [MessagesPlaceholder("history"), ("human", "Context:\n{context}\n\nQuestion: {question}")]
+    )
+    context = "\n\n".join(FACTS)
+    history = [
+        HumanMessage(f"Context:\n{context}\n\nQuestion: Where do ferries leave from?"),
+        AIMessage("The north pier."),
+    ]
+    chain = stuff_passages(prompt) | chat.bind(sra=preset("guided"))
+    message = chain.invoke({"history": history, "context": documents([None] * 4), "question": QUESTION})
+    history_tokens = len(chat.get_token_ids(history[0].content)) + len(chat.get_token_ids(history[1].content))
+    assert all(p["start"] > history_tokens for p in passages_reached(message))
+
+
+def test_defaults_are_the_measured_ones_and_no_op_settings_are_refused() -> None:
+    assert DEFAULT_ORDER == "retrieved"
+    value = stuff_passages(QUESTION_FIRST).invoke(
+        {"context": documents([0.1, 0.2, 0.3, 0.4]), "question": QUESTION}
+    )
+    carried = value.messages[-1].additional_kwargs["sra_passages"]
+    assert [p["rank"] for p in carried] == [1, 2, 3, 4]  # the default order is the retriever's
+    for make, message in [
+        (lambda: GuidedConfig(rule="fim", mix=0.0), "mix must be > 0"),
+        (lambda: GuidedConfig(rule="pasta", scale=1.0), "1 changes nothing"),
+        (lambda: GuidedConfig(rule="fim", scale=0.3), "does not use"),
+    ]:
+        with pytest.raises(ValueError, match=message):
+            make()
