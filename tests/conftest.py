@@ -94,3 +94,13 @@ def demo_index(tmp_path_factory):
     embedder = Embedder()
     index, _ = index_folder(demo_corpus_dir(), folder, embedder)
     return folder, index, embedder
+
+
+def one_line_error(capsys, *needles: str) -> None:
+    """The error is one line, the last; only progress bars may come before it."""
+    output = capsys.readouterr().err.strip()
+    assert "Traceback" not in output, output
+    err = output.splitlines()[-1]
+    assert err.startswith("sra-rag: error:") and output.count("sra-rag:") == 1, output
+    for needle in needles:
+        assert needle in err, err

@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from conftest import one_line_error
 
 from sra_rag.cli import build_parser, main
 from sra_rag.demo import winner_line
@@ -76,7 +77,7 @@ def test_demo_compares_the_settings_and_names_the_winner(demo_index, capsys):
 
 def test_demo_refuses_a_guided_setting_that_is_not_guided(capsys):
     assert main(["demo", "--guided", "paper"]) == 2
-    _one_line_error(capsys, "--guided 'paper' is a sra setting; give a guided one")
+    one_line_error(capsys, "--guided 'paper' is a sra setting; give a guided one")
 
 
 def test_winner_line_names_ties_and_says_when_nothing_won():
@@ -91,30 +92,20 @@ def test_winner_line_names_ties_and_says_when_nothing_won():
     assert winner_line({"baseline": 3, "a": 2}, 4) == "Won: the baseline, 3/4 correct; no setting beat it."
 
 
-def _one_line_error(capsys, *needles: str) -> None:
-    """The error is one line, the last; only progress bars may come before it."""
-    output = capsys.readouterr().err.strip()
-    assert "Traceback" not in output, output
-    err = output.splitlines()[-1]
-    assert err.startswith("sra-rag: error:") and output.count("sra-rag:") == 1, output
-    for needle in needles:
-        assert needle in err, err
-
-
 def test_missing_folder(tmp_path, capsys):
     assert main(["index", str(tmp_path / "nope"), "--out", str(tmp_path / "i")]) == 2
-    _one_line_error(capsys, "does not exist")
+    one_line_error(capsys, "does not exist")
 
 
 def test_empty_corpus(tmp_path, capsys):
     assert main(["index", str(tmp_path), "--out", str(tmp_path / "i")]) == 2
-    _one_line_error(capsys, "no non-empty .txt or .md files")
+    one_line_error(capsys, "no non-empty .txt or .md files")
 
 
 def test_unreadable_file(tmp_path, capsys):
     (tmp_path / "bad.txt").write_bytes(b"\xff\xfe\x00binary")
     assert main(["index", str(tmp_path), "--out", str(tmp_path / "i")]) == 2
-    _one_line_error(capsys, "bad.txt", "is not UTF-8 text")
+    one_line_error(capsys, "bad.txt", "is not UTF-8 text")
     assert not (tmp_path / "i").exists()
 
 
@@ -123,13 +114,13 @@ def test_bad_config(index, tmp_path, capsys):
     bad = tmp_path / "bad.json"
     bad.write_text('{"policy": "sra", "question_length": -3}')
     assert main(["ask", "Who?", "--index", str(out), "--config", str(bad)]) == 2
-    _one_line_error(capsys, "question_length")
+    one_line_error(capsys, "question_length")
 
 
 def test_unknown_config(index, capsys):
     _, out = index
     assert main(["ask", "Who?", "--index", str(out), "--config", "papr"]) == 2
-    _one_line_error(capsys, "no preset of that name", "paper_demo")
+    one_line_error(capsys, "no preset of that name", "paper_demo")
 
 
 def test_debug_shows_the_traceback(tmp_path):
@@ -139,7 +130,7 @@ def test_debug_shows_the_traceback(tmp_path):
 
 def test_missing_index(tmp_path, capsys):
     assert main(["ask", "Who?", "--index", str(tmp_path / "none")]) == 2
-    _one_line_error(capsys, "no saved index", "sra-rag index DIR --out PATH")
+    one_line_error(capsys, "no saved index", "sra-rag index DIR --out PATH")
 
 
 def test_eval_is_wired_and_resummarises_a_saved_report(tmp_path):
@@ -205,7 +196,7 @@ def test_help_and_argument_errors_never_import_torch():
 )
 def test_bad_counts_and_configs_fail_before_anything_loads(argv, needle, capsys):
     assert main(argv) == 2
-    _one_line_error(capsys, needle)
+    one_line_error(capsys, needle)
 
 
 def test_an_index_whose_meta_lacks_keys_is_an_error_and_can_be_rebuilt(index, tmp_path, capsys):
@@ -216,7 +207,7 @@ def test_an_index_whose_meta_lacks_keys_is_an_error_and_can_be_rebuilt(index, tm
     del meta["chunking"], meta["sha256"]["index.faiss"]
     (damaged / "meta.json").write_text(json.dumps(meta))
     assert main(["ask", "Who?", "--index", str(damaged)]) == 2
-    _one_line_error(capsys, "lacks ['chunking', 'sha256.index.faiss']", "rebuild the index")
+    one_line_error(capsys, "lacks ['chunking', 'sha256.index.faiss']", "rebuild the index")
     assert main(["index", str(folder), "--out", str(damaged)]) == 0  # rebuilt in place
     assert "(2 added, 0 changed" in capsys.readouterr().out
 
@@ -224,20 +215,20 @@ def test_an_index_whose_meta_lacks_keys_is_an_error_and_can_be_rebuilt(index, tm
 def test_a_corpus_without_words_is_an_error(tmp_path, capsys):
     (tmp_path / "nul.txt").write_bytes(b"\x00" * 64)
     assert main(["index", str(tmp_path), "--out", str(tmp_path / "i")]) == 2
-    _one_line_error(capsys, "no text to index")
+    one_line_error(capsys, "no text to index")
     assert not (tmp_path / "i").exists()
 
 
 def test_chunks_longer_than_the_embedder_takes_are_an_error(index, tmp_path, capsys):
     folder, _ = index
     assert main(["index", str(folder), "--out", str(tmp_path / "i"), "--chunk-tokens", "1000"]) == 2
-    _one_line_error(capsys, "chunks of 1000 tokens are longer than all-MiniLM-L6-v2 embeds (254 tokens")
+    one_line_error(capsys, "chunks of 1000 tokens are longer than all-MiniLM-L6-v2 embeds (254 tokens")
 
 
 def test_a_model_folder_without_a_tokenizer_is_an_error(index, tmp_path, capsys):
     (tmp_path / "config.json").write_text("{}")
     assert main(["ask", "Who?", "--index", str(index[1]), "--model", str(tmp_path)]) == 2
-    _one_line_error(capsys, "has no tokenizer", "tokenizer.save_pretrained")
+    one_line_error(capsys, "has no tokenizer", "tokenizer.save_pretrained")
 
 
 def test_ctrl_c_while_indexing_says_the_old_index_is_intact(index, monkeypatch, capsys):

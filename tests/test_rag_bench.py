@@ -4,6 +4,7 @@ of both phases on the bundled model and retriever."""
 import json
 
 import pytest
+from conftest import one_line_error
 
 from sra_rag.cli import main
 from sra_rag.eval import rag_settings
@@ -143,3 +144,33 @@ def test_smoke_run_writes_the_plan_then_the_report(tmp_path, capsys):
     assert "perplexity" in report["test"] and (tmp_path / "rag_smollm2_135m_instruct_smoke.png").is_file()
     assert "order chosen on dev:" in capsys.readouterr().out
     assert not (tmp_path / "rag_smollm2_135m_instruct_smoke.partial.jsonl").exists()
+
+
+def test_the_plan_guard_reads_the_plans_own_git_repository(tmp_path, capsys):
+    """A committed plan is never planned over (dev or all), and a plan edited after its commit is
+    not run (test), whichever folder the command runs from."""
+    import subprocess
+
+    from sra_rag.eval.rag_command import _last_commit, paths
+    from sra_rag.models import BUNDLED_MODEL_NAME
+
+    def git(*args: str) -> str:
+        command = ["git", "-C", str(tmp_path), "-c", "user.name=t", "-c", "user.email=t@t", *args]
+        return subprocess.run(command, capture_output=True, text=True, check=True).stdout.strip()
+
+    git("init", "-q")
+    plan = paths(tmp_path, BUNDLED_MODEL_NAME, "full")["plan"]
+    plan.write_text('{"rule": "as written"}\n')
+    assert _last_commit(plan) is None  # untracked
+    assert main(["rag-eval", "--phase", "test", "--out-dir", str(tmp_path)]) == 2
+    one_line_error(capsys, "is not committed as it is")
+    git("add", plan.name)
+    git("commit", "-q", "-m", "plan")
+    assert _last_commit(plan) == git("rev-parse", "HEAD")
+    for phase in ("dev", "all"):
+        assert main(["rag-eval", "--phase", phase, "--out-dir", str(tmp_path)]) == 2
+        one_line_error(capsys, "is committed: remove it (git rm) to plan again")
+    plan.write_text('{"rule": "changed after the test split was read"}\n')
+    assert _last_commit(plan) is None
+    assert main(["rag-eval", "--phase", "test", "--out-dir", str(tmp_path)]) == 2
+    one_line_error(capsys, "is not committed as it is")

@@ -53,14 +53,20 @@ def paths(out_dir: Path, model_name: str, preset: str) -> dict[str, Path]:
 
 
 def _last_commit(path: Path) -> str | None:
-    """The commit that last changed `path`, when it is committed unchanged (else None)."""
+    """The commit that last changed `path`, when it is committed unchanged (else None), asked of
+    the repository that holds `path`, wherever the command runs from."""
+
+    def git(*args: str) -> str:
+        return subprocess.run(
+            ["git", "-C", str(path.parent.resolve()), *args, "--", path.name],
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout.strip()
+
     try:
-        changed = subprocess.run(
-            ["git", "status", "--porcelain", "--", str(path)], capture_output=True, text=True, check=True
-        ).stdout.strip()
-        commit = subprocess.run(
-            ["git", "log", "-1", "--format=%H", "--", str(path)], capture_output=True, text=True, check=True
-        ).stdout.strip()
+        changed = git("status", "--porcelain")
+        commit = git("log", "-1", "--format=%H")
     except (OSError, subprocess.CalledProcessError):
         return None
     return (commit or None) if not changed else None
@@ -126,7 +132,7 @@ def run_rag(args: argparse.Namespace) -> int:
             f"the plan {files['plan']} is not committed as it is: commit it before the test phase "
             "(or pass --uncommitted-plan)"
         )
-    if args.phase == "dev" and files["plan"].is_file() and _last_commit(files["plan"]) is not None:
+    if args.phase in ("dev", "all") and files["plan"].is_file() and _last_commit(files["plan"]) is not None:
         raise ValueError(f"the plan {files['plan']} is committed: remove it (git rm) to plan again")
     if args.threads:
         import torch

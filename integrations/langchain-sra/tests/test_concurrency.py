@@ -10,6 +10,7 @@ from langchain_core.messages import AIMessage
 from langchain_sra import ChatSRA
 from sra_fixtures import ACTIVE_ON_SHORT_PROMPTS
 
+from sra_rag.config import preset
 from sra_rag.generation import DEFAULT
 
 QUESTIONS = [
@@ -60,5 +61,27 @@ def test_ten_threads(chat: ChatSRA, alone: list[AIMessage]) -> None:
 
 async def test_ten_tasks(chat: ChatSRA, alone: list[AIMessage]) -> None:
     results = await asyncio.gather(*(chat.ainvoke(q, **options(sra)) for q, sra in CALLS))
+    for got, expected in zip(results, alone, strict=True):
+        same_answer(got, expected)
+
+
+LONG = (
+    " ".join(
+        f"Record {i}: the tide gauge at station {i} read {i % 7 + 2} metres at dawn and was checked by "
+        f"the keeper of pier {i % 5}."
+        for i in range(24)
+    )
+    + "\n\nQuestion: what did the tide gauge at station 9 read at dawn?"
+)
+"""About 700 tokens: long enough that the paper's SRA (the model's own setting) moves mass."""
+LONG_CALLS = [(LONG, s) for s in (None, DEFAULT, ACTIVE_ON_SHORT_PROMPTS, preset("paper_demo"))] * 2
+
+
+def test_threads_on_a_prompt_where_the_papers_sra_acts(chat: ChatSRA) -> None:
+    alone = [chat.invoke(q, **options(sra)) for q, sra in LONG_CALLS]
+    moved = [m.response_metadata["sra_diagnostics"]["redistributed_mass"] for m in alone]
+    assert [m > 0 for m in moved] == [sra is not None for _, sra in LONG_CALLS]
+    with ThreadPoolExecutor(max_workers=len(LONG_CALLS)) as pool:
+        results = list(pool.map(lambda call: chat.invoke(call[0], **options(call[1])), LONG_CALLS))
     for got, expected in zip(results, alone, strict=True):
         same_answer(got, expected)

@@ -82,6 +82,8 @@ def test_any_scores_become_weights_by_retrieval_rank(chat: ChatSRA, scores: list
         ("d0", 1.0),
     ]
     assert to_passages(documents(scores))[0][1] == 1.0
+    gains = [p["mass_change"] for p in reached]
+    assert max(gains) == gains[-1], gains  # the weights decide: the best document (placed last) gains most
 
 
 def test_a_follow_up_turn_aims_at_its_own_passages_not_the_historys_copy(chat: ChatSRA) -> None:
