@@ -15,6 +15,7 @@ or are equal when the passages are unweighted.
 
 from __future__ import annotations
 
+import functools
 import math
 from dataclasses import dataclass
 
@@ -37,23 +38,41 @@ def passage_shares(weights: tuple[float, ...] | None, count: int, temperature: f
 
 @dataclass(frozen=True)
 class _Passages:
-    """Passage spans as key indices: the keys inside passages and each one's passage number."""
+    """Passage spans as one slice of keys, [lo, hi) from the first passage's start to the last one's
+    end, and each key's passage number there (`count` for a key between passages). The rules work on
+    views of that slice: no key is gathered or scattered by index."""
 
-    positions: torch.Tensor  # (keys inside passages,)
-    owner: torch.Tensor  # (keys inside passages,) passage number of each
+    lo: int
+    hi: int
+    count: int
+    owner: torch.Tensor  # (hi - lo,) passage number of each key, `count` between passages
+    inside: torch.Tensor  # (hi - lo,) True on a passage key
 
-    @classmethod
-    def of(cls, spans: tuple[tuple[int, int], ...], device: torch.device) -> _Passages:
-        positions = torch.cat([torch.arange(s, e, device=device) for s, e in spans])
-        owner = torch.cat(
-            [torch.full((e - s,), i, dtype=torch.long, device=device) for i, (s, e) in enumerate(spans)]
-        )
-        return cls(positions, owner)
+    def view(self, values: torch.Tensor) -> torch.Tensor:
+        """The slice of `values` (..., keys) that holds the passages: a view."""
+        return values[..., self.lo : self.hi]
 
-    def sums(self, values: torch.Tensor, count: int) -> torch.Tensor:
-        """Per passage, the sum of `values` (..., keys) over its keys: (..., count)."""
-        out = values.new_zeros((*values.shape[:-1], count))
-        return out.index_add_(-1, self.owner, values[..., self.positions])
+    def sums(self, view: torch.Tensor) -> torch.Tensor:
+        """Per passage, the sum of `view` (..., hi - lo) over its keys: (..., count)."""
+        out = view.new_zeros((*view.shape[:-1], self.count + 1))
+        return out.index_add_(-1, self.owner, view)[..., : self.count]
+
+    def spread(self, per_passage: torch.Tensor, between: float) -> torch.Tensor:
+        """Per-passage values (..., count) laid over the slice's keys, `between` for the keys between
+        passages: (..., hi - lo)."""
+        pad = per_passage.new_full((*per_passage.shape[:-1], 1), between)
+        return torch.cat([per_passage, pad], -1)[..., self.owner]
+
+
+@functools.lru_cache(maxsize=64)
+def _passages(spans: tuple[tuple[int, int], ...], device: torch.device) -> _Passages:
+    """Built once per prompt and device, not once per layer and row block."""
+    lo, hi = spans[0][0], spans[-1][1]
+    owner = torch.full((hi - lo,), len(spans), dtype=torch.long)
+    for i, (s, e) in enumerate(spans):
+        owner[s - lo : e - lo] = i
+    owner = owner.to(device)
+    return _Passages(lo, hi, len(spans), owner, owner < len(spans))
 
 
 @dataclass(frozen=True)
@@ -63,9 +82,7 @@ class _GuidedBase:
     shares: tuple[float, ...]
 
     def _index(self, w: torch.Tensor) -> tuple[_Passages, torch.Tensor]:
-        return _Passages.of(self.passages, w.device), torch.tensor(
-            self.shares, dtype=w.dtype, device=w.device
-        )
+        return _passages(self.passages, w.device), torch.tensor(self.shares, dtype=w.dtype, device=w.device)
 
     def _stats(
         self,
@@ -84,9 +101,7 @@ class _GuidedBase:
             qualifying_pairs=pairs,
             eliminated_mass=float(-delta.clamp_max(0).sum()) if eliminated is None else eliminated,
             redistributed_mass=float(delta.clamp_min(0).sum()) if redistributed is None else redistributed,
-            passage_mass=tuple(
-                index.sums(delta, len(self.passages)).sum(tuple(range(delta.dim() - 1))).tolist()
-            ),
+            passage_mass=tuple(index.sums(index.view(delta)).sum(tuple(range(delta.dim() - 1))).tolist()),
         )
 
 
@@ -106,26 +121,22 @@ class GuidedDispense(_GuidedBase):
     ) -> StepStats | None:
         """Edit `w` (..., rows, keys) in place; `key_mask` as in `rules.Dispense.apply`."""
         index, shares = self._index(w)
-        count = len(self.passages)
+        view = index.view(w)  # follows w's edits below
         before = w.clone() if stats else None
-        on_passages = w[..., index.positions]
-        qualifies = (on_passages > self.tau).any(-1, keepdim=True)
+        qualifies = ((view > self.tau) & index.inside).any(-1, keepdim=True)
         row_mass = w.sum(-1, keepdim=True) if stats else None
         w.masked_fill_(w < torch.where(qualifies, w.new_tensor(self.tau), -math.inf), 0.0)
         kept = w.sum(-1, keepdim=True)
         remaining = 1.0 - kept
-        marks = torch.zeros_like(w)
-        marks[..., index.positions] = torch.where(
-            w[..., index.positions] >= self.tau, self.gem_share, self.filler_share
-        ).to(w.dtype)
+        marks = torch.where(view >= self.tau, self.gem_share, self.filler_share).to(w.dtype) * index.inside
         if key_mask is not None:
-            marks = marks * key_mask
-        totals = index.sums(marks, count)
+            marks = marks * index.view(key_mask)
+        totals = index.sums(marks)
         visible = shares * (totals > 0)  # a passage the window hides gets nothing
         visible = visible / visible.sum(-1, keepdim=True).clamp_min(torch.finfo(w.dtype).tiny)
         per_mark = visible / totals.clamp_min(torch.finfo(w.dtype).tiny)
-        added = self.strength * remaining * marks[..., index.positions] * per_mark[..., index.owner]
-        w[..., index.positions] += torch.where(qualifies, added, 0.0)
+        added = self.strength * remaining * marks * index.spread(per_mark, 0.0)
+        view += torch.where(qualifies, added, 0.0)
         if before is None:
             return None
         zero = w.new_zeros(())
@@ -154,7 +165,8 @@ class Calibrate(_GuidedBase):
         """Edit `w` in place. Scaling leaves masked (zero) keys at zero, so no mask is needed."""
         index, shares = self._index(w)
         before = w.clone() if stats else None
-        mass = index.sums(w, len(self.passages))
+        view = index.view(w)
+        mass = index.sums(view)
         # a passage with (next to) no mass, e.g. outside a sliding window, keeps it and gets none:
         # scaling it up would overflow, and a hidden passage has nothing to scale
         seen_mask = mass > torch.finfo(w.dtype).tiny ** 0.5
@@ -166,7 +178,7 @@ class Calibrate(_GuidedBase):
             ((1 - self.mix) * mass + self.mix * target) / mass.clamp_min(torch.finfo(w.dtype).tiny),
             1.0,
         )
-        w[..., index.positions] *= factor[..., index.owner]
+        view *= index.spread(factor, 1.0)
         if before is None:
             return None
         return self._stats(w, before, index, float(w[..., 0].numel()))
@@ -189,8 +201,8 @@ class Emphasise(_GuidedBase):
         before = w.clone() if stats else None
         mass = w.sum(-1, keepdim=True)
         keep = torch.zeros(w.shape[-1], dtype=torch.bool, device=w.device)
-        chosen = torch.tensor(self.chosen, dtype=torch.bool, device=w.device)
-        keep[index.positions] = chosen[index.owner]
+        chosen = torch.tensor((*self.chosen, False), dtype=torch.bool, device=w.device)
+        index.view(keep)[:] = chosen[index.owner]
         w.mul_(torch.where(keep, 1.0, w.new_tensor(self.scale)))
         w.mul_(mass / w.sum(-1, keepdim=True).clamp_min(torch.finfo(w.dtype).tiny))
         if before is None:
