@@ -402,7 +402,7 @@ class Generator:
         if guided and spans is None:
             raise ValueError(
                 "guided SRA needs the prompt's passages: pass passages=[...] (their texts as they "
-                "appear in the prompt, optionally with retriever scores)"
+                "appear in the prompt, optionally with relevance weights)"
             )
         streamer = TextIteratorStreamer(self.tokenizer, skip_prompt=True, skip_special_tokens=True)
         cancel = threading.Event()
