@@ -105,8 +105,8 @@ class GuidedConfig:
     at the prompt's passages (given per call with `use_spans` or `passages=`), in layers
     `first_layer..last_layer` (inclusive; negative counts from the end, as in Python).
 
-    Passage weights (retriever scores) become shares by a softmax with `temperature`; unweighted
-    passages share equally. The rule:
+    Passage weights (by retrieval rank: `spans.rank_weight`) become shares by a softmax with
+    `temperature`; unweighted passages share equally. The rule:
     - `dispense`: the Dispenser on the question rows: weights under `eliminate / question_start`
       become 0 and `strength` times the eliminated mass goes to the passages, by share across
       passages and by Hidden Gem shares (`gem_share`, `filler_share`) inside each;

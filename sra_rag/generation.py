@@ -39,8 +39,8 @@ Message = Mapping[str, Any]
 Prompt = str | Sequence[Message]
 FinishReason = Literal["stop", "length"]
 Passage = str | tuple[str, float | None] | tuple[str, float | None, str]
-"""A passage's text as it appears in the prompt, optionally with its relevance (retriever score)
-and a label that names it in the diagnostics (default: its index)."""
+"""A passage's text as it appears in the prompt, optionally with its relevance weight (>= 0, higher
+= more relevant) and a label that names it in the diagnostics (default: its index)."""
 
 
 class _Default:

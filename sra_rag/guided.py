@@ -9,8 +9,8 @@ apply them to any block of those rows):
   set toward its relevance share, the total on passages kept;
 - `Emphasise` (PASTA-style): attention outside the chosen passages scaled down, the row
   renormalised to its original mass.
-Passage shares come from the weights (retriever scores) through a softmax with a temperature,
-or are equal when the passages are unweighted.
+Passage shares come from the weights (by retrieval rank: `spans.rank_weight`) through a softmax
+with a temperature, or are equal when the passages are unweighted.
 """
 
 from __future__ import annotations

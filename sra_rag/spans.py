@@ -2,7 +2,7 @@
 the paper's SRA does not.
 
 `PromptSpans` names, in token positions counted from a sequence's first real token, each
-passage (with an optional relevance weight, e.g. its retriever score) and where the question
+passage (with an optional relevance weight: see `rank_weight`) and where the question
 starts. `use_spans(...)` hands them to every prefill pass run inside the block; like the per-call
 SRA setting it lives in a ContextVar, so it belongs to one thread or asyncio task. A left-padded
 batch takes one `PromptSpans` per sequence. `locate_passages` maps passage texts found verbatim in
