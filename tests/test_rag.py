@@ -29,6 +29,7 @@ from sra_rag.rag import (
     save_index,
 )
 from sra_rag.rag import store as store_module
+from sra_rag.spans import rank_weight
 
 # a demo question the bundled model answers with and without SRA (the pipeline, not accuracy, is tested)
 ANSWERED = "q02"
@@ -364,3 +365,37 @@ def test_orders_follow_langchains_long_context_reorder():
     assert order_passages(ranked, "retrieved") == ranked
     assert order_passages(ranked, "best_last") == ranked[::-1]
     assert order_passages(ranked, "long_context") == [1, 3, 5, 7, 6, 4, 2]
+
+
+class _CountingTokenizer:
+    """The real tokenizer, counting how often a text is tokenised (called) or rendered."""
+
+    def __init__(self, tokenizer) -> None:
+        self.inner, self.calls, self.renders = tokenizer, 0, 0
+
+    def __call__(self, *args, **kwargs):
+        self.calls += 1
+        return self.inner(*args, **kwargs)
+
+    def apply_chat_template(self, *args, **kwargs):
+        self.renders += 1
+        return self.inner.apply_chat_template(*args, **kwargs)
+
+    def __getattr__(self, name):
+        return getattr(self.inner, name)
+
+
+def test_a_pipeline_answer_renders_and_tokenises_its_prompt_once(smollm2, tmp_path, embedder):
+    """The spans are located where the prompt is built, and generation takes them as they are."""
+    index, _ = build_index(_corpus(tmp_path), embedder)
+    counting = _CountingTokenizer(smollm2[1])
+    pipeline = RagPipeline(index, embedder, Generator(smollm2[0], counting), top_k=3, max_new_tokens=4)
+    answer = pipeline.ask("Who is the harbour master of Quillon?", sra=GuidedConfig(rule="fim"))
+    assert (counting.renders, counting.calls) == (1, 1)
+    assert [p["weight"] for p in answer.diagnostics["passages"]] == pytest.approx([1.0, 2 / 3, 1 / 3])
+
+
+@pytest.mark.parametrize("rank, count", [(0, 3), (4, 3), (True, 3), (1.0, 3)])
+def test_a_rank_outside_the_retrieved_passages_is_refused(rank, count):
+    with pytest.raises(ValueError, match="a retrieval rank must be an integer from 1 to 3"):
+        rank_weight(rank, count)
