@@ -294,18 +294,6 @@ class Generator:
         """Token ids (1, n) of the rendered prompt; raises ContextWindowError if it cannot fit."""
         return self.prepare(prompt, max_new_tokens=max_new_tokens, tools=tools).input_ids
 
-    def locate(
-        self,
-        prompt: Prompt,
-        passages: Sequence[Passage],
-        *,
-        question: str | None = None,
-        tools: Sequence[Any] | None = None,
-    ) -> PromptSpans:
-        """The token spans of `passages` (found verbatim in the rendered prompt) and of the
-        question (see `spans.locate_passages`)."""
-        return self.prepare(prompt, tools=tools, passages=passages, question=question).spans  # type: ignore[return-value]
-
     def prepare(
         self,
         prompt: Prompt,

@@ -90,7 +90,7 @@ def node_passage(node: NodeWithScore, rank: int, count: int) -> Passage:
     return node.node.get_content(metadata_mode=MetadataMode.LLM), rank_weight(rank, count), node.node.node_id
 
 
-def _passages(items: Sequence[Any] | None) -> list[Passage] | None:
+def node_passages(items: Sequence[Any] | None) -> list[Passage] | None:
     """Nodes (in retrieval order unless they are `RankedNode`s), texts or (text, weight[, label])."""
     if items is None:
         return None
@@ -340,7 +340,7 @@ class SRALLM(CustomLLM):
             "stop": [stop] if isinstance(stop, str) else list(stop or ()),
             "sra": kwargs.get("sra", self.sra),
             "diagnostics": kwargs.get("diagnostics", self.diagnostics),
-            "passages": _passages(kwargs.get("passages")),
+            "passages": node_passages(kwargs.get("passages")),
             "question": kwargs.get("question"),
         }
 

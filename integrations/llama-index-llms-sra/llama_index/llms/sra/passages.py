@@ -33,10 +33,9 @@ from llama_index.core.response_synthesizers.base import BaseSynthesizer, QueryTe
 from llama_index.core.schema import NodeWithScore, QueryBundle
 from llama_index.core.types import RESPONSE_TEXT_TYPE
 
-from sra_rag.generation import Passage
 from sra_rag.rag.order import DEFAULT_ORDER, check_order, order_passages
 
-from .base import SRALLM, RankedNode, node_passage
+from .base import SRALLM, RankedNode, node_passages
 
 _NODES: ContextVar[Sequence[NodeWithScore] | None] = ContextVar("sra_synthesized_nodes", default=None)
 """The nodes of the synthesis in progress (their scores and ids; `get_response` sees only texts)."""
@@ -138,10 +137,9 @@ class PassageSynthesizer(BaseSynthesizer):
         """The chat messages and the call's options: the passages are the chunks, with the ranks and
         ids of the nodes they came from when `synthesize` gave them."""
         nodes = _NODES.get()
-        if nodes is not None and len(nodes) == len(text_chunks):
-            passages: list[Passage] = [node_passage(n, rank, len(nodes)) for rank, n in enumerate(nodes, 1)]
-        else:
-            passages = list(text_chunks)
+        passages = node_passages(
+            nodes if nodes is not None and len(nodes) == len(text_chunks) else text_chunks
+        )
         messages = self._text_qa_template.format_messages(
             llm=self._llm, context_str=self._separator.join(text_chunks), query_str=query_str
         )
