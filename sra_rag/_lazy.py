@@ -1,6 +1,6 @@
 """Package attributes that import their module on first use (PEP 562).
 
-`import sra_rag.config` or `sra-rag --help` must not pay for torch, transformers or
+`import sra_rag.engine.config` or `sra-rag --help` must not pay for torch, transformers or
 sentence-transformers; a package's public names load when they are first read.
 """
 

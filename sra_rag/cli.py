@@ -27,11 +27,11 @@ from .cli_options import (
     check_counts,
     loading_options,
 )
-from .config import PRESETS, AnyConfig, load_config
 from .demo import add_demo_arguments
-from .eval.bench_options import add_bench_arguments
-from .eval.command import add_eval_arguments
-from .eval.rag_command import add_rag_arguments
+from .engine.config import PRESETS, AnyConfig, load_config
+from .eval.bench.options import add_bench_arguments
+from .eval.longprompt.command import add_eval_arguments
+from .eval.rag.command import add_rag_arguments
 from .rag.order import DEFAULT_ORDER, ORDERS
 
 logger = logging.getLogger("sra_rag.cli")
@@ -101,7 +101,7 @@ def _ask(args: argparse.Namespace) -> int:
     with console.status("retrieving and generating"):
         answer = pipeline.ask(args.question)
     console.print(answer.answer)
-    sra = answer.sra.policy if answer.sra else "off"
+    sra = answer.sra.name if answer.sra else "off"
     facts = f"{answer.prompt_tokens} prompt tokens, {answer.seconds:.1f} s, SRA: {sra}, order: {args.order}"
     console.print(f"[dim]{facts}[/dim]")
     for s in answer.sources:
@@ -118,7 +118,7 @@ def _compare(args: argparse.Namespace) -> int:
     with console.status("answering without SRA, then with it"):
         baseline, sra = pipeline.compare(args.question, sra=config)
     console.print(f"[bold]baseline:[/bold] {baseline.answer}")
-    console.print(f"[bold]SRA ({config.policy}):[/bold] {sra.answer}")
+    console.print(f"[bold]SRA ({config.name}):[/bold] {sra.answer}")
     table = Table(title=f"the question's attention per source ({args.order} order)")
     for column in ("#", "source", "rank", "score", "baseline", "SRA", "change"):
         table.add_column(column, justify="right" if column not in ("source",) else "left")
@@ -198,17 +198,17 @@ def build_parser() -> argparse.ArgumentParser:
 
     evaluate = commands.add_parser("eval", help="does SRA help? seeded tasks, dev/test splits, intervals")
     add_eval_arguments(evaluate)
-    evaluate.set_defaults(run=_later("sra_rag.eval.command", "run_eval"))
+    evaluate.set_defaults(run=_later("sra_rag.eval.longprompt.command", "run_eval"))
 
     rag_eval = commands.add_parser(
         "rag-eval", help="does it help RAG? passage orders, top-k, paper and guided SRA on retrieved passages"
     )
     add_rag_arguments(rag_eval)
-    rag_eval.set_defaults(run=_later("sra_rag.eval.rag_command", "run_rag"))
+    rag_eval.set_defaults(run=_later("sra_rag.eval.rag.command", "run_rag"))
 
     bench = commands.add_parser("bench", help="prefill/decode time and memory, SRA vs baseline")
     add_bench_arguments(bench)
-    bench.set_defaults(run=_later("sra_rag.eval.speed", "run_bench"))
+    bench.set_defaults(run=_later("sra_rag.eval.bench.speed", "run_bench"))
     for command in commands.choices.values():
         command.formatter_class = DefaultsHelpFormatter
     return parser

@@ -14,7 +14,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from .cli_options import add_max_new_tokens, add_model_option, check_counts, loading_options
-from .config import PRESETS, AnyConfig, GuidedConfig, load_config
+from .engine.config import PRESETS, AnyConfig, load_config
+from .engine.guided import GuidedConfig
 from .rag.order import ORDERS
 
 DEMO_TOP_K = 5
@@ -78,7 +79,7 @@ def run_demo(args: argparse.Namespace) -> int:
     check_counts(args)  # before the imports below: a bad argument answers at once
     paper, guided = load_config(args.config), load_config(args.guided)
     if not isinstance(guided, GuidedConfig):
-        raise ValueError(f"--guided {args.guided!r} is a {guided.policy} setting; give a guided one")
+        raise ValueError(f"--guided {args.guided!r} is a {guided.name} setting; give a guided one")
 
     from rich.console import Console
     from rich.table import Table

@@ -27,11 +27,11 @@ from transformers import (
 )
 
 from .async_stream import AsyncGenerationStream
-from .config import AnyConfig, GuidedConfig
-from .diagnostics import record_diagnostics
-from .patch import check_config, use_sra
-from .spans import PassageNotFoundError, PromptSpans, locate_passages, use_spans
-from .state import effective_config
+from .engine.config import AnyConfig
+from .engine.diagnostics import record_diagnostics
+from .engine.patch import check_config, use_sra
+from .engine.spans import PassageNotFoundError, PromptSpans, locate_passages, use_spans
+from .engine.state import effective_config
 
 logger = logging.getLogger(__name__)
 
@@ -372,7 +372,7 @@ class Generator:
         if isinstance(stop, str):
             stop = [stop]
         setting = self.sra_in_force(sra)
-        guided = isinstance(setting, GuidedConfig)
+        guided = setting is not None and setting.needs_spans
         if isinstance(prompt, PreparedPrompt):
             if passages is not None or question is not None or tools:
                 raise ValueError("a PreparedPrompt already holds its passages, question and tools; pass none")

@@ -8,8 +8,8 @@ import logging
 from collections.abc import Iterable
 from typing import Any
 
+from .engine.patch import sra_config
 from .generation import DEFAULT
-from .patch import sra_config
 
 logger = logging.getLogger(__name__)
 

@@ -23,8 +23,8 @@ import torch
 from safetensors.torch import save_model
 from transformers import AutoModelForCausalLM, AutoTokenizer, PreTrainedModel, PreTrainedTokenizerBase
 
-from .config import PAPER, AnyConfig
-from .patch import check_config, enable_sra
+from .engine.config import PAPER, AnyConfig
+from .engine.patch import check_config, enable_sra
 
 logger = logging.getLogger(__name__)
 

@@ -10,13 +10,13 @@ from sra_rag import (
     SRAConfig,
     TransitionConfig,
     UnsupportedModelError,
-    attention,
     disable_sra,
     enable_sra,
     record_diagnostics,
     use_sra,
 )
-from sra_rag.rules import plan
+from sra_rag.engine import attention
+from sra_rag.engine.rules import plan
 
 SRA = SRAConfig(begin_length=5, question_length=30)
 TRANSITION = TransitionConfig(alpha=1.0, beta=0.5, min_length=0)

@@ -7,7 +7,7 @@ import torch
 from conftest import tiny_model
 
 from sra_rag import SRAConfig, TransitionConfig, enable_sra, reallocate, use_sra
-from sra_rag.attention_share import AttentionShare, record_attention_share
+from sra_rag.engine.attention_share import AttentionShare, record_attention_share
 
 SRA = SRAConfig(begin_length=5, question_length=30)
 TRANSITION = TransitionConfig(alpha=1.0, beta=0.5, min_length=0)

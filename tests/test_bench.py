@@ -9,7 +9,7 @@ import torch
 from conftest import tiny_model
 
 from sra_rag.cli import main
-from sra_rag.eval import peak_memory, speed
+from sra_rag.eval.bench import peak_memory, speed
 from sra_rag.eval.passkey import passkey_prompt
 from sra_rag.generation import Generator
 

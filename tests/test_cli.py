@@ -146,7 +146,7 @@ def test_ask_with_an_order_and_guided_sra(index, capsys):
     argv = ["ask", "Who is the harbour master of Quillon?", "--index", str(out), "--top-k", "2"]
     assert main([*argv, "--order", "best_last", "--config", "guided"]) == 0
     printed = capsys.readouterr().out
-    assert "SRA: guided, order: best_last" in printed
+    assert "SRA: guided_dispense, order: best_last" in printed
     sources = [line for line in printed.splitlines() if line.startswith("[")]
     assert sources[0].startswith("[1] ") and sources[0].endswith("rank 2)")  # the best source is last
     assert sources[1].startswith("[2] harbour.md") and sources[1].endswith("rank 1)")
@@ -164,7 +164,7 @@ def test_compare_with_guided_sra_on_the_best_last_order(index, capsys):
     argv = ["compare", question, "--index", str(out), "--top-k", "2", "--config", "guided_fim"]
     assert main([*argv, "--order", "best_last"]) == 0
     printed = capsys.readouterr().out
-    assert "SRA (guided):" in printed and "(best_last order)" in printed
+    assert "SRA (guided_fim):" in printed and "(best_last order)" in printed
     best = next(line for line in printed.splitlines() if line.startswith("│ 2 │"))
     assert "harbour.md │    1 │" in best and "+" in best.split("│")[-2]  # the best source gained
 

@@ -3,7 +3,7 @@ import math
 import pytest
 
 from sra_rag import PRESETS, SRAConfig, TransitionConfig, config_from_dict, load_config, preset
-from sra_rag.config import config_from_json, config_to_json
+from sra_rag.engine.config import config_from_json, config_to_json
 
 
 @pytest.mark.parametrize(

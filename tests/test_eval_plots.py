@@ -1,7 +1,7 @@
 """The Attention Transition grid heatmap is drawn only for a run that covered the whole grid."""
 
+from sra_rag.eval.longprompt.settings import TRANSITION_GRID
 from sra_rag.eval.plots import _plot_grid
-from sra_rag.eval.settings import TRANSITION_GRID
 
 
 def _report(names: list[str]) -> dict:

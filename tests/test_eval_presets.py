@@ -8,9 +8,9 @@ import itertools
 
 import pytest
 
-from sra_rag.config import PRESETS, SRAConfig, TransitionConfig
-from sra_rag.eval.presets import EVAL_PRESETS, eval_preset
-from sra_rag.eval.settings import SETTINGS, TRANSITION_GRID, setting
+from sra_rag import PRESETS, SRAConfig, TransitionConfig
+from sra_rag.eval.longprompt.presets import EVAL_PRESETS, eval_preset
+from sra_rag.eval.longprompt.settings import SETTINGS, TRANSITION_GRID, setting
 
 
 def test_settings_are_valid_and_distinct() -> None:

@@ -12,8 +12,8 @@ from conftest import TINY_COMMON
 from transformers import AutoTokenizer
 
 from sra_rag import disable_sra, enable_sra, preset
-from sra_rag.eval.command import main
-from sra_rag.eval.presets import eval_preset
+from sra_rag.eval.longprompt.command import main
+from sra_rag.eval.longprompt.presets import eval_preset
 from sra_rag.eval.scoring import score_answer, score_perplexity
 from sra_rag.eval.tasks import encode, make_sample
 from sra_rag.models import bundled_gguf_path, converted_gguf

@@ -6,8 +6,8 @@ import math
 
 import pytest
 
+from sra_rag.eval.longprompt.summary import answer_summary, perplexity_summary, select_best
 from sra_rag.eval.stats import accuracy, excludes_zero, mean_interval, t95, wilson
-from sra_rag.eval.summary import answer_summary, perplexity_summary, select_best
 
 
 @pytest.mark.parametrize(

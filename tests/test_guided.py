@@ -9,9 +9,12 @@ from conftest import ARCHITECTURES, PARITY_ATOL, PARITY_DTYPE, tiny_model
 
 from sra_rag import (
     GuidedConfig,
+    GuidedDispense,
+    GuidedFim,
+    GuidedPasta,
     PassageSpan,
     PromptSpans,
-    attention,
+    config_from_dict,
     config_from_json,
     config_to_json,
     disable_sra,
@@ -20,14 +23,16 @@ from sra_rag import (
     record_diagnostics,
     use_spans,
 )
-from sra_rag.guided import passage_shares
-from sra_rag.rules import reallocate
-from sra_rag.spans import PassageNotFoundError, locate_passages
+from sra_rag.engine import attention
+from sra_rag.engine.config import GUIDED_RULES
+from sra_rag.engine.guided import passage_shares
+from sra_rag.engine.rules import reallocate
+from sra_rag.engine.spans import PassageNotFoundError, locate_passages
 
 RULES = {
-    "dispense": GuidedConfig(rule="dispense", strength=2.0, eliminate=0.5),
-    "fim": GuidedConfig(rule="fim", mix=0.7, temperature=0.5),
-    "pasta": GuidedConfig(rule="pasta", scale=0.3, top=2),
+    "dispense": GuidedDispense(strength=2.0, eliminate=0.5),
+    "fim": GuidedFim(mix=0.7, temperature=0.5),
+    "pasta": GuidedPasta(scale=0.3, top=2),
 }
 # passages [10, 40), [50, 90), [100, 150), [160, 175); the question from 180 of 200 tokens
 SPANS = PromptSpans(
@@ -51,7 +56,7 @@ def _reference(w: torch.Tensor, config: GuidedConfig, spans: PromptSpans, keep: 
     out = w.clone()
     n = w.shape[-1]
     passages = [(p.start, p.end) for p in spans.passages]
-    shares = passage_shares(spans.weights, len(passages), config.temperature)
+    shares = passage_shares(spans.weights, len(passages), getattr(config, "temperature", 1.0))
     for h in range(w.shape[1]):
         for i in range(spans.question_start, n):
             row = out[0, h, i]
@@ -122,7 +127,7 @@ def test_fim_keeps_mass_on_passages_and_pasta_keeps_row_mass():
 def test_oracle_shares_follow_the_weights():
     w = _weights(200)
     oracle = SPANS.with_weights([0.0, 0.0, 1.0, 0.0])
-    out = reallocate(w, GuidedConfig(rule="fim", temperature=0.05), 2, 6, spans=oracle)
+    out = reallocate(w, GuidedFim(temperature=0.05), 2, 6, spans=oracle)
     gold = slice(100, 150)
     rows = slice(180, 200)
     assert float(out[..., rows, gold].sum()) > float(w[..., rows, gold].sum()) * 1.5
@@ -130,7 +135,7 @@ def test_oracle_shares_follow_the_weights():
 
 def test_layers_outside_the_range_are_untouched():
     w = _weights(200)
-    config = GuidedConfig(first_layer=2, last_layer=3)
+    config = GuidedDispense(first_layer=2, last_layer=3)
     assert torch.equal(reallocate(w, config, 1, 6, spans=SPANS), w)
     assert torch.equal(reallocate(w, config, 4, 6, spans=SPANS), w)
     assert not torch.equal(reallocate(w, config, 3, 6, spans=SPANS), w)
@@ -218,18 +223,18 @@ def test_spans_longer_than_the_prompt_are_an_error():
         (lambda: PromptSpans((PassageSpan(0, 10),), 8), "must follow every passage"),
         (lambda: PromptSpans((), 8), "at least one passage"),
         (lambda: PromptSpans((PassageSpan(0, 4, 0.5), PassageSpan(5, 9)), 12), "a weight or none"),
-        (lambda: GuidedConfig(temperature=0.0), "temperature must be > 0"),
-        (lambda: GuidedConfig(temperature=float("nan")), "temperature must be a finite number"),
-        (lambda: GuidedConfig(rule="pastas"), "rule must be one of"),
-        (lambda: GuidedConfig(rule="pasta", scale=1.5), "scale must be < 1"),
-        (lambda: GuidedConfig(rule="pasta", scale=1.0), "1 changes nothing"),
-        (lambda: GuidedConfig(rule="fim", mix=0.0), "mix must be > 0"),
-        (lambda: GuidedConfig(rule="fim", scale=0.3), r"rule='fim'\) does not use \['scale'\]"),
-        (lambda: GuidedConfig(rule="pasta", temperature=0.5), r"does not use \['temperature'\]"),
-        (lambda: GuidedConfig(rule="dispense", mix=0.5, top=2), r"does not use \['mix', 'top'\]"),
-        (lambda: GuidedConfig(scale=0.0), "scale must be > 0"),
-        (lambda: GuidedConfig(mix=-0.1), "mix must be > 0"),
-        (lambda: GuidedConfig(first_layer=4, last_layer=2).layers(6), "select no layer"),
+        (lambda: GuidedDispense(temperature=0.0), "temperature must be > 0"),
+        (lambda: GuidedFim(temperature=float("nan")), "temperature must be a finite number"),
+        (lambda: GuidedDispense(strength=-1.0), "strength must be >= 0"),
+        (lambda: GuidedPasta(scale=1.5), "scale must be < 1"),
+        (lambda: GuidedPasta(scale=1.0), "1.0 changes nothing"),
+        (lambda: GuidedPasta(scale=0.0), "scale must be > 0"),
+        (lambda: GuidedPasta(top=-1), "top must be an integer >= 0"),
+        (lambda: GuidedFim(mix=0.0), "mix must be > 0"),
+        (lambda: GuidedFim(mix=-0.1), "mix must be > 0"),
+        (lambda: GuidedFim(mix=1.5), "mix must be <= 1"),
+        (lambda: GuidedFim(first_layer=1.5), "first_layer must be an integer layer index"),
+        (lambda: GuidedFim(first_layer=4, last_layer=2).layers(6), "select no layer"),
     ],
 )
 def test_bad_spans_and_configs_name_the_value(make, message):
@@ -237,9 +242,32 @@ def test_bad_spans_and_configs_name_the_value(make, message):
         make()
 
 
+@pytest.mark.parametrize(
+    ("make", "message"),
+    [
+        (lambda: GuidedFim(scale=0.3), "unexpected keyword argument 'scale'"),
+        (lambda: GuidedPasta(temperature=0.5), "unexpected keyword argument 'temperature'"),
+        (lambda: GuidedDispense(top=2), "unexpected keyword argument 'top'"),
+        (lambda: GuidedConfig(), "GuidedConfig is the base of the guided rules; use GuidedDispense"),
+        (lambda: GuidedConfig(rule="fim"), "use GuidedDispense"),
+    ],
+)
+def test_a_rule_takes_only_its_own_parameters(make, message):
+    """Another rule's parameter would be ignored, so it is no parameter at all."""
+    with pytest.raises(TypeError, match=message):
+        make()
+
+
+def test_every_guided_rule_round_trips_and_registers_by_name():
+    for rule, cls in GUIDED_RULES.items():
+        config = cls()
+        assert config.to_dict()["policy"] == f"guided_{rule}"
+        assert config_from_dict(config.to_dict()) == config
+
+
 def test_enable_refuses_layers_the_model_does_not_have():
     with pytest.raises(ValueError, match="select no layer of a 6-layer model"):
-        enable_sra(tiny_model("llama"), GuidedConfig(first_layer=7, last_layer=9))
+        enable_sra(tiny_model("llama"), GuidedDispense(first_layer=7, last_layer=9))
 
 
 def test_config_round_trips_through_json():
@@ -284,7 +312,7 @@ def test_generator_finds_the_passages_and_guided_sra_reaches_them(smollm2):
     weighted = [(t, 0.9 if t == gold else 0.2) for t in texts]
     missing = [*weighted, ("Ansel Brandt was born in Quarry Hill.", 0.5)]
     with pytest.raises(PassageNotFoundError, match=r"passage 13 'Ansel Brandt .* does not appear verbatim"):
-        generator.generate(messages, sra=GuidedConfig(rule="fim"), passages=missing)
+        generator.generate(messages, sra=GuidedFim(), passages=missing)
     # nothing but a guided setting needs the spans: the baseline and the paper's SRA answer anyway
     for setting in (None, preset("paper")):
         plain = generator.generate(
@@ -292,15 +320,15 @@ def test_generator_finds_the_passages_and_guided_sra_reaches_them(smollm2):
         )
         assert plain.text and "passages" not in plain.diagnostics
     with pytest.raises(ValueError, match="guided SRA needs the prompt's passages"):
-        generator.generate(messages, sra=GuidedConfig())
+        generator.generate(messages, sra=GuidedDispense())
     options = dict(max_new_tokens=6, diagnostics=True, passages=weighted)
-    guided = generator.generate(messages, sra=GuidedConfig(rule="fim", temperature=0.1), **options)
+    guided = generator.generate(messages, sra=GuidedFim(temperature=0.1), **options)
     baseline = generator.generate(messages, sra=None, **options)
     found = guided.diagnostics["passages"]
     assert [p["label"] for p in found] == [str(i) for i in range(len(weighted))]  # one occurrence each
     assert found[6]["weight"] == 0.9 and found[6]["mass_change"] > 0
     assert all(p["mass_change"] is None for p in baseline.diagnostics["passages"])
-    streamed = generator.stream(messages, sra=GuidedConfig(rule="fim", temperature=0.1), **options)
+    streamed = generator.stream(messages, sra=GuidedFim(temperature=0.1), **options)
     assert "".join(streamed) == guided.text and streamed.diagnostics == guided.diagnostics
 
 
@@ -334,17 +362,13 @@ def test_pasta_emphasises_only_weighted_passages_and_all_when_weights_are_equal(
     w = _weights(200)
     rows = slice(180, 200)
     oracle = SPANS.with_weights([0.0, 0.0, 1.0, 0.0])
-    out = reallocate(w, GuidedConfig(rule="pasta", scale=0.5, top=3), 2, 6, spans=oracle)
+    out = reallocate(w, GuidedPasta(scale=0.5, top=3), 2, 6, spans=oracle)
     ratio = out[..., rows, :] / w[..., rows, :].clamp_min(1e-300)
     gold, other = ratio[..., 100:150], ratio[..., 50:90]
     # only the gold passage is kept whole: every other passage key is scaled by 0.5 against it
     torch.testing.assert_close(other, gold[..., :1].expand_as(other) * 0.5, rtol=1e-9, atol=0)
-    equal = reallocate(
-        w, GuidedConfig(rule="pasta", scale=0.5, top=1), 2, 6, spans=SPANS.with_weights([0.3] * 4)
-    )
-    unweighted = reallocate(
-        w, GuidedConfig(rule="pasta", scale=0.5, top=1), 2, 6, spans=SPANS.with_weights(None)
-    )
+    equal = reallocate(w, GuidedPasta(scale=0.5, top=1), 2, 6, spans=SPANS.with_weights([0.3] * 4))
+    unweighted = reallocate(w, GuidedPasta(scale=0.5, top=1), 2, 6, spans=SPANS.with_weights(None))
     assert torch.equal(equal, unweighted)
 
 

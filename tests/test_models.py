@@ -128,7 +128,10 @@ def test_bad_paths_say_what_to_pass(tmp_path):
         load_model("/no/such/model")
     with pytest.raises(ModelNotFoundError, match=r"without config\.json"):
         load_model(tmp_path)
-    with pytest.raises(TypeError, match="SRAConfig, a TransitionConfig, a GuidedConfig or None"):
+    with pytest.raises(
+        TypeError,
+        match=r"sra must be an SRA setting .* or None",
+    ):
         load_model(tmp_path, sra="paper")
 
 

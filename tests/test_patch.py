@@ -56,7 +56,10 @@ def test_model_outside_the_attention_interface_is_refused_by_name():
 
 def test_wrong_config_type_is_a_type_error():
     model = tiny_model("llama")
-    with pytest.raises(TypeError, match="SRAConfig, a TransitionConfig, a GuidedConfig or None, got dict"):
+    with pytest.raises(
+        TypeError,
+        match=r"sra must be an SRA setting .* or None, got dict",
+    ):
         enable_sra(model, {"question_length": 5})
     with pytest.raises(ValueError, match="mode must be"):
         enable_sra(model, SRA, mode="slow")

@@ -8,7 +8,9 @@ import faiss
 import numpy as np
 import pytest
 
-from sra_rag.config import PAPER, GuidedConfig
+from sra_rag import GuidedFim
+from sra_rag.engine.config import PAPER
+from sra_rag.engine.spans import rank_weight
 from sra_rag.generation import Generator
 from sra_rag.rag import (
     ChunkingParams,
@@ -29,7 +31,6 @@ from sra_rag.rag import (
     save_index,
 )
 from sra_rag.rag import store as store_module
-from sra_rag.spans import rank_weight
 
 # a demo question the bundled model answers with and without SRA (the pipeline, not accuracy, is tested)
 ANSWERED = "q02"
@@ -343,7 +344,7 @@ def test_the_pipeline_places_sources_by_order_and_hands_their_spans_to_guided_sr
     assert [s.rank for s in retrieved.sources] == [1, 2, 3]
     assert retrieved.sources[0].chunk.source == "harbour.md"
     last = RagPipeline(index, embedder, generator, top_k=3, order="best_last")
-    answer = last.ask(question, sra=GuidedConfig(rule="fim", temperature=0.05))
+    answer = last.ask(question, sra=GuidedFim(temperature=0.05))
     assert [s.rank for s in answer.sources] == [3, 2, 1] and answer.sources[-1].chunk.source == "harbour.md"
     assert [s.chunk.source for s in answer.sources] == [s.chunk.source for s in reversed(retrieved.sources)]
     passages = answer.diagnostics["passages"]
@@ -390,7 +391,7 @@ def test_a_pipeline_answer_renders_and_tokenises_its_prompt_once(smollm2, tmp_pa
     index, _ = build_index(_corpus(tmp_path), embedder)
     counting = _CountingTokenizer(smollm2[1])
     pipeline = RagPipeline(index, embedder, Generator(smollm2[0], counting), top_k=3, max_new_tokens=4)
-    answer = pipeline.ask("Who is the harbour master of Quillon?", sra=GuidedConfig(rule="fim"))
+    answer = pipeline.ask("Who is the harbour master of Quillon?", sra=GuidedFim())
     assert (counting.renders, counting.calls) == (1, 1)
     assert [p["weight"] for p in answer.diagnostics["passages"]] == pytest.approx([1.0, 2 / 3, 1 / 3])
 

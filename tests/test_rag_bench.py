@@ -7,10 +7,10 @@ import pytest
 from conftest import one_line_error
 
 from sra_rag.cli import main
-from sra_rag.eval import rag_settings
-from sra_rag.eval.rag_rule import apply_rule, targets
-from sra_rag.eval.rag_run import choose
-from sra_rag.eval.rag_settings import RagSetting, parse, reported_settings
+from sra_rag.eval.rag import settings as rag_settings
+from sra_rag.eval.rag.rule import apply_rule, targets
+from sra_rag.eval.rag.run import choose
+from sra_rag.eval.rag.settings import RagSetting, parse, reported_settings
 
 
 def test_setting_names_round_trip():
@@ -151,7 +151,7 @@ def test_the_plan_guard_reads_the_plans_own_git_repository(tmp_path, capsys):
     not run (test), whichever folder the command runs from."""
     import subprocess
 
-    from sra_rag.eval.rag_command import _last_commit, paths
+    from sra_rag.eval.rag.command import _last_commit, paths
     from sra_rag.models import BUNDLED_MODEL_NAME
 
     def git(*args: str) -> str:

@@ -8,7 +8,7 @@ from collections import Counter
 
 import pytest
 
-from sra_rag.eval.rag_corpus import RELATIONS, RagCase, make_case
+from sra_rag.eval.rag.corpus import RELATIONS, RagCase, make_case
 
 CASES = [
     make_case(seed, split, index, documents=documents)

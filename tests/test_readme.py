@@ -62,7 +62,7 @@ def run(code: str, folder: Path, **names: Any) -> dict[str, Any]:
 def test_every_python_block_is_tested() -> None:
     tested = [
         block("load_model()", "reallocate"),
-        block("GuidedConfig(rule="),
+        block("sra=GuidedFim()"),
         block("index_folder("),
         block("ChatSRA.from_model_id(None)", "SRALLM()"),
         block("HuggingFacePipeline(pipeline=generate)"),
@@ -79,7 +79,7 @@ def test_the_engine_block(reader: Path) -> None:
 
 
 def test_the_guided_generation_block(reader: Path) -> None:
-    namespace = run(block("GuidedConfig(rule="), reader)
+    namespace = run(block("sra=GuidedFim()"), reader)
     passages = namespace["result"].diagnostics["passages"]
     assert [p["weight"] for p in passages] == [0.82, 0.41]
 

@@ -9,7 +9,8 @@ import torch
 from conftest import REFERENCE
 
 from sra_rag import SRAConfig, TransitionConfig, config_from_dict, plan, reallocate
-from sra_rag.rules import Dispense, Transition
+from sra_rag.engine.sra import Dispense
+from sra_rag.engine.transition import Transition
 
 VECTORS = REFERENCE
 CASES = json.loads((VECTORS / "sra_reference_vectors.json").read_text())

@@ -18,7 +18,7 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 
-from .settings import TRANSITION_GRID
+from .longprompt.settings import TRANSITION_GRID
 
 
 def _series(cells: dict[str, Any], metric: str) -> tuple[list[str], list[float], list[float], list[float]]:

@@ -16,8 +16,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from .command import format_interval
-from .speed import markdown_table as cost_table
+from .bench.speed import markdown_table as cost_table
+from .longprompt.command import format_interval
 
 ROOT = Path(__file__).resolve().parents[2]
 RESULTS = ROOT / "docs" / "results"

@@ -23,7 +23,7 @@ from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
 from .tasks import Sample, encode
 
-_ATTENTION_LOGGER = logging.getLogger("sra_rag.attention")
+_ATTENTION_LOGGER = logging.getLogger("sra_rag.engine.attention")
 
 
 @contextmanager

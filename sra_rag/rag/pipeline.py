@@ -8,12 +8,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ..attention_share import record_attention_share
-from ..config import AnyConfig
+from ..engine.attention_share import record_attention_share
+from ..engine.config import AnyConfig
+from ..engine.patch import check_config
+from ..engine.spans import rank_weight
 from ..generation import DEFAULT, Generator, Usage
 from ..models import load_model
-from ..patch import check_config
-from ..spans import rank_weight
 from .chunking import Chunk
 from .embedding import Embedder
 from .order import DEFAULT_ORDER, check_order, order_passages

@@ -12,8 +12,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from ..engine.spans import PromptSpans
 from ..generation import Generator, PreparedPrompt, Prompt
-from ..spans import PromptSpans
 from .chunking import Chunk
 
 SYSTEM = (

@@ -24,7 +24,7 @@ from pydantic import (
 )
 from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
-from sra_rag.config import PAPER, AnyConfig
+from sra_rag.engine.config import PAPER, AnyConfig
 from sra_rag.generation import DEFAULT, GenerationStream, Generator, check_setting, describe_setting
 from sra_rag.hints import check_known, warn_if_without_sra
 from sra_rag.models import BUNDLED_MODEL_NAME, load_model
@@ -63,8 +63,9 @@ class SRAModelBase(BaseModel):
     """Report what SRA did in `response_metadata["sra_diagnostics"]` (costs a device sync per step,
     so it is off unless asked for, as in LlamaIndex's `SRALLM`)."""
     sra: Any = DEFAULT
-    """Every call's SRA setting (an `SRAConfig`, `TransitionConfig`, `GuidedConfig`, or None for the
-    baseline); DEFAULT keeps the model's own, as `enable_sra` or `from_model_id` set it."""
+    """Every call's SRA setting (an `SRAConfig`, `TransitionConfig`, a guided rule such as
+    `GuidedDispense`, or None for the baseline); DEFAULT keeps the model's own, as `enable_sra` or
+    `from_model_id` set it."""
 
     _generator: Generator = PrivateAttr()
 

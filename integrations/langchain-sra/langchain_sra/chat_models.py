@@ -65,8 +65,8 @@ class ChatSRA(SRAModelBase, BaseChatModel):
     Messages go through the tokenizer's chat template; only the new text comes back. Generation is
     always streamed underneath (`invoke` collects the stream), so stop strings, usage and metadata
     are the same either way. Per call: `max_tokens`, `temperature`, `top_p`, `stop`, `sra`
-    (an `SRAConfig`, a `TransitionConfig`, a `GuidedConfig`, or None for the baseline), and
-    `passages`/`question` for guided SRA (in a chain, `stuff_passages(prompt)` sends them).
+    (an `SRAConfig`, a `TransitionConfig`, a guided rule such as `GuidedDispense`, or None for the
+    baseline), and `passages`/`question` for guided SRA (in a chain, `stuff_passages(prompt)` sends them).
 
     ```python
     from langchain_sra import ChatSRA

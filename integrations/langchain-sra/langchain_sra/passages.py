@@ -10,7 +10,7 @@ question are; without guided SRA nothing changes but the order, and nothing can 
 
 The question may come before or after the context in the prompt: guided SRA acts on the question's
 rows where it follows the passages, else on the rows after the last passage. A passage's weight is
-its retrieval rank (`sra_rag.spans.rank_weight`), never its raw score: retrievers return documents
+its retrieval rank (`sra_rag.engine.spans.rank_weight`), never its raw score: retrievers return documents
 best first, and scores come on every scale and in both senses (similarities, distances, reranker
 logits, BM25), some missing.
 """
@@ -25,9 +25,9 @@ from langchain_core.prompt_values import ChatPromptValue
 from langchain_core.prompts import BasePromptTemplate, format_document
 from langchain_core.runnables import Runnable, RunnableLambda
 
+from sra_rag.engine.spans import rank_weight
 from sra_rag.generation import Passage
 from sra_rag.rag.order import DEFAULT_ORDER, check_order, order_passages
-from sra_rag.spans import rank_weight
 
 PASSAGES_KEY = "sra_passages"
 """The message `additional_kwargs` entry that carries the passages: dicts of text, rank, score, label."""

@@ -7,7 +7,7 @@ from typing import Any
 from langchain_core.callbacks import BaseCallbackHandler
 from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
-from sra_rag.config import SRAConfig
+from sra_rag import SRAConfig
 from sra_rag.models import BUNDLED_MODEL_NAME, load_model
 
 MODEL_NAME = BUNDLED_MODEL_NAME

@@ -17,7 +17,8 @@ from langchain_sra.messages import to_chat_dicts
 from langchain_sra.tools import ToolCallReader, template_renders_tools
 from sra_fixtures import ACTIVE_ON_SHORT_PROMPTS, TokenCollector
 
-from sra_rag.config import PAPER, TransitionConfig
+from sra_rag import TransitionConfig
+from sra_rag.engine.config import PAPER
 
 QUESTION = "What is the capital of France?"
 

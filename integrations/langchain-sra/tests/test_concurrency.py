@@ -10,7 +10,7 @@ from langchain_core.messages import AIMessage
 from langchain_sra import ChatSRA
 from sra_fixtures import ACTIVE_ON_SHORT_PROMPTS
 
-from sra_rag.config import preset
+from sra_rag import preset
 from sra_rag.generation import DEFAULT
 
 QUESTIONS = [

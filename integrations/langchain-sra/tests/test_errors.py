@@ -4,7 +4,7 @@ import pytest
 from langchain_sra import SRALLM, ChatSRA, ContextWindowError, ModelNotFoundError
 from pydantic import ValidationError
 
-from sra_rag.config import SRAConfig
+from sra_rag import SRAConfig
 
 
 def test_unknown_model_path(tmp_path) -> None:
@@ -21,14 +21,16 @@ def test_directory_that_is_not_a_model(tmp_path) -> None:
 
 def test_config_of_the_wrong_type_at_load() -> None:
     with pytest.raises(
-        TypeError, match="sra must be an SRAConfig, a TransitionConfig, a GuidedConfig or None, got dict"
+        TypeError,
+        match=r"sra must be an SRA setting .* or None, got dict",
     ):
         ChatSRA.from_model_id(None, sra={"policy": "sra"})
 
 
 def test_config_of_the_wrong_type_per_call(chat: ChatSRA) -> None:
     with pytest.raises(
-        TypeError, match="sra must be an SRAConfig, a TransitionConfig, a GuidedConfig or None, got str"
+        TypeError,
+        match=r"sra must be an SRA setting .* or None, got str",
     ):
         chat.invoke("hi", sra="paper")
 

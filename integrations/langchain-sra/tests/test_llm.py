@@ -6,7 +6,7 @@ from langchain_core.language_models import base as language_models_base
 from langchain_sra import SRALLM
 from sra_fixtures import TokenCollector
 
-from sra_rag.config import preset
+from sra_rag import preset
 
 PROMPT = "The capital of France is"
 

@@ -17,7 +17,7 @@ from langchain_huggingface import HuggingFaceEmbeddings
 from langchain_sra import ChatSRA, stuff_passages
 from sra_fixtures import ACTIVE_ON_SHORT_PROMPTS
 
-from sra_rag.config import preset
+from sra_rag import preset
 from sra_rag.rag import order_passages
 
 CORPUS = [
@@ -105,7 +105,7 @@ def test_guided_chain_hands_the_retrieved_passages_to_the_model(
         # Best last puts the festival distractor next to the Tilda question, and the 135M model then
         # misses it (how much each order helps is the RAG benchmark's question; this is plumbing).
         assert order != "retrieved" or expected in answer.lower(), (question, answer)
-        assert response.metadata["sra"]["policy"] == "guided"
+        assert response.metadata["sra"]["policy"] == "guided_dispense"
         reached = response.metadata["sra_diagnostics"]["passages"]
         ranked = retriever.invoke(question)  # best first
         assert [p["label"] for p in reached] == labels(order_passages(ranked, order))  # prompt order

@@ -24,7 +24,7 @@ def test_unknown_path() -> None:
 
 
 def test_wrong_config_type(llm: SRALLM, bundled: Any) -> None:
-    message = "sra must be an SRAConfig, a TransitionConfig, a GuidedConfig or None, got "
+    message = "sra must be an SRA setting .* or None, got "
     with pytest.raises(TypeError, match=message + "str"):
         SRALLM(*bundled, sra="paper")
     with pytest.raises(TypeError, match=message + "dict"):

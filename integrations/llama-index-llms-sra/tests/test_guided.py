@@ -9,7 +9,7 @@ from llama_index.core.base.llms.types import ChatMessage
 from llama_index.core.instrumentation.events.llm import LLMChatEndEvent
 from llama_index.llms.sra import SRALLM, PassageReorder, PassagesRequiredError, PassageSynthesizer
 
-from sra_rag.config import preset
+from sra_rag import preset
 from sra_rag.rag import order_passages
 
 CAT = "What is the name of the cat that lives at the lighthouse?"

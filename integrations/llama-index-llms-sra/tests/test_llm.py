@@ -22,7 +22,7 @@ from llama_index.core.prompts import PromptTemplate
 from llama_index.llms.sra import SRALLM
 
 from sra_rag import TransitionConfig, sra_config
-from sra_rag.config import PAPER
+from sra_rag.engine.config import PAPER
 from sra_rag.generation import DEFAULT
 
 QUESTION = "What is the capital of France?"

@@ -9,7 +9,7 @@ from llama_index.core.instrumentation.events.llm import LLMChatEndEvent, LLMComp
 from llama_index.core.memory import Memory
 from llama_index.llms.sra import SRALLM
 
-from sra_rag.config import SRAConfig
+from sra_rag import SRAConfig
 
 CAT = "What is the name of the cat that lives at the lighthouse?"
 

@@ -36,7 +36,8 @@ from llama_index.core.schema import MetadataMode, NodeWithScore
 from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
 from sra_rag.async_stream import iterate_in_thread
-from sra_rag.config import PAPER, AnyConfig, GuidedConfig
+from sra_rag.engine.config import PAPER, AnyConfig
+from sra_rag.engine.spans import rank_weight
 from sra_rag.generation import (
     DEFAULT,
     GenerationStream,
@@ -48,7 +49,6 @@ from sra_rag.generation import (
 )
 from sra_rag.hints import check_known, warn_if_without_sra
 from sra_rag.models import BUNDLED_MODEL_NAME, load_model
-from sra_rag.spans import rank_weight
 
 CALL_OPTIONS = (
     "max_tokens",
@@ -83,7 +83,7 @@ class RankedNode(NodeWithScore):
 
 def node_passage(node: NodeWithScore, rank: int, count: int) -> Passage:
     """A retrieved node as a passage: its text as the prompt shows it, a weight by its retrieval
-    rank among `count` (its `RankedNode` rank if it has one; `sra_rag.spans.rank_weight`), its id.
+    rank among `count` (its `RankedNode` rank if it has one; `sra_rag.engine.spans.rank_weight`), its id.
     The node's score is never the weight: vector stores return similarities or distances (FAISS
     over `IndexFlatL2`: lower is better), rerankers logits, some nodes none at all."""
     rank = node.retrieval_rank if isinstance(node, RankedNode) else rank
@@ -213,9 +213,8 @@ class SRALLM(CustomLLM):
     )
     sra: Any = Field(
         default=DEFAULT,
-        description="SRAConfig, TransitionConfig, GuidedConfig or None (baseline) for every call; "
-        "DEFAULT keeps the "
-        "model's own setting.",
+        description="SRAConfig, TransitionConfig, a guided rule (GuidedDispense, GuidedFim, GuidedPasta) "
+        "or None (baseline) for every call; DEFAULT keeps the model's own setting.",
     )
     diagnostics: bool = Field(
         default=False,
@@ -347,7 +346,8 @@ class SRALLM(CustomLLM):
     def _start(self, prompt: Prompt, kwargs: Mapping[str, Any]) -> Iterator[_Piece]:
         """Validate, encode and start generating now, so bad input fails at the call, not later."""
         options = self._options(kwargs)
-        guided = isinstance(self._generator.sra_in_force(options["sra"]), GuidedConfig)
+        setting = self._generator.sra_in_force(options["sra"])
+        guided = setting is not None and setting.needs_spans
         if guided and options["passages"] is None:
             raise PassagesRequiredError(
                 "guided SRA needs the retrieved nodes: build the query engine with "

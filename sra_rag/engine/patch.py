@@ -19,8 +19,9 @@ from transformers.masking_utils import AttentionMaskInterface, sdpa_mask
 from transformers.modeling_utils import ALL_ATTENTION_FUNCTIONS
 
 from .attention import ATTENTION_NAME, sra_attention_forward
-from .config import PAPER, AnyConfig, GuidedConfig, SRAConfig, TransitionConfig
+from .config import PAPER, AnyConfig
 from .errors import UnsupportedModelError
+from .rules import check_config as check_setting
 from .state import Mode, PatchState, clear_state, get_state, override, patch_lock, set_state
 
 _PATCH_IDS = itertools.count()
@@ -83,15 +84,11 @@ def is_supported(model: Any) -> bool:
 
 
 def check_config(config: Any, model: PreTrainedModel | None = None) -> None:
-    """Raise TypeError unless `config` is an SRA config or None; with `model`, ValueError unless
-    the config fits it (a guided config's layers)."""
-    if config is not None and not isinstance(config, (SRAConfig, TransitionConfig, GuidedConfig)):
-        raise TypeError(
-            "sra must be an SRAConfig, a TransitionConfig, a GuidedConfig or None, "
-            f"got {type(config).__name__}"
-        )
-    if isinstance(config, GuidedConfig) and model is not None:
-        config.layers(_text_config(model).num_hidden_layers)
+    """Raise TypeError unless `config` is an SRA setting or None; with `model`, ValueError unless
+    the setting fits it (a guided rule's layers)."""
+    check_setting(config)
+    if config is not None and model is not None:
+        config.fit(_text_config(model).num_hidden_layers)
 
 
 def enable_sra(

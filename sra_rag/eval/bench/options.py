@@ -6,8 +6,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from ..config import PRESETS, AnyConfig
-from .model_choice import add_model_argument
+from ...engine.config import PRESETS, AnyConfig
+from ..model_choice import add_model_argument
 
 VARIANTS: dict[str, tuple[AnyConfig | None, str]] = {
     "baseline": (None, "fast"),

@@ -12,7 +12,7 @@ from __future__ import annotations
 import random
 from dataclasses import dataclass
 
-from . import prose
+from .. import prose
 
 RELATIONS: tuple[str, ...] = ("birthplace", "workshop", "year")
 HARD_ROLES: tuple[str, ...] = ("mention", "namesake", "colleague")

@@ -15,8 +15,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from ..cli_options import loading_options
-from .model_choice import add_model_argument, file_slug, resolve_model
+from ...cli_options import loading_options
+from ..model_choice import add_model_argument, file_slug, resolve_model
 from .presets import EVAL_PRESETS, EvalPreset, eval_preset
 
 logger = logging.getLogger(__name__)
@@ -129,7 +129,7 @@ def run_eval(args: argparse.Namespace) -> int:
     """Run the preset (or only re-summarise a saved run with --report); 0 on success."""
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
-    from .plots import plot_report
+    from ..plots import plot_report
 
     def publish(report: dict[str, Any], out: Path) -> int:
         """Write the JSON report, its plots, and print the headline table."""
@@ -144,9 +144,9 @@ def run_eval(args: argparse.Namespace) -> int:
 
     if args.report:
         return publish(*_resummarise(args.report, eval_preset(args.preset), args.out))
-    from ..models import load_model
+    from ...models import load_model
+    from ..tasks import prompt_style
     from .runner import run_evaluation
-    from .tasks import prompt_style
 
     if args.threads:
         import torch

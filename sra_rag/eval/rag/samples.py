@@ -11,14 +11,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from ..generation import Generator
-from ..rag.chunking import Chunk
-from ..rag.embedding import Embedder
-from ..rag.order import order_passages
-from ..rag.prompt import build_prompt
-from ..spans import PromptSpans
-from .rag_corpus import RagCase, make_case
-from .tasks import Sample, Style
+from ...engine.spans import PromptSpans
+from ...generation import Generator
+from ...rag.chunking import Chunk
+from ...rag.embedding import Embedder
+from ...rag.order import order_passages
+from ...rag.prompt import build_prompt
+from ..tasks import Sample, Style
+from .corpus import RagCase, make_case
 
 REPLY_PREFIXES = {
     "birthplace": "{name} was born in the town of",

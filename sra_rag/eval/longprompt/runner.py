@@ -10,26 +10,23 @@ from __future__ import annotations
 
 import json
 import logging
-import platform
 import sys
 import time
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
-import torch
-import transformers
 from tqdm import tqdm
 from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
-from ..config import AnyConfig
-from ..patch import disable_sra, enable_sra
+from ...engine.patch import disable_sra
+from ..provenance import weights_sha256
+from ..records import Checkpoint, record_key, sample_key, set_setting, versions
+from ..scoring import score_answer, score_perplexity
+from ..tasks import Sample, Style, held_text, make_sample
 from . import summary
 from .presets import EvalPreset
-from .provenance import weights_sha256
-from .scoring import score_answer, score_perplexity
 from .settings import BASELINE, setting
-from .tasks import Sample, Style, held_text, make_sample
 
 logger = logging.getLogger(__name__)
 
@@ -82,46 +79,6 @@ def test_samples(tokenizer: PreTrainedTokenizerBase, preset: EvalPreset, style: 
     return samples
 
 
-def set_setting(model: PreTrainedModel, config: AnyConfig | None, mode: str = "fast") -> None:
-    """Make `config` the model's setting for the passes that follow; None restores the stock model
-    itself (not a patched one running stock attention), so baselines measure exactly that."""
-    if config is None:
-        disable_sra(model)
-    else:
-        enable_sra(model, config, mode=mode)
-
-
-def _record_key(record: dict[str, Any]) -> tuple[Any, ...]:
-    return (*summary.sample_key(record), record["setting"])
-
-
-class Checkpoint:
-    """Records appended as JSON lines; records already there are not scored again."""
-
-    def __init__(self, path: Path | None, fingerprint: dict[str, Any]) -> None:
-        self.path = path
-        self.records: list[dict[str, Any]] = []
-        if path is None:
-            return
-        path.parent.mkdir(parents=True, exist_ok=True)
-        if path.exists():
-            lines = path.read_text(encoding="utf-8").splitlines()
-            if lines and json.loads(lines[0]) == fingerprint:
-                self.records = [json.loads(line) for line in lines[1:] if line.strip()]
-                logger.info("resuming: %d records from %s", len(self.records), path)
-                return
-        path.write_text(json.dumps(fingerprint) + "\n", encoding="utf-8")
-
-    def done(self) -> set[tuple[Any, ...]]:
-        return {_record_key(r) for r in self.records}
-
-    def add(self, record: dict[str, Any]) -> None:
-        self.records.append(record)
-        if self.path is not None:
-            with self.path.open("a", encoding="utf-8") as handle:
-                handle.write(json.dumps(record) + "\n")
-
-
 def _score(
     model: PreTrainedModel,
     tokenizer: PreTrainedTokenizerBase,
@@ -138,7 +95,7 @@ def _score(
     for sample in samples:
         for name in settings:
             base = sample.to_dict()
-            if (*summary.sample_key(base), name) in done:
+            if (*sample_key(base), name) in done:
                 bar.update()
                 continue
             set_setting(model, setting(name))
@@ -150,16 +107,6 @@ def _score(
             bar.update()
     bar.close()
     disable_sra(model)
-
-
-def versions() -> dict[str, str]:
-    return {
-        "python": platform.python_version(),
-        "torch": torch.__version__,
-        "transformers": transformers.__version__,
-        "machine": platform.machine(),
-        "threads": str(torch.get_num_threads()),
-    }
 
 
 def run_evaluation(
@@ -202,9 +149,9 @@ def run_evaluation(
     test = test_samples(tokenizer, preset, style)
     logger.info("test: %d samples x settings %s", len(test), test_settings)
     _score(model, tokenizer, test, test_settings, preset, store, "test", progress)
-    keys = {(*summary.sample_key(x.to_dict()), name) for x in dev for name in preset.dev_settings}
-    keys |= {(*summary.sample_key(x.to_dict()), name) for x in test for name in test_settings}
-    records = [r for r in store.records if _record_key(r) in keys]  # a resized preset's leftovers out
+    keys = {(*sample_key(x.to_dict()), name) for x in dev for name in preset.dev_settings}
+    keys |= {(*sample_key(x.to_dict()), name) for x in test for name in test_settings}
+    records = [r for r in store.records if record_key(r) in keys]  # a resized preset's leftovers out
     report = build_report(records, preset, model_name=model_name, style=style, test_settings=test_settings)
     report["wall_seconds"] = time.perf_counter() - start
     report["weights_sha256"] = weights_sha256(model)

@@ -24,7 +24,8 @@ from .config import AnyConfig
 from .diagnostics import active_recorder
 from .eager import attend, attention_weights
 from .errors import UnsupportedModelError
-from .rules import Step, plan, reallocate
+from .policy import Step
+from .rules import plan, reallocate
 from .spans import active_spans, spans_for_sequence
 from .state import effective_config
 from .step_stats import StepStats

@@ -19,22 +19,21 @@ from typing import Any
 from tqdm import tqdm
 from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
-from ..diagnostics import record_diagnostics
-from ..generation import Generator
-from ..patch import disable_sra
-from ..rag.embedding import Embedder
-from ..spans import even_spans, use_spans
-from . import rag_settings
-from .provenance import weights_sha256
-from .rag_presets import RagPreset
-from .rag_rule import RULE, apply_rule, difference, targets
-from .rag_samples import BuiltPrompt, RagSample, build, rank_counts, retrieve_samples
-from .rag_settings import BASELINE, ORDER_SETTINGS, RagSetting, candidate_settings, parse, reported_settings
-from .runner import Checkpoint, set_setting, versions
-from .scoring import score_answer, score_perplexity
-from .stats import accuracy, mean_interval
-from .summary import Record, paired, sample_key
-from .tasks import Style, held_text
+from ...engine.diagnostics import record_diagnostics
+from ...engine.patch import disable_sra
+from ...engine.spans import even_spans, use_spans
+from ...generation import Generator
+from ...rag.embedding import Embedder
+from ..provenance import weights_sha256
+from ..records import Checkpoint, Record, paired, sample_key, set_setting, versions
+from ..scoring import score_answer, score_perplexity
+from ..stats import accuracy, mean_interval
+from ..tasks import Style, held_text
+from . import settings
+from .presets import RagPreset
+from .rule import RULE, apply_rule, difference, targets
+from .samples import BuiltPrompt, RagSample, build, rank_counts, retrieve_samples
+from .settings import BASELINE, ORDER_SETTINGS, RagSetting, candidate_settings, parse, reported_settings
 
 logger = logging.getLogger(__name__)
 
@@ -137,9 +136,9 @@ def choose(dev: list[Record]) -> dict[str, Any]:
     order = max(orders, key=orders.__getitem__)
     if orders[order] <= 0:
         order = BASELINE
-    gains = {name: _gain(dev, f"{order}+{name}", order) for name in rag_settings.CONFIGS}
+    gains = {name: _gain(dev, f"{order}+{name}", order) for name in settings.CONFIGS}
     winners = {
-        rule: max((n for n in rag_settings.GUIDED_CANDIDATES if n.startswith(rule)), key=gains.__getitem__)
+        rule: max((n for n in settings.GUIDED_CANDIDATES if n.startswith(rule)), key=gains.__getitem__)
         for rule in ("dispense", "fim", "pasta")
     }
     winners["best"] = max((winners[r] for r in ("dispense", "fim", "pasta")), key=gains.__getitem__)

@@ -18,9 +18,9 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from ..cli_options import loading_options
-from .model_choice import add_model_argument, file_slug, resolve_model
-from .rag_presets import RAG_PRESETS
+from ...cli_options import loading_options
+from ..model_choice import add_model_argument, file_slug, resolve_model
+from .presets import RAG_PRESETS
 
 logger = logging.getLogger(__name__)
 PHASES = ("dev", "test", "all")
@@ -111,7 +111,7 @@ def headline(report: dict[str, Any]) -> str:
 
 def run_rag(args: argparse.Namespace) -> int:
     if args.report:
-        from .plots import plot_rag
+        from ..plots import plot_rag
 
         report = json.loads(args.report.read_text(encoding="utf-8"))
         plot_rag(report, args.report.with_suffix(".png"), _plotted(report))
@@ -138,11 +138,11 @@ def run_rag(args: argparse.Namespace) -> int:
         import torch
 
         torch.set_num_threads(args.threads)
-    from ..models import load_model
-    from ..rag.embedding import Embedder
-    from .plots import plot_rag
-    from .rag_run import run_dev, run_test
-    from .tasks import prompt_style
+    from ...models import load_model
+    from ...rag.embedding import Embedder
+    from ..plots import plot_rag
+    from ..tasks import prompt_style
+    from .run import run_dev, run_test
 
     model, tokenizer = load_model(source, sra=None, **loading_options(args))
     embedder = Embedder()

@@ -13,22 +13,9 @@ from collections import defaultdict
 from collections.abc import Callable, Iterable
 from typing import Any
 
+from ..records import Record, paired
+from ..stats import accuracy, excludes_zero, mean_interval
 from .settings import BASELINE
-from .stats import accuracy, excludes_zero, mean_interval
-
-Record = dict[str, Any]
-
-
-def sample_key(record: Record) -> tuple[Any, ...]:
-    """What identifies a prompt, independent of the setting it was scored under."""
-    return (record["task"], record["split"], record["target_tokens"], record["index"])
-
-
-def paired(records: list[Record], setting: str, value: str, reference: str = BASELINE) -> list[float]:
-    """Per prompt, `setting`'s value minus `reference`'s (prompts scored under both only)."""
-    base = {sample_key(r): float(r[value]) for r in records if r["setting"] == reference}
-    mine = [r for r in records if r["setting"] == setting and sample_key(r) in base]
-    return [float(r[value]) - base[sample_key(r)] for r in mine]
 
 
 def _cell(records: list[Record], setting: str) -> dict[str, Any]:
@@ -40,8 +27,9 @@ def _cell(records: list[Record], setting: str) -> dict[str, Any]:
         "logprob": mean_interval([r["logprob"] for r in mine]),
     }
     if setting != BASELINE:
-        cell["logprob_vs_baseline"] = mean_interval(paired(records, setting, "logprob"))
-        cell["contains_vs_baseline"] = mean_interval([float(d) for d in paired(records, setting, "contains")])
+        cell["logprob_vs_baseline"] = mean_interval(paired(records, setting, "logprob", BASELINE))
+        contains = paired(records, setting, "contains", BASELINE)
+        cell["contains_vs_baseline"] = mean_interval([float(d) for d in contains])
     return cell
 
 
@@ -87,7 +75,7 @@ def perplexity_summary(records: list[Record]) -> dict[str, Any]:
         nll = mean_interval([r["nll"] for r in held if r["setting"] == setting])
         entry: dict[str, Any] = {"nll": nll, "perplexity": math.exp(nll["mean"]) if nll["n"] else None}
         if setting != BASELINE:
-            delta = mean_interval(paired(held, setting, "nll"))
+            delta = mean_interval(paired(held, setting, "nll", BASELINE))
             entry["nll_vs_baseline"] = delta
             entry["perplexity_ratio"] = {
                 k: (math.exp(v) if isinstance(v, float) else v) for k, v in delta.items() if k != "n"
@@ -108,8 +96,10 @@ def select_best(dev_records: list[Record]) -> dict[str, Any]:
         if setting == BASELINE:
             continue
         candidates[setting] = {
-            "logprob_vs_baseline": mean_interval(paired(answers, setting, "logprob")),
-            "contains_vs_baseline": mean_interval([float(d) for d in paired(answers, setting, "contains")]),
+            "logprob_vs_baseline": mean_interval(paired(answers, setting, "logprob", BASELINE)),
+            "contains_vs_baseline": mean_interval(
+                [float(d) for d in paired(answers, setting, "contains", BASELINE)]
+            ),
         }
     if not candidates:
         return {"best": None, "beats_baseline": False, "candidates": {}}

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import dataclasses
 
-from ..config import PAPER, PRESETS, AnyConfig, TransitionConfig
+from ...engine.config import PAPER, PRESETS, AnyConfig, TransitionConfig
 
 BASELINE = "baseline"
 

@@ -1,4 +1,4 @@
-"""How fast the RAG index is built and queried: `python -m sra_rag.eval.index_speed --out FILE.json`.
+"""How fast the RAG index is built and queried: `python -m sra_rag.eval.bench.index_speed --out FILE.json`.
 
 The corpus is the bundled demo corpus repeated with numbered variants (paragraphs shuffled per copy)
 until it yields the requested number of chunks. Reported: build throughput (with the share spent
@@ -24,7 +24,7 @@ import faiss
 import numpy as np
 import torch
 
-from ..rag import (
+from ...rag import (
     ChunkingParams,
     Embedder,
     build_index,
@@ -34,8 +34,8 @@ from ..rag import (
     load_documents,
     save_index,
 )
-from ..rag.embedding import bundled_embedding_path
-from .provenance import provenance
+from ...rag.embedding import bundled_embedding_path
+from ..provenance import provenance
 
 logger = logging.getLogger(__name__)
 

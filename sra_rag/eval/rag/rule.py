@@ -9,8 +9,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from .stats import mean_interval
-from .summary import Record, paired
+from ..records import Record, paired
+from ..stats import mean_interval
 
 RULE = {
     "beats": "X beats Y when the 95% t-interval of the paired per-prompt accuracy difference "

@@ -1,4 +1,4 @@
-"""`sra-rag bench` (and `python -m sra_rag.eval.speed`): what SRA costs against the baseline, in one run.
+"""`sra-rag bench` (and `python -m sra_rag.eval.bench.speed`): what SRA costs against the baseline, in one run.
 
 Prefill time, decode time per token and peak memory at each prompt length, for the fast path
 with both policies (`sra`, `transition`), for the guided policy (`guided`, its passages the
@@ -28,15 +28,15 @@ from typing import Any
 import torch
 import transformers
 
-from ..cli_options import loading_options
-from ..diagnostics import record_diagnostics
-from ..patch import disable_sra
-from ..spans import PromptSpans, even_spans, use_spans
+from ...cli_options import loading_options
+from ...engine.diagnostics import record_diagnostics
+from ...engine.patch import disable_sra
+from ...engine.spans import PromptSpans, even_spans, use_spans
+from ..model_choice import file_slug, resolve_model
+from ..provenance import provenance
+from ..records import set_setting
 from . import peak_memory
-from .bench_options import VARIANTS, add_bench_arguments
-from .model_choice import file_slug, resolve_model
-from .provenance import provenance
-from .runner import set_setting
+from .options import VARIANTS, add_bench_arguments
 
 logger = logging.getLogger(__name__)
 
@@ -228,7 +228,7 @@ def markdown_table(report: dict[str, Any]) -> str:
 
 def run_bench(args: argparse.Namespace) -> int:
     """Run the benchmark (or only re-publish a saved report with --report); 0 on success."""
-    from .plots import plot_cost
+    from ..plots import plot_cost
 
     def publish(report: dict[str, Any], out: Path) -> int:
         if not args.no_plots:
@@ -239,9 +239,9 @@ def run_bench(args: argparse.Namespace) -> int:
     if args.report:
         return publish(json.loads(args.report.read_text(encoding="utf-8")), args.report)
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
-    from ..generation import Generator
-    from ..models import load_model
-    from .passkey import passkey_prompt
+    from ...generation import Generator
+    from ...models import load_model
+    from ..passkey import passkey_prompt
 
     if short := [n for n in args.lengths if n < 64]:
         raise ValueError(f"--lengths {short}: prompts need at least 64 tokens")
@@ -288,7 +288,7 @@ def run_bench(args: argparse.Namespace) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
-        prog="python -m sra_rag.eval.speed",
+        prog="python -m sra_rag.eval.bench.speed",
         description=__doc__,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )

@@ -11,25 +11,23 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 
-from ..config import PAPER, AnyConfig, GuidedConfig
-from ..rag.order import ORDERS
+from ...engine.config import PAPER, AnyConfig
+from ...engine.guided import GuidedConfig
+from ...engine.guided_dispense import GuidedDispense
+from ...engine.guided_fim import GuidedFim
+from ...engine.guided_pasta import GuidedPasta
+from ...rag.order import ORDERS
 
 BASELINE = "retrieved"
 
 GUIDED_CANDIDATES: dict[str, GuidedConfig] = {
     **{
-        f"dispense_s{s:g}_t{t:g}": GuidedConfig(rule="dispense", strength=s, temperature=t)
+        f"dispense_s{s:g}_t{t:g}": GuidedDispense(strength=s, temperature=t)
         for s in (1.0, 4.0)
         for t in (0.05, 0.2)
     },
-    **{
-        f"fim_m{m:g}_t{t:g}": GuidedConfig(rule="fim", mix=m, temperature=t)
-        for m in (0.5, 1.0)
-        for t in (0.05, 0.2)
-    },
-    **{
-        f"pasta_a{a:g}_top{k}": GuidedConfig(rule="pasta", scale=a, top=k) for a in (0.3, 0.7) for k in (1, 3)
-    },
+    **{f"fim_m{m:g}_t{t:g}": GuidedFim(mix=m, temperature=t) for m in (0.5, 1.0) for t in (0.05, 0.2)},
+    **{f"pasta_a{a:g}_top{k}": GuidedPasta(scale=a, top=k) for a in (0.3, 0.7) for k in (1, 3)},
 }
 """Dev candidates for each guided rule: strength and temperature (dispense), mix and temperature
 (fim), scale and the number of emphasised passages (pasta); layers 1..L-2 throughout."""
@@ -60,7 +58,8 @@ class RagSetting:
 
     @property
     def guided(self) -> bool:
-        return isinstance(self.sra(), GuidedConfig)
+        config = self.sra()
+        return config is not None and config.needs_spans
 
 
 def parse(name: str) -> RagSetting:
