@@ -293,7 +293,7 @@ def test_the_sra_field_sets_every_call_and_a_call_still_overrides_it(chat: ChatS
     assert transition.invoke(QUESTION, sra=None).response_metadata["sra"] is None
     assert transition._identifying_params["sra"]["policy"] == "transition"
     assert chat.invoke(QUESTION, max_tokens=2).response_metadata["sra"] == PAPER.to_dict()  # model untouched
-    with pytest.raises(TypeError, match="sra must be an SRAConfig"):
+    with pytest.raises(TypeError, match="sra must be an SRA setting"):
         ChatSRA(model=model, tokenizer=tokenizer, sra="paper")
 
 

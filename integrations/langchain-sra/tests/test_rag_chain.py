@@ -105,7 +105,7 @@ def test_guided_chain_hands_the_retrieved_passages_to_the_model(
         # Best last puts the festival distractor next to the Tilda question, and the 135M model then
         # misses it (how much each order helps is the RAG benchmark's question; this is plumbing).
         assert order != "retrieved" or expected in answer.lower(), (question, answer)
-        assert response.metadata["sra"]["policy"] == "guided_dispense"
+        assert response.metadata["sra"]["policy"] == preset(name).name
         reached = response.metadata["sra_diagnostics"]["passages"]
         ranked = retriever.invoke(question)  # best first
         assert [p["label"] for p in reached] == labels(order_passages(ranked, order))  # prompt order

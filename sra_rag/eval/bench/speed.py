@@ -1,4 +1,4 @@
-"""`sra-rag bench` (and `python -m sra_rag.eval.bench.speed`): what SRA costs against the baseline, in one run.
+"""`sra-rag bench` (`python -m sra_rag.eval.bench.speed`): what SRA costs against the baseline, in one run.
 
 Prefill time, decode time per token and peak memory at each prompt length, for the fast path
 with both policies (`sra`, `transition`), for the guided policy (`guided`, its passages the

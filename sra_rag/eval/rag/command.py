@@ -186,6 +186,6 @@ def _plotted(report: dict[str, Any]) -> list[str]:
     order = report["dev_choice"]["order"]
     winners = report["dev_choice"]["winners"]
     names = ["retrieved", "best_last", "long_context", "retrieved+top3", "retrieved+top5", f"{order}+paper"]
-    names += [f"{order}+{winners[r]}" for r in ("dispense", "fim", "pasta")]
+    names += [f"{order}+{name}" for rule, name in winners.items() if rule != "best"]
     names.append(f"{order}+{winners['best']}+oracle")
     return list(dict.fromkeys(names))

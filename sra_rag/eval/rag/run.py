@@ -19,6 +19,7 @@ from typing import Any
 from tqdm import tqdm
 from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
+from ...engine.config import GUIDED_RULES
 from ...engine.diagnostics import record_diagnostics
 from ...engine.patch import disable_sra
 from ...engine.spans import even_spans, use_spans
@@ -138,10 +139,10 @@ def choose(dev: list[Record]) -> dict[str, Any]:
         order = BASELINE
     gains = {name: _gain(dev, f"{order}+{name}", order) for name in settings.CONFIGS}
     winners = {
-        rule: max((n for n in settings.GUIDED_CANDIDATES if n.startswith(rule)), key=gains.__getitem__)
-        for rule in ("dispense", "fim", "pasta")
+        rule: max((n for n, c in settings.GUIDED_CANDIDATES.items() if c.rule == rule), key=gains.__getitem__)
+        for rule in GUIDED_RULES
     }
-    winners["best"] = max((winners[r] for r in ("dispense", "fim", "pasta")), key=gains.__getitem__)
+    winners["best"] = max((winners[r] for r in GUIDED_RULES), key=gains.__getitem__)
     return {
         "order": order,
         "order_gains": orders,
@@ -277,7 +278,7 @@ def run_dev(
 
 
 def _long_settings(choice: dict[str, Any]) -> list[str]:
-    order, native = choice["order"], choice["winners"]["dispense"]
+    order, native = choice["order"], choice["winners"][settings.NATIVE]
     return list(dict.fromkeys([BASELINE, order, f"{BASELINE}+paper", f"{order}+paper", f"{order}+{native}"]))
 
 
@@ -322,10 +323,7 @@ def build_report(
     order, winners = choice["order"], choice["winners"]
     main_cells = {str(k) for k, _ in plan["preset"]["test_cells"]}
     main = [r for r in test if r["task"] == "rag" and str(r["target_tokens"]) in main_cells]
-    candidates = {
-        rule: (f"{BASELINE}+{winners[rule]}", f"{order}+{winners[rule]}")
-        for rule in ("dispense", "fim", "pasta")
-    }
+    candidates = {rule: (f"{BASELINE}+{winners[rule]}", f"{order}+{winners[rule]}") for rule in GUIDED_RULES}
     candidates["paper"] = (f"{BASELINE}+paper", f"{order}+paper")
     references = list(dict.fromkeys([BASELINE, order]))
     answers = summarise(main, references)

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 
-from ...engine.config import PAPER, AnyConfig
+from ...engine.config import GUIDED_RULES, PAPER, AnyConfig
 from ...engine.guided import GuidedConfig
 from ...engine.guided_dispense import GuidedDispense
 from ...engine.guided_fim import GuidedFim
@@ -19,6 +19,8 @@ from ...engine.guided_pasta import GuidedPasta
 from ...rag.order import ORDERS
 
 BASELINE = "retrieved"
+NATIVE = GuidedDispense.rule
+"""The paper's own Dispenser aimed at the passages; the other guided rules are its comparisons."""
 
 GUIDED_CANDIDATES: dict[str, GuidedConfig] = {
     **{
@@ -95,12 +97,12 @@ def reported_settings(order: str, winners: dict[str, str]) -> list[str]:
     """The test split's settings, fixed by the dev choices: every order alone and with the paper's
     SRA and the native guided rule, the smaller top-k, each comparison rule alone and on the
     chosen order, and the best rule aimed by the oracle (alone and on the chosen order)."""
-    native = winners["dispense"]
+    native = winners[NATIVE]
     best = winners["best"]
     names = [*ORDER_SETTINGS]
     for o in ORDERS:
         names += [f"{o}+paper", f"{o}+{native}"]
-    for rule in ("fim", "pasta"):
+    for rule in (r for r in GUIDED_RULES if r != NATIVE):
         names += [f"{BASELINE}+{winners[rule]}", f"{order}+{winners[rule]}"]
     names += [f"{BASELINE}+{best}+oracle", f"{order}+{best}+oracle"]
     return list(dict.fromkeys(names))

@@ -337,7 +337,7 @@ class SRALLM(CustomLLM):
             "temperature": kwargs.get("temperature", self.temperature),
             "top_p": kwargs.get("top_p", self.top_p),
             "stop": [stop] if isinstance(stop, str) else list(stop or ()),
-            "sra": kwargs.get("sra", self.sra),
+            "sra": check_setting(kwargs.get("sra", self.sra)),
             "diagnostics": kwargs.get("diagnostics", self.diagnostics),
             "passages": node_passages(kwargs.get("passages")),
             "question": kwargs.get("question"),
