@@ -104,20 +104,22 @@ def run_demo(args: argparse.Namespace) -> int:
         )
         for order in {s.order for s in settings}
     }
-    table = Table(title=f"{len(questions)} demo questions, top {args.top_k} chunks")
-    for column in ("question", "gold", *(s.name for s in settings)):
-        table.add_column(column, overflow="fold")
+    # one row per answer under its question: two columns read in an 80-column terminal, where one
+    # column per setting squeezed each answer into a few characters
+    table = Table(title=f"{len(questions)} demo questions, top {args.top_k} chunks", show_lines=False)
+    table.add_column("setting", no_wrap=True)
+    table.add_column("answer", overflow="fold", ratio=1)
     correct = dict.fromkeys((s.name for s in settings), 0)
     tokens = []
-    for question in tqdm(questions, desc="answering", unit="question"):
-        marks = []
+    for number, question in enumerate(tqdm(questions, desc="answering", unit="question"), start=1):
+        table.add_row(f"[bold]Q{number}", f"[bold]{question.question}[/] (gold: {question.answer})")
         for setting in settings:
             answer = pipelines[setting.order].ask(question.question, sra=setting.sra)
             tokens.append(answer.prompt_tokens)
             hit = question.is_answered_by(answer.answer)
             correct[setting.name] += hit
-            marks.append(f"{'[green]✓' if hit else '[red]✗'}[/] {answer.answer}")
-        table.add_row(question.question, question.answer, *marks)
+            table.add_row(f"{'[green]✓' if hit else '[red]✗'}[/] {setting.name}", answer.answer)
+        table.add_section()
     console.print(table)
     total = len(questions)
     counts = ", ".join(f"{name} {count}/{total}" for name, count in correct.items())

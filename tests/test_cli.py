@@ -65,6 +65,9 @@ def test_demo_compares_the_settings_and_names_the_winner(demo_index, capsys):
     printed = capsys.readouterr().out
     assert "0 embedded now" in printed  # the session's index was reused
     assert "top 5 chunks" in printed
+    table = [line for line in printed.splitlines() if line[:1] in "┏┃┡│├└"]
+    assert len(table) > 8 and max(map(len, table)) <= 80, "the table must read in 80 columns"
+    assert any(line.startswith("│ Q1 ") for line in table)
     counts = re.search(
         r"Correct: baseline (\d)/1, paper SRA (\d)/1, best_last (\d)/1, guided (\d)/1, "
         r"guided \+ best_last (\d)/1\.",
