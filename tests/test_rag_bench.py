@@ -8,8 +8,8 @@ from conftest import one_line_error
 
 from sra_rag.cli import main
 from sra_rag.eval.rag import settings as rag_settings
-from sra_rag.eval.rag.rule import apply_rule, targets
-from sra_rag.eval.rag.run import choose
+from sra_rag.eval.rag.rule import RULE, apply_rule, targets
+from sra_rag.eval.rag.run import check_plan, choose
 from sra_rag.eval.rag.settings import RagSetting, parse, reported_settings
 
 
@@ -90,9 +90,37 @@ def test_a_guided_rule_must_add_to_the_best_order_or_match_it_alone():
 
 
 def test_on_the_baseline_order_a_rule_qualifies_by_beating_it():
-    records = _records({"retrieved": _rows(4, 20, -3.0), "retrieved+g": _rows(16, 20, -3.5)})
+    records = _records({"retrieved": _rows(4, 20, -3.0), "retrieved+g": _rows(16, 20, -2.5)})
     decision = apply_rule(records, "retrieved", "retrieved", {"g": ("retrieved+g", "retrieved+g")})
     assert decision["judged"]["g"]["qualifies"]  # (b): beats the chosen order, here the baseline
+
+
+def test_a_combination_that_beats_a_weak_order_must_not_be_worse_than_the_baseline():
+    records = _records(
+        {
+            "retrieved": _rows(12, 20, -2.0),
+            "best_last": _rows(2, 20, -3.0),  # chosen on dev, far worse on test
+            "retrieved+h": _rows(3, 20, -3.0),
+            "best_last+h": _rows(9, 20, -2.5),  # beats the order alone, yet loses to the baseline
+        }
+    )
+    decision = apply_rule(records, "retrieved", "best_last", {"h": ("retrieved+h", "best_last+h")})
+    judged = decision["judged"]["h"]
+    assert judged["combined_vs_order"]["accuracy"]["low"] > 0
+    assert judged["combined_vs_baseline"]["accuracy"]["mean"] < 0
+    assert not judged["qualifies"] and decision["recommended_guided"] is None
+
+
+def test_the_test_phase_runs_only_the_plan_the_code_still_has():
+    plan = {"rule": RULE, "configs": rag_settings.config_dicts()}
+    check_plan(plan)
+    with pytest.raises(ValueError, match="ship rule differs"):
+        check_plan({**plan, "rule": {**RULE, "guided": "anything qualifies"}})
+    edited = {**plan["configs"], "pasta_a0.7_top3": {**plan["configs"]["pasta_a0.7_top3"], "scale": 0.5}}
+    with pytest.raises(ValueError, match=r"differ from the code's for \['pasta_a0.7_top3'\]"):
+        check_plan({**plan, "configs": edited})
+    with pytest.raises(ValueError, match="differ from the code's"):
+        check_plan({"rule": RULE})  # a plan from before configurations were recorded
 
 
 def test_targets_are_reported_per_cell():

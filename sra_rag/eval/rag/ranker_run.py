@@ -65,9 +65,9 @@ def record_attention(generator: Any, rag: RagSample, question: str) -> torch.Ten
     with (
         use_sra(generator.model, None),
         record_attention_share(prompt.source_spans, prompt.question_rows) as share,
+        torch.inference_mode(),
     ):
-        with torch.inference_mode():
-            generator.model(ids, use_cache=False)
+        generator.model(ids, use_cache=False)
     return share.by_layer_and_head().float()
 
 

@@ -21,9 +21,10 @@ RULE = {
     "(retrieved order, no SRA) on test; otherwise the default stays 'retrieved'",
     "guided": "a guided rule (dev-chosen parameters) becomes the recommended setting only if (a) alone "
     "it beats the baseline and is not worse than the chosen order alone, or (b) on the chosen order "
-    "it beats the chosen order alone; when several qualify, the one with the largest paired "
-    "accuracy gain over the chosen order alone is recommended. The paper's SRA is judged by the "
-    "same test and reported, and oracle weights are an upper bound that never ships",
+    "it beats the chosen order alone and is not worse than the baseline; when several qualify, the "
+    "one with the largest paired accuracy gain over the chosen order alone is recommended. The "
+    "paper's SRA is judged by the same test and reported, and oracle weights are an upper bound that "
+    "never ships",
     "targets": "reported, not used to decide: the chosen order +10 points over the baseline in every k "
     "cell where the baseline is below 60%, no setting more than 2 points worse than the baseline in "
     "any k cell, and an SRA or guided setting +5 points over the chosen order alone",
@@ -60,9 +61,10 @@ def apply_rule(
         alone_vs_base = difference(answers, alone, baseline)
         alone_vs_order = difference(answers, alone, order) if order != baseline else alone_vs_base
         combined_vs_order = difference(answers, combined, order)
+        combined_vs_base = difference(answers, combined, baseline)
         paths = {
             alone: (beats(alone_vs_base) and not_worse(alone_vs_order), alone_vs_order),
-            combined: (beats(combined_vs_order), combined_vs_order),
+            combined: (beats(combined_vs_order) and not_worse(combined_vs_base), combined_vs_order),
         }
         qualified = {setting: diff for setting, (ok, diff) in paths.items() if ok}
         judged[rule] = {
@@ -71,6 +73,7 @@ def apply_rule(
             "alone_vs_baseline": alone_vs_base,
             "alone_vs_order": alone_vs_order,
             "combined_vs_order": combined_vs_order,
+            "combined_vs_baseline": combined_vs_base,
             "qualifies": bool(qualified),
             "qualifying_settings": {s: d["accuracy"]["mean"] for s, d in qualified.items()},
         }

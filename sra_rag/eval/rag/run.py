@@ -262,6 +262,7 @@ def run_dev(
         "prompt_style": style,
         "preset": preset.to_dict(),
         "rule": RULE,
+        "configs": settings.config_dicts(),
         "dev_choice": choice,
         "test_settings": names,
         "long_slice_settings": _long_settings(choice),
@@ -282,6 +283,23 @@ def _long_settings(choice: dict[str, Any]) -> list[str]:
     return list(dict.fromkeys([BASELINE, order, f"{BASELINE}+paper", f"{order}+paper", f"{order}+{native}"]))
 
 
+def check_plan(plan: dict[str, Any]) -> None:
+    """ValueError unless the plan's rule and candidate configurations are the code's: a test phase
+    must run what the dev phase chose, under the rule written before the test split was read."""
+    if plan.get("rule") != RULE:
+        raise ValueError(
+            "the plan's ship rule differs from the code's (sra_rag/eval/rag/rule.py): restore the rule, "
+            "or plan again (git rm the plan, then --phase dev)"
+        )
+    written, now = plan.get("configs") or {}, settings.config_dicts()
+    changed = sorted(name for name in set(written) | set(now) if written.get(name) != now.get(name))
+    if changed:
+        raise ValueError(
+            f"the plan's candidate configurations differ from the code's for {changed}: restore them, "
+            "or plan again (git rm the plan, then --phase dev)"
+        )
+
+
 def run_test(
     model: PreTrainedModel,
     tokenizer: PreTrainedTokenizerBase,
@@ -292,6 +310,7 @@ def run_test(
     progress: bool = True,
 ) -> dict[str, Any]:
     """The test phase of a committed plan: its settings only, then the rule applied as written."""
+    check_plan(plan)
     start = time.perf_counter()
     preset = RagPreset(**{k: _tuples(v) for k, v in plan["preset"].items()})
     style: Style = plan["prompt_style"]

@@ -37,6 +37,12 @@ GUIDED_CANDIDATES: dict[str, GuidedConfig] = {
 CONFIGS: dict[str, AnyConfig] = {"paper": PAPER, **GUIDED_CANDIDATES}
 
 
+def config_dicts() -> dict[str, dict]:
+    """Every config a setting name may carry, as the plan records it: names alone would let a
+    changed candidate run under an old name."""
+    return {name: config.to_dict() for name, config in CONFIGS.items()}
+
+
 @dataclass(frozen=True)
 class RagSetting:
     order: str = BASELINE
