@@ -21,7 +21,7 @@ from transformers.modeling_utils import ALL_ATTENTION_FUNCTIONS
 from .attention import ATTENTION_NAME, sra_attention_forward
 from .config import PAPER, AnyConfig
 from .errors import UnsupportedModelError
-from .rules import check_config as check_setting
+from .rules import require_setting
 from .state import Mode, PatchState, clear_state, get_state, override, patch_lock, set_state
 
 _PATCH_IDS = itertools.count()
@@ -86,7 +86,7 @@ def is_supported(model: Any) -> bool:
 def check_config(config: Any, model: PreTrainedModel | None = None) -> None:
     """Raise TypeError unless `config` is an SRA setting or None; with `model`, ValueError unless
     the setting fits it (a guided rule's layers)."""
-    check_setting(config)
+    require_setting(config)
     if config is not None and model is not None:
         config.fit(_text_config(model).num_hidden_layers)
 

@@ -16,7 +16,7 @@ if TYPE_CHECKING:
     from .spans import PromptSpans
 
 
-def check_config(config: object) -> None:
+def require_setting(config: object) -> None:
     """TypeError unless `config` is an SRA setting or None."""
     if config is not None and not isinstance(config, Policy):
         raise TypeError(
@@ -34,7 +34,7 @@ def plan(
 ) -> list[Step]:
     """The steps layer `layer_idx` of `num_layers` applies to a prompt of `n` real tokens
     (`spans`: where its passages and question are; the guided rules need them)."""
-    check_config(config)
+    require_setting(config)
     return [] if config is None else config.plan(n, layer_idx, num_layers, spans)
 
 
