@@ -248,6 +248,7 @@ def main(argv: list[str] | None = None) -> int:
     source, name = resolve_model(args.model)
     model, tokenizer = load_model(source, sra=None, **loading_options(args))
     generator = Generator(model, tokenizer)
+    made = provenance(source, model)  # the code as the run starts, not as it ends
     report = run(
         generator,
         Embedder(),
@@ -259,7 +260,7 @@ def main(argv: list[str] | None = None) -> int:
         max_new_tokens=args.max_new_tokens,
         progress=not args.quiet,
     )
-    report = {"model": name, "provenance": provenance(source, model), **report}
+    report = {"model": name, "provenance": made, **report}
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(report, indent=1) + "\n", encoding="utf-8")
     args.out.with_suffix(".partial.jsonl").unlink(missing_ok=True)
