@@ -67,7 +67,7 @@ def record_attention(generator: Any, rag: RagSample, question: str) -> torch.Ten
         record_attention_share(prompt.source_spans, prompt.question_rows) as share,
         torch.inference_mode(),
     ):
-        generator.model(ids, use_cache=False)
+        generator.model(ids, use_cache=False, logits_to_keep=1)  # no vocabulary-wide logits
     return share.by_layer_and_head().float()
 
 
