@@ -33,9 +33,7 @@ from ..scoring import score_answer
 from ..stats import accuracy, mean_interval
 from ..tasks import Style, prompt_style
 from .rankers import CONTENT_FREE_QUESTION, Fitted, candidates, fit, gold_ranks, reciprocal
-from .samples import RagSample, build, retrieve_samples
-
-logger = logging.getLogger(__name__)
+from .samples import RagSample, build, chunks_for, retrieve_samples
 
 SEED = 2307
 """The RAG benchmark's seed; the questions come from its dev split (never its test split)."""
@@ -48,19 +46,12 @@ GATE = (
 )
 
 
-def _source_ids(rag: RagSample) -> list[int]:
-    return [doc_id for doc_id, _ in rag.ranked]
-
-
 def record_attention(generator: Any, rag: RagSample, question: str) -> torch.Tensor:
     """(layers, 2, heads, passages): the attention on each retrieved passage (in retrieval order)
     from the question's rows and the last row, for the pipeline's prompt asking `question`."""
-    from ...rag.chunking import Chunk
     from ...rag.prompt import build_prompt
 
-    docs = {d.doc_id: d for d in rag.case.docs}
-    chunks = [Chunk(f"doc{i:03d}.md", 0, docs[i].text, 0, len(docs[i].text)) for i in _source_ids(rag)]
-    prompt = build_prompt(generator, question, chunks)
+    prompt = build_prompt(generator, question, chunks_for(rag.case, [doc_id for doc_id, _ in rag.ranked]))
     ids = prompt.prepared.input_ids.to(generator.model.device)
     with (
         use_sra(generator.model, None),

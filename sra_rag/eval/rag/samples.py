@@ -94,16 +94,19 @@ class BuiltPrompt:
         raise ValueError(f"unknown passage weights {weights!r}; choose retriever, oracle or uniform")
 
 
+def chunks_for(case: RagCase, doc_ids: list[int]) -> list[Chunk]:
+    """The documents `doc_ids` of a case as the chunks a pipeline would retrieve, in that order."""
+    docs = {d.doc_id: d for d in case.docs}
+    return [Chunk(f"doc{i:03d}.md", 0, docs[i].text, 0, len(docs[i].text)) for i in doc_ids]
+
+
 def build(generator: Generator, rag: RagSample, order: str, top_k: int | None, style: Style) -> BuiltPrompt:
     """The pipeline's prompt for this sample: the top `top_k` (default: the cell's k) in `order`."""
     case = rag.case
     k = top_k or rag.k
     ranked = rag.ranked[:k]
     placed = order_passages(ranked, order)
-    docs = {d.doc_id: d for d in case.docs}
-    chunks = [
-        Chunk(f"doc{doc_id:03d}.md", 0, docs[doc_id].text, 0, len(docs[doc_id].text)) for doc_id, _ in placed
-    ]
+    chunks = chunks_for(case, [doc_id for doc_id, _ in placed])
     # the committed RAG results weighted passages by MiniLM cosine (clamped at 0), kept so that they
     # reproduce; the pipeline and the adapters weight by retrieval rank (spans.rank_weight)
     prompt = build_prompt(generator, case.question, chunks, [max(s, 0.0) for _, s in placed])
