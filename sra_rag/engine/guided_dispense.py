@@ -52,7 +52,9 @@ class GuidedDispense(GuidedConfig):
         # CPU kernel for both the test and the elimination; where/masked_fill take 3-6x longer
         qualifies = keys.sums(torch.nn.functional.threshold(view, tau, 0.0)).sum(-1, keepdim=True) > 0
         row_mass = w.sum(-1, keepdim=True) if stats else None
-        if bool(qualifies.all()):  # the usual case: drop every weight below tau, in place
+        # the usual case, every row qualifying: drop every weight below tau in place. Only on a CPU:
+        # on a GPU the check would stall the stream at every layer, and masked_fill is not slow there
+        if w.device.type == "cpu" and bool(qualifies.all()):
             below = torch.nextafter(w.new_tensor(tau), w.new_tensor(-math.inf))
             torch.nn.functional.threshold_(w, float(below), 0.0)
         else:

@@ -7,7 +7,7 @@ row, and a second prefill does the same with a content-free question (ICR's cali
 are chosen by cross-fitting: each half of the questions is ranked by the candidate that ranks best
 on the other half, so every reported number is out of sample. Then the model answers each question
 from the retriever's top `keep`, the attention ranker's and the fused ranker's (best first), and
-from all `k` (today's pipeline). The gate (`GATE`) is written here, before the numbers exist.
+from all `k` retrieved. The gate (`GATE`) is written here, before the numbers exist.
 """
 
 from __future__ import annotations
@@ -28,11 +28,12 @@ from ...engine.attention_share import record_attention_share
 from ...engine.patch import use_sra
 from ..model_choice import add_model_argument, file_slug, resolve_model
 from ..provenance import provenance
-from ..records import Checkpoint, Record, paired, sample_key, set_setting
+from ..records import Checkpoint, Record, record_key, set_setting
 from ..scoring import score_answer
 from ..stats import accuracy, mean_interval
 from ..tasks import Style, prompt_style
-from .rankers import CONTENT_FREE_QUESTION, Fitted, candidates, fit, gold_ranks, reciprocal
+from .rankers import CONTENT_FREE_QUESTION, candidates, fit, fit_in_sample, gold_ranks, reciprocal
+from .rule import difference
 from .samples import RagSample, build, chunks_for, retrieve_samples
 
 SEED = 2307
@@ -60,6 +61,11 @@ def record_attention(generator: Any, rag: RagSample, question: str) -> torch.Ten
     ):
         generator.model(ids, use_cache=False, logits_to_keep=1)  # no vocabulary-wide logits
     return share.by_layer_and_head().float()
+
+
+def _key(rag: RagSample, setting: str) -> tuple[Any, ...]:
+    """A record's checkpoint key (`records.record_key`) for this question and setting."""
+    return ("rag", rag.case.split, rag.k, rag.case.index, setting)
 
 
 def _scores_record(generator: Any, rag: RagSample) -> Record:
@@ -128,9 +134,7 @@ def _profile(
     for candidate in candidates(attention.shape[1], groups):
         if candidate.head_group is not None or candidate.last_layer - candidate.first_layer > 2:
             continue
-        prior = candidate.raw(attention, groups).mean(0)
-        fitted = Fitted(candidate, prior, fused=False)
-        mrr = sum(reciprocal(gold_ranks(fitted.scores(attention, free, groups), gold))) / len(gold)
+        mrr, _ = fit_in_sample(candidate, attention, free, gold, groups, fused=False)
         table.setdefault(f"{candidate.rows}/{candidate.calibration}", []).append(round(mrr, 4))
     return table
 
@@ -141,8 +145,9 @@ def _answers_table(records: list[Record], names: list[str], reference: str) -> d
         mine = [r for r in records if r["setting"] == name]
         row: dict[str, Any] = {"accuracy": accuracy([bool(r["contains"]) for r in mine])}
         if name != reference:
-            row["accuracy_vs_" + reference] = mean_interval(paired(records, name, "contains", reference))
-            row["logprob_vs_" + reference] = mean_interval(paired(records, name, "logprob", reference))
+            diff = difference(records, name, reference)
+            row["accuracy_vs_" + reference] = diff["accuracy"]
+            row["logprob_vs_" + reference] = diff["logprob"]
         table[name] = row
     return table
 
@@ -172,14 +177,13 @@ def run(
     fingerprint = {"ranker_run": 1, "seed": SEED, "samples": samples, "k": k, "keep": keep, "style": style}
     store = Checkpoint(checkpoint, fingerprint)
     rags = retrieve_samples(embedder, SEED, "dev", k, samples)
-    done = {(*sample_key(r), r["setting"]): r for r in store.records}
+    done = {record_key(r): r for r in store.records}
     for rag in tqdm(rags, desc="attention", disable=not progress, dynamic_ncols=True):
-        key = ("rag", rag.case.split, rag.k, rag.case.index, "attention")
-        if key not in done:
+        if _key(rag, "attention") not in done:
             record = _scores_record(generator, rag)
             store.add(record)
-            done[key] = record
-    scored = [done[("rag", r.case.split, r.k, r.case.index, "attention")] for r in rags]
+            done[_key(rag, "attention")] = record
+    scored = [done[_key(rag, "attention")] for rag in rags]
     attention = torch.tensor([r["attention"] for r in scored])
     free = torch.tensor([r["free"] for r in scored])
     gold = [r["gold_slot"] for r in scored]
@@ -191,7 +195,7 @@ def run(
     bar = tqdm(total=len(rags) * len(names), desc="answers", disable=not progress, dynamic_ncols=True)
     for i, rag in enumerate(rags):
         for name in names:
-            if ("rag", rag.case.split, rag.k, rag.case.index, name) not in done:
+            if _key(rag, name) not in done:
                 ranker, top = name.rsplit("_top", 1)
                 slots = torch.sort(-ranked[ranker][i], stable=True).indices[: int(top)].tolist()
                 record = _answer(generator, rag, slots, name, style, max_new_tokens)

@@ -120,6 +120,22 @@ class Fitted:
         return fuse(ranks_from_scores(own)) if self.fused else own
 
 
+def fit_in_sample(
+    candidate: Candidate,
+    attention: torch.Tensor,
+    free: torch.Tensor,
+    gold: Sequence[int | None],
+    groups: int,
+    fused: bool,
+) -> tuple[float, Fitted]:
+    """`candidate` fitted on these samples (`attention`, `free`: (samples, layers, 2, heads,
+    passages); its position prior is their per-slot mean), and the mean reciprocal rank of the
+    gold passage it gives them."""
+    fitted = Fitted(candidate, candidate.raw(attention, groups).mean(0), fused)
+    ranks = gold_ranks(fitted.scores(attention, free, groups), gold)
+    return sum(reciprocal(ranks)) / len(gold), fitted
+
+
 def fit(
     pool: list[Candidate],
     attention: torch.Tensor,
@@ -128,14 +144,9 @@ def fit(
     groups: int,
     fused: bool,
 ) -> Fitted:
-    """The candidate with the highest mean reciprocal rank of the gold passage on these samples
-    (`attention`, `free`: (samples, layers, 2, heads, passages)); ties: the earlier candidate."""
-    best: tuple[float, int, Fitted] | None = None
-    for i, candidate in enumerate(pool):
-        prior = candidate.raw(attention, groups).mean(0)
-        fitted = Fitted(candidate, prior, fused)
-        mrr = sum(reciprocal(gold_ranks(fitted.scores(attention, free, groups), gold))) / len(gold)
-        if best is None or mrr > best[0]:
-            best = (mrr, -i, fitted)
-    assert best is not None, "no candidates"
-    return best[2]
+    """The candidate with the highest mean reciprocal rank on these samples; ties: the earlier one
+    (`max` keeps the first of equals)."""
+    if not pool:
+        raise ValueError("no candidates to fit")
+    scored = [fit_in_sample(c, attention, free, gold, groups, fused) for c in pool]
+    return max(scored, key=lambda pair: pair[0])[1]
