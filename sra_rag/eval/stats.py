@@ -68,3 +68,14 @@ def accuracy(hits: Sequence[bool]) -> dict[str, float | int]:
 def excludes_zero(interval: dict[str, float | int | None]) -> bool:
     low, high = interval.get("low"), interval.get("high")
     return low is not None and high is not None and (low > 0 or high < 0)
+
+
+def mcnemar(gained: int, lost: int) -> float:
+    """Exact two-sided McNemar p-value for paired right/wrong outcomes: `gained` questions right
+    only under the new setting, `lost` right only under the old (a binomial test of the discordant
+    pairs; 1.0 when there are none)."""
+    n = gained + lost
+    if n == 0:
+        return 1.0
+    tail = sum(math.comb(n, i) for i in range(min(gained, lost) + 1)) / 2**n
+    return min(1.0, 2 * tail)

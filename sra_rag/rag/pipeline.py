@@ -17,8 +17,12 @@ from ..models import load_model
 from .chunking import Chunk
 from .embedding import Embedder
 from .order import DEFAULT_ORDER, check_order, order_passages
+from .profile import SHIPPED, RagProfile, resolve_profile
 from .prompt import RagPrompt, build_prompt
 from .store import RagIndex, load_index
+
+DEFAULT_TOP_K = 16
+"""Chunks per prompt when neither the caller nor a profile says."""
 
 
 @dataclass(frozen=True)
@@ -45,8 +49,10 @@ class RagAnswer:
 class RagPipeline:
     """One index, one embedder, one generator; `ask` answers with the pipeline's SRA setting.
 
-    `order` places the retrieved chunks in the prompt (`rag.order`). Every call hands the
-    sources' spans and relevance weights (by retrieval rank) to the model, so a guided SRA
+    `top_k` chunks are retrieved and placed in the prompt in `order` (`rag.order`). Where the
+    caller leaves them out, the `profile` decides (a `RagProfile`, its JSON file, or "shipped": the
+    package's measured profile for this model, if it ships one), else 16 and `retrieved`. Every call
+    hands the sources' spans and relevance weights (by retrieval rank) to the model, so a guided SRA
     setting can use them.
     """
 
@@ -56,18 +62,23 @@ class RagPipeline:
         embedder: Embedder,
         generator: Generator,
         *,
-        top_k: int = 16,
+        top_k: int | None = None,
         max_new_tokens: int = 48,
-        order: str = DEFAULT_ORDER,
+        order: str | None = None,
+        profile: RagProfile | str | Path | None = SHIPPED,
     ) -> None:
         if index.embedding_model != embedder.name or index.dimension != embedder.dimension:
             raise ValueError(
                 f"the index was built with {index.embedding_model!r} ({index.dimension} dimensions), "
                 f"the embedder is {embedder.name!r} ({embedder.dimension}); use the same model"
             )
-        if top_k < 1:
+        if top_k is not None and top_k < 1:
             raise ValueError(f"top_k must be >= 1, got {top_k}")
-        check_order(order)
+        if order is not None:
+            check_order(order)
+        self.profile = resolve_profile(profile, str(generator.model.config.name_or_path))
+        top_k = top_k or (self.profile.keep if self.profile else DEFAULT_TOP_K)
+        order = order or (self.profile.order if self.profile else DEFAULT_ORDER)
         self.order = order
         self.index = index
         self.embedder = embedder
@@ -88,7 +99,8 @@ class RagPipeline:
         """A saved index (its folder, or one already loaded), the bundled embedder and a model
         (None: the bundled SmolLM2); `load_kwargs` go to `load_model` (`device_map`, `dtype`,
         `quantization_config`, ...)."""
-        check_order(options.get("order", DEFAULT_ORDER))
+        if options.get("order") is not None:
+            check_order(options["order"])
         if not isinstance(index, RagIndex):
             index = load_index(index)  # first: a missing or damaged index fails before any model loads
         embedder = Embedder()

@@ -32,7 +32,8 @@ from ...cli_options import loading_options
 from ...engine.diagnostics import record_diagnostics
 from ...engine.patch import disable_sra
 from ...engine.spans import PromptSpans, even_spans, use_spans
-from ..model_choice import file_slug, resolve_model
+from ...rag.profile import model_slug
+from ..model_choice import resolve_model
 from ..provenance import provenance
 from ..records import set_setting
 from . import peak_memory
@@ -250,7 +251,7 @@ def run_bench(args: argparse.Namespace) -> int:
     if args.threads:
         torch.set_num_threads(args.threads)
     source, name = resolve_model(args.model)
-    out = args.out or Path("docs/results") / f"speed_{file_slug(name)}.json"
+    out = args.out or Path("docs/results") / f"speed_{model_slug(name)}.json"
     model, tokenizer = load_model(source, sra=None, **loading_options(args))
     generator = Generator(model, tokenizer)
     prompts = [

@@ -16,7 +16,8 @@ from pathlib import Path
 from typing import Any
 
 from ...cli_options import loading_options
-from ..model_choice import add_model_argument, file_slug, resolve_model
+from ...rag.profile import model_slug
+from ..model_choice import add_model_argument, resolve_model
 from .presets import EVAL_PRESETS, EvalPreset, eval_preset
 
 logger = logging.getLogger(__name__)
@@ -155,7 +156,7 @@ def run_eval(args: argparse.Namespace) -> int:
     source, name = resolve_model(args.model)
     preset = eval_preset(args.preset)
     suffix = "" if args.preset == "full" else f"_{args.preset}"
-    out = args.out or Path("docs/results") / f"eval_{file_slug(name)}{suffix}.json"
+    out = args.out or Path("docs/results") / f"eval_{model_slug(name)}{suffix}.json"
     model, tokenizer = load_model(source, sra=None, **loading_options(args))
     style = prompt_style(tokenizer) if args.style == "auto" else args.style
     checkpoint = out.with_suffix(".partial.jsonl")

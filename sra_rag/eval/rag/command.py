@@ -19,7 +19,8 @@ from pathlib import Path
 from typing import Any
 
 from ...cli_options import loading_options
-from ..model_choice import add_model_argument, file_slug, resolve_model
+from ...rag.profile import model_slug
+from ..model_choice import add_model_argument, resolve_model
 from .presets import RAG_PRESETS
 
 logger = logging.getLogger(__name__)
@@ -43,7 +44,7 @@ def add_rag_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def paths(out_dir: Path, model_name: str, preset: str) -> dict[str, Path]:
-    stem = f"rag_{file_slug(model_name)}" + ("" if preset == "full" else f"_{preset}")
+    stem = f"rag_{model_slug(model_name)}" + ("" if preset == "full" else f"_{preset}")
     return {
         "plan": out_dir / f"{stem}_plan.json",
         "report": out_dir / f"{stem}.json",
@@ -52,7 +53,7 @@ def paths(out_dir: Path, model_name: str, preset: str) -> dict[str, Path]:
     }
 
 
-def _last_commit(path: Path) -> str | None:
+def last_commit(path: Path) -> str | None:
     """The commit that last changed `path`, when it is committed unchanged (else None), asked of
     the repository that holds `path`, wherever the command runs from."""
 
@@ -127,12 +128,12 @@ def run_rag(args: argparse.Namespace) -> int:
         raise FileNotFoundError(
             f"no plan {files['plan']}: run --phase dev first, and commit the plan it writes"
         )
-    if args.phase == "test" and not args.uncommitted_plan and _last_commit(files["plan"]) is None:
+    if args.phase == "test" and not args.uncommitted_plan and last_commit(files["plan"]) is None:
         raise ValueError(
             f"the plan {files['plan']} is not committed as it is: commit it before the test phase "
             "(or pass --uncommitted-plan)"
         )
-    if args.phase in ("dev", "all") and files["plan"].is_file() and _last_commit(files["plan"]) is not None:
+    if args.phase in ("dev", "all") and files["plan"].is_file() and last_commit(files["plan"]) is not None:
         raise ValueError(f"the plan {files['plan']} is committed: remove it (git rm) to plan again")
     if args.threads:
         import torch
@@ -173,7 +174,7 @@ def run_rag(args: argparse.Namespace) -> int:
         model, tokenizer, embedder, plan, checkpoint=files["checkpoint"], progress=not args.quiet
     )
     report["plan_file"] = str(files["plan"])
-    report["plan_commit"] = _last_commit(files["plan"])
+    report["plan_commit"] = last_commit(files["plan"])
     files["report"].write_text(json.dumps(report, indent=1) + "\n", encoding="utf-8")
     plot_rag(report, files["plot"], _plotted(report))
     files["checkpoint"].unlink(missing_ok=True)

@@ -1,4 +1,4 @@
-"""The RAG benchmark's run sizes: how many samples of which top-k on each split.
+"""Run sizes: the RAG benchmark's (how many samples of which top-k on each split) and `sra-rag calibrate`'s.
 
 Kept apart from the runner so the CLI can offer `--preset` without importing torch.
 """
@@ -31,4 +31,27 @@ RAG_PRESETS = {
     "smoke": RagPreset("smoke", 0, ((4, 1),), ((4, 1),), None, (256, 1, 32), 8),
     # prompts of about 1.6k (k=8), 3.1k (k=16) and, in the long slice, 7.5k (k=38) tokens on SmolLM2
     "full": RagPreset("full", 2307, ((8, 24),), ((8, 24), (16, 10)), (38, 3), (1024, 3, 256)),
+}
+
+
+@dataclass(frozen=True)
+class CalibrationPreset:
+    name: str
+    seed: int
+    dev_questions: int
+    test_questions: int
+    retrieve: int
+    """Passages retrieved per question; the reference reads them all."""
+    keeps: tuple[int, ...]
+    """The candidate numbers of passages kept (best first by the retriever)."""
+    max_new_tokens: int = 12
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+CALIBRATION_PRESETS = {
+    "smoke": CalibrationPreset("smoke", 0, 2, 2, 2, (1, 2), 4),
+    # a new seed: neither the RAG benchmark (2307) nor the rankers' gate has read these questions
+    "full": CalibrationPreset("full", 5309, 60, 150, 16, (1, 2, 3, 5, 8, 16)),
 }

@@ -26,7 +26,8 @@ from tqdm import tqdm
 from ...cli_options import loading_options
 from ...engine.attention_share import record_attention_share
 from ...engine.patch import use_sra
-from ..model_choice import add_model_argument, file_slug, resolve_model
+from ...rag.profile import model_slug
+from ..model_choice import add_model_argument, resolve_model
 from ..provenance import provenance
 from ..records import Checkpoint, Record, record_key, set_setting
 from ..scoring import score_answer
@@ -260,7 +261,7 @@ def main(argv: list[str] | None = None) -> int:
     args.out.write_text(json.dumps(report, indent=1) + "\n", encoding="utf-8")
     args.out.with_suffix(".partial.jsonl").unlink(missing_ok=True)
     gate = ", ".join(f"{n} {'passes' if g['passes'] else 'fails'}" for n, g in report["gate"].items())
-    sys.stdout.write(f"wrote {args.out} ({file_slug(name)}): gate: {gate}\n")
+    sys.stdout.write(f"wrote {args.out} ({model_slug(name)}): gate: {gate}\n")
     return 0
 
 

@@ -58,12 +58,12 @@ class Scorer:
         done = self.store.done()
         bar = tqdm(total=len(samples) * len(names), desc=phase, disable=not progress, dynamic_ncols=True)
         for rag in samples:
-            built: dict[tuple[str, int | None], BuiltPrompt] = {}
+            built: dict[tuple[str, int | None, bool], BuiltPrompt] = {}
             for name in names:
                 setting = parse(name)
-                key = (setting.order, setting.top_k)
+                key = (setting.order, setting.top_k, setting.gold_only)
                 if key not in built:
-                    built[key] = build(self.generator, rag, setting.order, setting.top_k, self.style)
+                    built[key] = build(self.generator, rag, *key[:2], self.style, gold_only=setting.gold_only)
                 prompt = built[key]
                 if (*sample_key(prompt.sample.to_dict()), name) not in done:
                     self.store.add(self._record(rag, prompt, setting, name, phase))

@@ -100,11 +100,14 @@ def chunks_for(case: RagCase, doc_ids: list[int]) -> list[Chunk]:
     return [Chunk(f"doc{i:03d}.md", 0, docs[i].text, 0, len(docs[i].text)) for i in doc_ids]
 
 
-def build(generator: Generator, rag: RagSample, order: str, top_k: int | None, style: Style) -> BuiltPrompt:
-    """The pipeline's prompt for this sample: the top `top_k` (default: the cell's k) in `order`."""
+def build(
+    generator: Generator, rag: RagSample, order: str, top_k: int | None, style: Style, gold_only: bool = False
+) -> BuiltPrompt:
+    """The pipeline's prompt for this sample: the top `top_k` (default: the cell's k) in `order`,
+    or with `gold_only` the gold document alone (retrieved or not)."""
     case = rag.case
     k = top_k or rag.k
-    ranked = rag.ranked[:k]
+    ranked = ((case.gold_id, 1.0),) if gold_only else rag.ranked[:k]
     placed = order_passages(ranked, order)
     chunks = chunks_for(case, [doc_id for doc_id, _ in placed])
     # the committed RAG results weighted passages by MiniLM cosine (clamped at 0), kept so that they
@@ -128,7 +131,7 @@ def build(generator: Generator, rag: RagSample, order: str, top_k: int | None, s
         gold_depth=None,
         style=style,
     )
-    return BuiltPrompt(sample, prompt.spans, rag.gold_rank(k), position, len(ids))
+    return BuiltPrompt(sample, prompt.spans, 1 if gold_only else rag.gold_rank(k), position, len(ids))
 
 
 def rank_counts(samples: list[RagSample]) -> dict[str, int]:

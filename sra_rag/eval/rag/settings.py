@@ -4,7 +4,8 @@ passage weights a guided config sees.
 Names read as `order[+top-k][+config]`: `retrieved` is the baseline (best passage first, as
 retrievers return them, no SRA), `best_last+paper` the paper's SRA on the reversed order,
 `retrieved+top3` the three best passages only, `best_last+dispense_s1_t0.05` a guided
-candidate, `+oracle` the same rule aimed by the gold label (an upper bound, never shipped).
+candidate, `+oracle` the same rule aimed by the gold label (an upper bound, never shipped), and
+`retrieved+gold` the gold passage alone (the reader's ceiling: what perfect retrieval would give).
 """
 
 from __future__ import annotations
@@ -49,10 +50,13 @@ class RagSetting:
     top_k: int | None = None
     config: str | None = None
     weights: str = "retriever"
+    gold_only: bool = False
 
     @property
     def name(self) -> str:
         parts = [self.order]
+        if self.gold_only:
+            parts.append("gold")
         if self.top_k is not None:
             parts.append(f"top{self.top_k}")
         if self.config is not None:
@@ -81,12 +85,16 @@ def parse(name: str) -> RagSetting:
             setting = replace(setting, top_k=int(part[3:]))
         elif part == "oracle":
             setting = replace(setting, weights="oracle")
+        elif part == "gold":
+            setting = replace(setting, gold_only=True)
         elif part in CONFIGS:
             setting = replace(setting, config=part)
         else:
             raise ValueError(f"unknown part {part!r} in setting {name!r}")
     if setting.weights == "oracle" and not setting.guided:
         raise ValueError(f"setting {name!r}: oracle weights need a guided config")
+    if setting.gold_only and setting.top_k is not None:
+        raise ValueError(f"setting {name!r}: the gold passage alone has no top-k")
     return setting
 
 

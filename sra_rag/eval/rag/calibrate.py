@@ -1,0 +1,151 @@
+"""`sra-rag calibrate`: a model's best passage setting, measured on the dev split of the synthetic
+corpora and written as a profile (`rag.profile.RagProfile`) that the pipeline and both adapters load.
+
+Each question has its own corpus of 40 short biographies; MiniLM + FAISS retrieve 16 of them, as
+`RagPipeline` does by default. A candidate keeps the retriever's best `keep` in one order (orders
+that place `keep` passages alike run once), and the model answers (greedy) and is scored on the gold
+answer's teacher-forced log-probability. `profile_rule.CHOICE` picks the profile; it and the ship
+rule are copied into the file, and the test phase (`profile_verdict`) refuses a profile chosen under
+other rules or other candidates.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from pathlib import Path
+from typing import Any
+
+from transformers import PreTrainedModel, PreTrainedTokenizerBase
+
+from ...rag.embedding import Embedder
+from ...rag.order import ORDERS, order_passages
+from ...rag.profile import RagProfile
+from ..provenance import provenance
+from ..records import Checkpoint, Record, paired
+from ..stats import accuracy, mcnemar, mean_interval
+from ..tasks import Style
+from .presets import CalibrationPreset
+from .profile_rule import CHOICE, SHIP, choose
+from .rule import difference
+from .run import Scorer
+from .samples import RagSample, rank_counts, retrieve_samples
+
+logger = logging.getLogger(__name__)
+
+
+def setting_name(order: str, keep: int, retrieve: int) -> str:
+    """The RAG benchmark's setting name for the best `keep` of `retrieve` passages in `order`."""
+    return order if keep == retrieve else f"{order}+top{keep}"
+
+
+def reference(preset: CalibrationPreset) -> str:
+    return setting_name("retrieved", preset.retrieve, preset.retrieve)
+
+
+def candidates(preset: CalibrationPreset) -> list[str]:
+    """Every kept count in every order, once per distinct arrangement of its passages."""
+    names, seen = [], set()
+    for keep in preset.keeps:
+        for order in ORDERS:
+            arrangement = (keep, tuple(order_passages(range(keep), order)))
+            if arrangement not in seen:
+                seen.add(arrangement)
+                names.append(setting_name(order, keep, preset.retrieve))
+    return names
+
+
+def setting_of(name: str, preset: CalibrationPreset) -> tuple[int, str]:
+    """(keep, order) of a candidate's name."""
+    order, _, top = name.partition("+top")
+    return (int(top) if top else preset.retrieve), order
+
+
+def table(records: list[Record], names: list[str], against: str) -> dict[str, dict[str, Any]]:
+    """Per setting: accuracy, mean gold log-probability, and both paired against `against` (with
+    the exact McNemar p-value of the accuracy difference)."""
+    out = {}
+    for name in names:
+        mine = [r for r in records if r["setting"] == name]
+        out[name] = {
+            "accuracy": accuracy([r["contains"] for r in mine]),
+            "logprob": mean_interval([r["logprob"] for r in mine]),
+            "prompt_tokens": mean_interval([r["prompt_tokens"] for r in mine])["mean"],
+            f"vs_{against}": {
+                **difference(records, name, against),
+                "mcnemar_p": mcnemar_p(records, name, against),
+            },
+        }
+    return out
+
+
+def mcnemar_p(records: list[Record], setting: str, against: str) -> float:
+    diffs = paired(records, setting, "contains", against)
+    return mcnemar(diffs.count(1.0), diffs.count(-1.0))
+
+
+def fingerprint(model_name: str, style: Style, preset: CalibrationPreset) -> dict[str, Any]:
+    """What a checkpointed record depends on besides its key: a changed run starts afresh."""
+    return {"benchmark": "calibrate", "model": model_name, "style": style, **preset.to_dict()}
+
+
+def score(
+    scorer: Scorer, samples: list[RagSample], names: list[str], phase: str, progress: bool
+) -> list[Record]:
+    """Every sample under every setting, resuming from the scorer's checkpoint; logs the time
+    the whole run will take once the first question is done."""
+    start = time.perf_counter()
+    scorer.run(samples[:1], names, f"{phase} (first question)", progress)
+    first = time.perf_counter() - start
+    if len(samples) > 1:
+        logger.info(
+            "%s: about %.0f min for %d questions x %d settings (interrupt and rerun to resume)",
+            phase,
+            first * len(samples) / 60,
+            len(samples),
+            len(names),
+        )
+        scorer.run(samples, names, phase, progress)
+    keys = {(s.case.split, s.case.index) for s in samples}
+    return [r for r in scorer.store.records if (r["split"], r["index"]) in keys and r["setting"] in names]
+
+
+def calibrate(
+    model: PreTrainedModel,
+    tokenizer: PreTrainedTokenizerBase,
+    embedder: Embedder,
+    preset: CalibrationPreset,
+    *,
+    model_name: str,
+    model_source: str | Path | None,
+    style: Style,
+    checkpoint: Path | None,
+    progress: bool = True,
+) -> RagProfile:
+    """The dev phase: every candidate on the dev questions, `CHOICE` applied, as a profile."""
+    started = provenance(model_source, model)  # the code as the run starts
+    store = Checkpoint(checkpoint, fingerprint(model_name, style, preset))
+    scorer = Scorer(model, tokenizer, style, store, preset.max_new_tokens)
+    samples = retrieve_samples(embedder, preset.seed, "dev", preset.retrieve, preset.dev_questions)
+    names = candidates(preset)
+    records = score(scorer, samples, names, "calibrate", progress)
+    rows = table(records, names, reference(preset))
+    chosen = choose(rows, reference(preset))
+    keep, order = setting_of(chosen, preset)
+    return RagProfile(
+        model_name,
+        keep,
+        order,
+        {
+            "choice_rule": CHOICE,
+            "ship_rule": SHIP,
+            "preset": preset.to_dict(),
+            "prompt_style": style,
+            "candidates": names,
+            "reference": reference(preset),
+            "chosen": chosen,
+            "dev": {"retrieval": rank_counts(samples), "settings": rows},
+            "provenance": started,
+            "records": records,
+        },
+    )

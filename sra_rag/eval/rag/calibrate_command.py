@@ -1,0 +1,140 @@
+"""`sra-rag calibrate`: measure a model's passage profile, and (for published numbers) judge it.
+
+    sra-rag calibrate --model DIR                       # dev: writes profile_<model>.json
+    sra-rag calibrate --model DIR --test                # test split: writes profile_<model>_test.json
+
+The dev phase is what a user runs for their own model; its profile loads in `RagPipeline`
+(`profile=...`), `stuff_passages` and `PassageReorder`. The test phase judges a committed profile
+on questions the dev phase never read and, with `--ship DIR`, copies a profile that passes the ship
+rule into DIR (the package's `sra_rag/profiles` for the bundled models).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from pathlib import Path
+from typing import Any
+
+from ...cli_options import loading_options
+from ...rag.profile import RagProfile, model_slug
+from ..model_choice import add_model_argument, resolve_model
+from .command import last_commit
+from .presets import CALIBRATION_PRESETS
+
+
+def add_calibrate_arguments(parser: argparse.ArgumentParser) -> None:
+    add_model_argument(parser)
+    parser.add_argument("--out", type=Path, help="the profile file (default: profile_<model>.json here)")
+    parser.add_argument("--preset", choices=sorted(CALIBRATION_PRESETS), default="full", help="run size")
+    parser.add_argument(
+        "--test",
+        action="store_true",
+        help="judge the committed profile at --out on the test split (writes <out>_test.json)",
+    )
+    parser.add_argument("--ship", type=Path, help="with --test: where a profile that passes is copied")
+    parser.add_argument(
+        "--uncommitted-profile",
+        action="store_true",
+        help="let --test judge a profile that is not committed (the report says so)",
+    )
+    parser.add_argument("--fresh", action="store_true", help="ignore a checkpoint of an earlier run")
+    parser.add_argument("--quiet", action="store_true", help="no progress bars")
+    parser.add_argument("--threads", type=int, help="torch CPU threads")
+
+
+def _fmt(interval: dict[str, Any], scale: float = 1.0) -> str:
+    centre = interval.get("rate", interval.get("mean"))
+    if centre is None:
+        return "n/a"
+    if interval.get("low") is None:
+        return f"{centre * scale:+.1f}"
+    return f"{centre * scale:+.1f} [{interval['low'] * scale:+.1f}, {interval['high'] * scale:+.1f}]"
+
+
+def summary(rows: dict[str, dict[str, Any]], reference: str, title: str) -> str:
+    """A table that reads in 80 columns: accuracy, and both paired differences from the reference."""
+    lines = [title, f"{'setting':<22}{'correct':>9}  {'points vs ref':<22}{'nats vs ref':<22}"]
+    for name, row in rows.items():
+        acc, diff = row["accuracy"], row[f"vs_{reference}"]
+        lines.append(
+            f"{name:<22}{acc['correct']:>4}/{acc['n']:<4}  {_fmt(diff['accuracy'], 100):<22}"
+            f"{_fmt(diff['logprob']):<22}"
+        )
+    return "\n".join(lines)
+
+
+def run_calibrate(args: argparse.Namespace) -> int:
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+    source, name = resolve_model(args.model)
+    out: Path = args.out or Path(f"profile_{model_slug(name)}.json")
+    report_path = out.with_name(f"{out.stem}_test.json")
+    checkpoint = out.with_name(f"{out.stem}{'_test' if args.test else ''}.partial.jsonl")
+    if args.ship and not args.test:
+        raise ValueError("--ship copies a profile that passed the test phase: add --test")
+    if args.test:
+        profile = RagProfile.load(out)  # first: a missing profile fails before the model loads
+        if not args.uncommitted_profile and last_commit(out) is None:
+            raise ValueError(f"the profile {out} is not committed as it is: commit it before --test")
+    elif out.is_file() and last_commit(out) is not None:
+        raise ValueError(f"the profile {out} is committed: remove it (git rm) to calibrate again")
+    if args.threads:
+        import torch
+
+        torch.set_num_threads(args.threads)
+    from ...models import load_model
+    from ...rag.embedding import Embedder
+    from ..tasks import prompt_style
+    from .calibrate import calibrate
+    from .profile_verdict import judge_profile
+
+    model, tokenizer = load_model(source, sra=None, **loading_options(args))
+    if args.fresh:
+        checkpoint.unlink(missing_ok=True)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    if not args.test:
+        preset = CALIBRATION_PRESETS[args.preset]
+        made = calibrate(
+            model,
+            tokenizer,
+            Embedder(),
+            preset,
+            model_name=name,
+            model_source=source,
+            style=prompt_style(tokenizer),
+            checkpoint=checkpoint,
+            progress=not args.quiet,
+        )
+        made.save(out)
+        checkpoint.unlink(missing_ok=True)
+        rows, ref = made.calibration["dev"]["settings"], made.calibration["reference"]
+        sys.stdout.write(summary(rows, ref, f"{name}, dev split: {preset.dev_questions} questions") + "\n")
+        sys.stdout.write(f"wrote {out}: keep {made.keep}, order {made.order}\n")
+        return 0
+    report = judge_profile(
+        model,
+        tokenizer,
+        Embedder(),
+        profile,
+        model_source=source,
+        checkpoint=checkpoint,
+        progress=not args.quiet,
+    )
+    report["profile_file"], report["profile_commit"] = str(out), last_commit(out)
+    report_path.write_text(json.dumps(report, indent=1) + "\n", encoding="utf-8")
+    checkpoint.unlink(missing_ok=True)
+    test, verdict = report["test"], report["test"]["decision"]["ships"]
+    title = f"{name}, test split: {test['questions']} questions"
+    sys.stdout.write(summary(test["settings"], report["reference"], title) + "\n")
+    sys.stdout.write(f"{report['chosen']}: {'ships' if verdict else 'does not ship'} ({report_path})\n")
+    if verdict and args.ship:
+        shipped = {k: v for k, v in profile.calibration.items() if k != "records"}
+        shipped["test"] = {"report": report_path.name, "decision": report["test"]["decision"]}
+        args.ship.mkdir(parents=True, exist_ok=True)
+        RagProfile(profile.model, profile.keep, profile.order, shipped).save(
+            args.ship / f"{model_slug(profile.model)}.json"
+        )
+    return 0
