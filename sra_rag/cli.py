@@ -34,10 +34,9 @@ from .eval.longprompt.command import add_eval_arguments
 from .eval.rag.calibrate_command import add_calibrate_arguments
 from .eval.rag.command import add_rag_arguments
 from .rag.order import DEFAULT_ORDER, ORDERS
+from .rag.profile import DEFAULT_TOP_K, SHIPPED
 
 logger = logging.getLogger("sra_rag.cli")
-
-DEFAULT_TOP_K = 16
 
 
 def _later(module: str, function: str) -> Callable[[argparse.Namespace], int]:
@@ -77,6 +76,7 @@ def _pipeline(index_path: str | Path, args: argparse.Namespace, sra: AnyConfig |
         load_kwargs=load,
         top_k=args.top_k,
         order=args.order,
+        profile=args.profile or SHIPPED,
         max_new_tokens=args.max_new_tokens,
     )
 
@@ -103,7 +103,9 @@ def _ask(args: argparse.Namespace) -> int:
         answer = pipeline.ask(args.question)
     console.print(answer.answer)
     sra = answer.sra.name if answer.sra else "off"
-    facts = f"{answer.prompt_tokens} prompt tokens, {answer.seconds:.1f} s, SRA: {sra}, order: {args.order}"
+    facts = (
+        f"{answer.prompt_tokens} prompt tokens, {answer.seconds:.1f} s, SRA: {sra}, order: {pipeline.order}"
+    )
     console.print(f"[dim]{facts}[/dim]")
     for s in answer.sources:
         console.print(f"[dim][{s.number}] {s.chunk.source} (score {s.score:.3f}, rank {s.rank})[/dim]")
@@ -120,7 +122,7 @@ def _compare(args: argparse.Namespace) -> int:
         baseline, sra = pipeline.compare(args.question, sra=config)
     console.print(f"[bold]baseline:[/bold] {baseline.answer}")
     console.print(f"[bold]SRA ({config.name}):[/bold] {sra.answer}")
-    table = Table(title=f"the question's attention per source ({args.order} order)")
+    table = Table(title=f"the question's attention per source ({pipeline.order} order)")
     for column in ("#", "source", "rank", "score", "baseline", "SRA", "change"):
         table.add_column(column, justify="right" if column not in ("source",) else "left")
     for b, s in zip(baseline.sources, sra.sources, strict=True):
@@ -143,16 +145,18 @@ def _add_retrieval_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--top-k",
         type=int,
-        default=DEFAULT_TOP_K,
-        help="chunks stuffed into the prompt",
+        help=f"chunks stuffed into the prompt (default: the model's profile's, else {DEFAULT_TOP_K})",
     )
     add_max_new_tokens(parser)
     parser.add_argument(
         "--order",
         choices=ORDERS,
-        default=DEFAULT_ORDER,
         help="where the retrieved chunks go: retrieved (best first), best_last (best next to the "
-        f"question), long_context (best at both ends); default {DEFAULT_ORDER}",
+        f"question), long_context (best at both ends); default: the profile's, else {DEFAULT_ORDER}",
+    )
+    parser.add_argument(
+        "--profile",
+        help="a profile `sra-rag calibrate` wrote (default: the one the package ships for the model, if any)",
     )
 
 

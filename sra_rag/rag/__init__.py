@@ -20,6 +20,7 @@ __all__, __getattr__, __dir__ = lazy_exports(
         "indexing": ("IndexReport", "build_index", "index_folder"),
         "order": ("ORDERS", "PassageOrder", "order_passages"),
         "pipeline": ("RagAnswer", "RagPipeline", "Source"),
+        "profile": ("RagProfile", "shipped_profile"),
         "prompt": ("RagPrompt", "build_prompt"),
         "store": ("IndexStoreError", "RagIndex", "load_index", "save_index"),
     },
@@ -33,5 +34,6 @@ if TYPE_CHECKING:
     from .indexing import IndexReport, build_index, index_folder
     from .order import ORDERS, PassageOrder, order_passages
     from .pipeline import RagAnswer, RagPipeline, Source
+    from .profile import RagProfile, shipped_profile
     from .prompt import RagPrompt, build_prompt
     from .store import IndexStoreError, RagIndex, load_index, save_index

@@ -16,13 +16,10 @@ from ..generation import DEFAULT, Generator, Usage
 from ..models import load_model
 from .chunking import Chunk
 from .embedding import Embedder
-from .order import DEFAULT_ORDER, check_order, order_passages
-from .profile import SHIPPED, RagProfile, resolve_profile
+from .order import check_order, order_passages
+from .profile import DEFAULT_TOP_K, SHIPPED, RagProfile, passage_setting, resolve_profile
 from .prompt import RagPrompt, build_prompt
 from .store import RagIndex, load_index
-
-DEFAULT_TOP_K = 16
-"""Chunks per prompt when neither the caller nor a profile says."""
 
 
 @dataclass(frozen=True)
@@ -74,16 +71,12 @@ class RagPipeline:
             )
         if top_k is not None and top_k < 1:
             raise ValueError(f"top_k must be >= 1, got {top_k}")
-        if order is not None:
-            check_order(order)
-        self.profile = resolve_profile(profile, str(generator.model.config.name_or_path))
-        top_k = top_k or (self.profile.keep if self.profile else DEFAULT_TOP_K)
-        order = order or (self.profile.order if self.profile else DEFAULT_ORDER)
-        self.order = order
+        name = str(generator.model.config.name_or_path)
+        keep, self.order = passage_setting(profile, top_k, order, name)
+        self.top_k = keep or DEFAULT_TOP_K
         self.index = index
         self.embedder = embedder
         self.generator = generator
-        self.top_k = top_k
         self.max_new_tokens = max_new_tokens
 
     @classmethod
@@ -101,6 +94,8 @@ class RagPipeline:
         `quantization_config`, ...)."""
         if options.get("order") is not None:
             check_order(options["order"])
+        if options.get("profile", SHIPPED) != SHIPPED:  # a missing or bad profile fails before loading
+            options["profile"] = resolve_profile(options["profile"])
         if not isinstance(index, RagIndex):
             index = load_index(index)  # first: a missing or damaged index fails before any model loads
         embedder = Embedder()

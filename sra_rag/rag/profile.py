@@ -18,10 +18,12 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-from .order import check_order
+from .order import DEFAULT_ORDER, check_order
 
 logger = logging.getLogger(__name__)
 
+DEFAULT_TOP_K = 16
+"""Chunks `RagPipeline` retrieves when neither the caller nor a profile says."""
 SHIPPED = "shipped"
 """`profile="shipped"`: the package's profile for the model, if it ships one, else the defaults."""
 
@@ -82,10 +84,14 @@ def shipped_profile(model_name: str) -> RagProfile | None:
     return RagProfile.load(Path(str(shipped[max(matches, key=len)]))) if matches else None
 
 
-def resolve_profile(profile: RagProfile | str | Path | None, model_name: str) -> RagProfile | None:
+def resolve_profile(
+    profile: RagProfile | str | Path | None, model_name: str | None = None
+) -> RagProfile | None:
     """A profile as given (an object, a file, SHIPPED or None), warning when it was measured on
-    another model than `model_name`: its setting may not suit this one."""
+    another model than `model_name` (when known): its setting may not suit this one."""
     if profile == SHIPPED:
+        if model_name is None:
+            raise ValueError(f"profile={SHIPPED!r} needs the model: give a RagProfile or its file here")
         return shipped_profile(model_name)
     if profile is None or isinstance(profile, RagProfile):
         found = profile
@@ -94,13 +100,32 @@ def resolve_profile(profile: RagProfile | str | Path | None, model_name: str) ->
     else:
         kind = type(profile).__name__
         raise TypeError(f"profile must be a RagProfile, a JSON file or {SHIPPED!r}, got {kind}")
-    if found is not None and not same_model(found.model, model_name):
+    if found is not None and model_name is not None and not same_model(found.model, model_name):
         logger.warning(
             "the profile was measured on %s, not %s: calibrate this model (`sra-rag calibrate --model ...`)",
             found.model,
             model_name,
         )
     return found
+
+
+def passage_setting(
+    profile: RagProfile | str | Path | None,
+    keep: int | None,
+    order: str | None,
+    model_name: str | None = None,
+) -> tuple[int | None, str]:
+    """(keep, order): the caller's where given, else the profile's, else every passage (None) in
+    the default order. The one rule the pipeline and both adapters follow."""
+    if keep is not None and (isinstance(keep, bool) or not isinstance(keep, int) or keep < 1):
+        raise ValueError(f"keep must be an integer >= 1 (passages kept), got {keep!r}")
+    if order is not None:
+        check_order(order)
+    found = resolve_profile(profile, model_name)
+    return (
+        keep if keep is not None else found.keep if found else None,
+        order or (found.order if found else DEFAULT_ORDER),
+    )
 
 
 def model_slug(model_name: str) -> str:

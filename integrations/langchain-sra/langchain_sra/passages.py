@@ -18,6 +18,7 @@ logits, BM25), some missing.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from pathlib import Path
 from typing import Any
 
 from langchain_core.documents import Document
@@ -27,7 +28,8 @@ from langchain_core.runnables import Runnable, RunnableLambda
 
 from sra_rag.engine.spans import rank_weight
 from sra_rag.generation import Passage
-from sra_rag.rag.order import DEFAULT_ORDER, check_order, order_passages
+from sra_rag.rag.order import order_passages
+from sra_rag.rag.profile import RagProfile, passage_setting
 
 PASSAGES_KEY = "sra_passages"
 """The message `additional_kwargs` entry that carries the passages: dicts of text, rank, score, label."""
@@ -81,7 +83,9 @@ def to_passages(items: Sequence[Document | str | tuple[Any, ...] | Mapping[str, 
 def stuff_passages(
     prompt: BasePromptTemplate,
     *,
-    order: str = DEFAULT_ORDER,
+    order: str | None = None,
+    keep: int | None = None,
+    profile: RagProfile | str | Path | None = None,
     document_variable_name: str = "context",
     question_variable_name: str | None = "question",
     document_prompt: BasePromptTemplate | None = None,
@@ -94,13 +98,16 @@ def stuff_passages(
     chain = {"context": retriever, "question": RunnablePassthrough()} | stuff_passages(prompt) | chat
     ```
 
-    `order` is the passage order (`retrieved`, `best_last` or `long_context`, the last being
-    LangChain's own `LongContextReorder`); `question_variable_name` names the input whose text is the
-    question, before or after the context (None: whatever follows the last passage).
+    `keep` is how many of the best documents go in (None: all), `order` the passage order
+    (`retrieved`, the default, `best_last` or `long_context`, the last being LangChain's own
+    `LongContextReorder`); where they are not given, `profile` (a `RagProfile` or the file
+    `sra-rag calibrate` wrote) gives the model's measured ones. `question_variable_name` names the
+    input whose text is the question, before or after the context (None: whatever follows the last
+    passage).
     `document_prompt` formats each document (from its `page_content` and metadata, as in
     LangChain's `create_stuff_documents_chain`); the formatted text is the passage.
     """
-    check_order(order)
+    keep, order = passage_setting(profile, keep, order)
     missing = {document_variable_name, question_variable_name} - set(prompt.input_variables) - {None}
     if missing:
         raise ValueError(
@@ -117,7 +124,7 @@ def stuff_passages(
             )
         if not documents:
             raise ValueError(f"no documents in {document_variable_name!r}: the retriever found nothing")
-        passages = [document_passage(d, rank, document_prompt) for rank, d in enumerate(documents, 1)]
+        passages = [document_passage(d, rank, document_prompt) for rank, d in enumerate(documents[:keep], 1)]
         arranged = order_passages(passages, order)
         value = prompt.invoke({**inputs, document_variable_name: separator.join(p["text"] for p in arranged)})
         if not isinstance(value, ChatPromptValue):

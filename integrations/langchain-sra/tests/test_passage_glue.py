@@ -13,6 +13,7 @@ from langchain_sra.passages import to_passages
 
 from sra_rag import preset
 from sra_rag.rag.order import DEFAULT_ORDER
+from sra_rag.rag.profile import RagProfile
 
 # the layout of LangChain hub's most pulled RAG prompt (rlm/rag-prompt): the question first
 QUESTION_FIRST = ChatPromptTemplate.from_messages(
@@ -108,3 +109,23 @@ def test_the_default_order_is_the_retrievers() -> None:
     )
     carried = value.messages[-1].additional_kwargs["sra_passages"]
     assert [p["rank"] for p in carried] == [1, 2, 3, 4]  # the default order is the retriever's
+
+
+def test_a_profile_keeps_the_best_passages_in_its_order(tmp_path) -> None:
+    RagProfile("SmolLM2-135M-Instruct", 3, "best_last").save(tmp_path / "profile.json")
+    inputs = {"context": documents([0.4, 0.3, 0.2, 0.1]), "question": QUESTION}
+    for profile in (tmp_path / "profile.json", RagProfile.load(tmp_path / "profile.json")):
+        value = stuff_passages(QUESTION_FIRST, profile=profile).invoke(inputs)
+        assert [p["rank"] for p in value.messages[-1].additional_kwargs["sra_passages"]] == [3, 2, 1]
+        assert FACTS[3] not in value.messages[-1].content  # the fourth document is left out
+    value = stuff_passages(
+        QUESTION_FIRST, profile=tmp_path / "profile.json", keep=2, order="retrieved"
+    ).invoke(inputs)
+    assert [p["rank"] for p in value.messages[-1].additional_kwargs["sra_passages"]] == [
+        1,
+        2,
+    ]  # the caller wins
+    with pytest.raises(ValueError, match="keep must be an integer >= 1"):
+        stuff_passages(QUESTION_FIRST, keep=0)
+    with pytest.raises(FileNotFoundError, match="sra-rag calibrate"):
+        stuff_passages(QUESTION_FIRST, profile=tmp_path / "missing.json")

@@ -6,6 +6,7 @@ from llama_index.core.schema import NodeWithScore, TextNode
 from llama_index.llms.sra import PassageReorder
 
 from sra_rag.rag import order_passages
+from sra_rag.rag.profile import RagProfile
 
 
 @pytest.mark.parametrize("count", [1, 2, 3, 6, 7, 16])
@@ -25,3 +26,20 @@ def test_passage_reorder_long_context_is_long_context_reorder(count: int) -> Non
     ours = PassageReorder(order="long_context").postprocess_nodes(list(nodes))
     assert [n.node.text for n in ours] == [n.node.text for n in theirs]
     assert PassageReorder(order="best_last").postprocess_nodes(list(nodes))[-1].node is nodes[0].node
+
+
+def test_a_profile_keeps_the_best_nodes_in_its_order(tmp_path) -> None:
+    RagProfile("SmolLM2-135M-Instruct", 2, "best_last").save(tmp_path / "profile.json")
+    nodes = [NodeWithScore(node=TextNode(text=f"passage {i}"), score=1.0 - i / 10) for i in range(4)]
+    for profile in (tmp_path / "profile.json", RagProfile.load(tmp_path / "profile.json")):
+        kept = PassageReorder(profile=profile).postprocess_nodes(list(nodes))
+        assert [n.node.text for n in kept] == ["passage 1", "passage 0"]
+    kept = PassageReorder(profile=tmp_path / "profile.json", keep=3, order="retrieved").postprocess_nodes(
+        list(nodes)
+    )
+    assert [n.node.text for n in kept] == ["passage 0", "passage 1", "passage 2"]  # the caller wins
+    assert len(PassageReorder().postprocess_nodes(list(nodes))) == 4  # no profile: every node
+    with pytest.raises(ValueError, match="keep"):
+        PassageReorder(keep=0)
+    with pytest.raises(FileNotFoundError, match="sra-rag calibrate"):
+        PassageReorder(profile=tmp_path / "missing.json")

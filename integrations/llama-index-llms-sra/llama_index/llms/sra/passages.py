@@ -24,7 +24,7 @@ from contextvars import ContextVar
 from typing import Any
 
 from llama_index.core.base.response.schema import RESPONSE_TYPE
-from llama_index.core.bridge.pydantic import Field, field_validator
+from llama_index.core.bridge.pydantic import Field, field_validator, model_validator
 from llama_index.core.postprocessor.types import BaseNodePostprocessor
 from llama_index.core.prompts import BasePromptTemplate
 from llama_index.core.prompts.default_prompt_selectors import DEFAULT_TEXT_QA_PROMPT_SEL
@@ -34,6 +34,7 @@ from llama_index.core.schema import NodeWithScore, QueryBundle
 from llama_index.core.types import RESPONSE_TEXT_TYPE
 
 from sra_rag.rag.order import DEFAULT_ORDER, check_order, order_passages
+from sra_rag.rag.profile import passage_setting
 
 from .base import SRALLM, RankedNode, node_passages
 
@@ -51,13 +52,24 @@ def _synthesizing(nodes: Sequence[NodeWithScore]) -> Iterator[None]:
 
 
 class PassageReorder(BaseNodePostprocessor):
-    """Puts the retrieved nodes in a passage order: `retrieved` (best first, the default: the RAG
-    benchmark's choice), `best_last` (the best node just before the question) or `long_context`
-    (LlamaIndex's `LongContextReorder`). The nodes' rank is the order they arrive in (retrievers
-    and rerankers return the best first, whatever their scores mean); each node comes back as a
-    `RankedNode` that keeps it."""
+    """Keeps the best `keep` retrieved nodes (all by default) and puts them in a passage order:
+    `retrieved` (best first, the default), `best_last` (the best node just before the question) or
+    `long_context` (LlamaIndex's `LongContextReorder`). `profile` (a `RagProfile` or the file
+    `sra-rag calibrate` wrote) gives the model's measured keep and order where they are not given.
+    The nodes' rank is the order they arrive in (retrievers and rerankers return the best first,
+    whatever their scores mean); each node comes back as a `RankedNode` that keeps it."""
 
     order: str = Field(default=DEFAULT_ORDER, description="retrieved, best_last or long_context")
+    keep: int | None = Field(default=None, ge=1, description="how many of the best nodes to keep (None: all)")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _profile(cls, data: Any) -> Any:
+        if isinstance(data, dict) and "profile" in data:
+            data = dict(data)
+            keep, order = passage_setting(data.pop("profile"), data.get("keep"), data.get("order"))
+            data.update(keep=keep, order=order)
+        return data
 
     @field_validator("order")
     @classmethod
@@ -78,7 +90,7 @@ class PassageReorder(BaseNodePostprocessor):
             ranked = [
                 RankedNode(node=n.node, score=n.score, retrieval_rank=rank) for rank, n in enumerate(nodes, 1)
             ]
-        return order_passages(ranked, self.order)
+        return order_passages(ranked[: self.keep], self.order)
 
 
 class PassageSynthesizer(BaseSynthesizer):
