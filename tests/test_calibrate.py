@@ -218,3 +218,14 @@ def test_the_test_phase_judges_the_profile_and_ships_it_only_if_it_passes(small_
     assert report["test"]["decision"]["ships"] is False  # two questions can prove nothing
     assert not shipped.exists()
     assert "does not ship" in capsys.readouterr().out
+
+
+def test_a_calibration_resumes_from_its_checkpoint(tmp_path):
+    from sra_rag.eval.rag.calibrate import fingerprint
+    from sra_rag.eval.records import Checkpoint
+
+    path = tmp_path / "profile.partial.jsonl"
+    record = {"task": "rag", "split": "dev", "target_tokens": 16, "index": 0, "setting": "retrieved"}
+    Checkpoint(path, fingerprint("m", "chat", FULL)).add(record)  # the preset's keeps are a tuple
+    assert Checkpoint(path, fingerprint("m", "chat", FULL)).records == [record]
+    assert Checkpoint(path, fingerprint("other", "chat", FULL)).records == []  # another run starts afresh

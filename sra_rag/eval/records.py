@@ -50,7 +50,8 @@ class Checkpoint:
         path.parent.mkdir(parents=True, exist_ok=True)
         if path.exists():
             lines = path.read_text(encoding="utf-8").splitlines()
-            if lines and json.loads(lines[0]) == fingerprint:
+            # compared as written: tuples come back from JSON as lists
+            if lines and json.loads(lines[0]) == json.loads(json.dumps(fingerprint)):
                 self.records = [json.loads(line) for line in lines[1:] if line.strip()]
                 logger.info("resuming: %d records from %s", len(self.records), path)
                 return

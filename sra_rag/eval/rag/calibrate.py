@@ -93,19 +93,20 @@ def score(
     scorer: Scorer, samples: list[RagSample], names: list[str], phase: str, progress: bool
 ) -> list[Record]:
     """Every sample under every setting, resuming from the scorer's checkpoint; logs the time
-    the whole run will take once the first question is done."""
-    start = time.perf_counter()
-    scorer.run(samples[:1], names, f"{phase} (first question)", progress)
-    first = time.perf_counter() - start
-    if len(samples) > 1:
+    the rest will take once the first question still to do is done."""
+    done = scorer.store.done()
+    todo = [s for s in samples if any(("rag", s.case.split, s.k, s.case.index, n) not in done for n in names)]
+    if todo:
+        start = time.perf_counter()
+        scorer.run(todo[:1], names, f"{phase} (first question)", progress)
         logger.info(
             "%s: about %.0f min for %d questions x %d settings (interrupt and rerun to resume)",
             phase,
-            first * len(samples) / 60,
-            len(samples),
+            (time.perf_counter() - start) * len(todo) / 60,
+            len(todo),
             len(names),
         )
-        scorer.run(samples, names, phase, progress)
+        scorer.run(todo, names, phase, progress)
     keys = {(s.case.split, s.case.index) for s in samples}
     return [r for r in scorer.store.records if (r["split"], r["index"]) in keys and r["setting"] in names]
 
