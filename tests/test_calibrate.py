@@ -229,3 +229,52 @@ def test_a_calibration_resumes_from_its_checkpoint(tmp_path):
     Checkpoint(path, fingerprint("m", "chat", FULL)).add(record)  # the preset's keeps are a tuple
     assert Checkpoint(path, fingerprint("m", "chat", FULL)).records == [record]
     assert Checkpoint(path, fingerprint("other", "chat", FULL)).records == []  # another run starts afresh
+
+
+def test_calibrate_on_your_own_questions_over_your_index(demo_index, tmp_path, capsys):
+    from sra_rag.rag import demo_questions
+
+    folder, _, _ = demo_index
+    questions = tmp_path / "questions.jsonl"
+    asked = demo_questions()[:2]
+    questions.write_text(
+        "".join(json.dumps({"question": q.question, "answer": q.answer}) + "\n" for q in asked)
+    )
+    out = tmp_path / "profile.json"
+    argv = [
+        "calibrate",
+        "--questions",
+        str(questions),
+        "--index",
+        str(folder),
+        "--preset",
+        "smoke",
+        "--out",
+        str(out),
+    ]
+    assert main([*argv, "--quiet"]) == 0
+    assert "SmolLM2-135M-Instruct, 2 of your questions" in capsys.readouterr().out
+    made = RagProfile.load(out).calibration
+    assert made["dev"]["questions"]["count"] == 2 and made["preset"]["max_new_tokens"] == 32
+    records = made["records"]
+    assert len(records) == 2 * 3 and {r["split"] for r in records} == {"own"}
+    assert {r["passages"] for r in records} == {1, 2}
+    assert {r["answer"] for r in records} == {q.answer for q in asked}
+
+
+@pytest.mark.parametrize(
+    "lines, message",
+    [
+        ([], "holds no questions"),
+        (['{"question": "Who?"}'], "line 1 of"),
+        (['{"question": "Who?", "answer": "Ilse"}', "not json"], "line 2 of"),
+    ],
+)
+def test_a_bad_questions_file_is_a_clear_error_before_loading(tmp_path, capsys, lines, message):
+    questions = tmp_path / "questions.jsonl"
+    questions.write_text("\n".join(lines))
+    index = tmp_path / "no-index"
+    assert main(["calibrate", "--questions", str(questions), "--index", str(index)]) == 2
+    one_line_error(capsys, message)
+    assert main(["calibrate", "--questions", str(questions)]) == 2
+    one_line_error(capsys, "--questions and --index go together")

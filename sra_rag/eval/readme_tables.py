@@ -94,6 +94,47 @@ def rag_table(report: dict[str, Any]) -> str:
     return "\n".join(header + [row for _, row in sorted(rows, key=lambda r: r[0])])
 
 
+_ORDER_NAMES = {"retrieved": "best first", "best_last": "best last", "long_context": "LongContextReorder"}
+
+
+def _profile_setting(name: str, report: dict[str, Any]) -> str:
+    """'long_context+top8' -> 'best 8, LongContextReorder'; the profile and the reference named."""
+    order, _, rest = name.partition("+")
+    if rest == "gold":
+        return "the gold passage alone (the ceiling)"
+    retrieved = report["preset"]["retrieve"]
+    count = int(rest[3:]) if rest.startswith("top") else retrieved
+    label = (
+        f"best {count}, {_ORDER_NAMES[order]}" if count < retrieved else f"all {count}, {_ORDER_NAMES[order]}"
+    )
+    if name == report["reference"]:
+        label += " (today's default)"
+    if name == report["chosen"]:
+        label = f"**{label} (the profile)**"
+    return label
+
+
+def profile_table(report: dict[str, Any]) -> str:
+    """A profile's test split: each setting's accuracy, and its paired differences from today's
+    default (points with McNemar's p, and gold log-probability)."""
+    ref = report["reference"]
+    rows = [
+        "| setting | accuracy | vs default, points | McNemar p | vs default, gold log-prob (nats) |",
+        "| --- | ---: | ---: | ---: | ---: |",
+    ]
+    for name, row in report["test"]["settings"].items():
+        acc, diff = row["accuracy"], row[f"vs_{ref}"]
+        shown = f"{acc['correct']}/{acc['n']} ({acc['rate']:.0%}) [{acc['low']:.0%}, {acc['high']:.0%}]"
+        if name == ref:
+            rows.append(f"| {_profile_setting(name, report)} | {shown} | | | |")
+            continue
+        rows.append(
+            f"| {_profile_setting(name, report)} | {shown} | {_points(diff['accuracy'])} | "
+            f"{diff['mcnemar_p']:.3f} | {_nats(diff['logprob'])} |"
+        )
+    return "\n".join(rows)
+
+
 _EVAL_RUNS = (
     ("eval_smollm2_135m_instruct.json", ", 1k-2k tokens"),
     ("eval_smollm2_135m_instruct_grid.json", ", the seed's transition grid, 1k-2k tokens"),
@@ -167,6 +208,8 @@ TABLES: dict[str, Callable[[], str]] = {
     "cost-gemma": lambda: cost_table(_load("speed_gemma_3_270m.json")),
     "rag-smollm2": lambda: rag_table(_load("rag_smollm2_135m_instruct.json")),
     "rag-gemma": lambda: rag_table(_load("rag_gemma_3_270m.json")),
+    "profile-smollm2": lambda: profile_table(_load("profile_smollm2_135m_instruct_test.json")),
+    "profile-gemma": lambda: profile_table(_load("profile_gemma_3_270m_test.json")),
 }
 
 

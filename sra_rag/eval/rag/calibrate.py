@@ -19,12 +19,13 @@ from typing import Any
 from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
 from ...rag.embedding import Embedder
-from ...rag.order import ORDERS, order_passages
 from ...rag.profile import RagProfile
 from ..provenance import provenance
 from ..records import Checkpoint, Record, paired
 from ..stats import accuracy, mcnemar, mean_interval
 from ..tasks import Style
+from .candidates import candidates, reference, setting_of
+from .own_questions import OwnQuestions, score_own
 from .presets import CalibrationPreset
 from .profile_rule import CHOICE, SHIP, choose
 from .rule import difference
@@ -32,33 +33,6 @@ from .run import Scorer
 from .samples import RagSample, rank_counts, retrieve_samples
 
 logger = logging.getLogger(__name__)
-
-
-def setting_name(order: str, keep: int, retrieve: int) -> str:
-    """The RAG benchmark's setting name for the best `keep` of `retrieve` passages in `order`."""
-    return order if keep == retrieve else f"{order}+top{keep}"
-
-
-def reference(preset: CalibrationPreset) -> str:
-    return setting_name("retrieved", preset.retrieve, preset.retrieve)
-
-
-def candidates(preset: CalibrationPreset) -> list[str]:
-    """Every kept count in every order, once per distinct arrangement of its passages."""
-    names, seen = [], set()
-    for keep in preset.keeps:
-        for order in ORDERS:
-            arrangement = (keep, tuple(order_passages(range(keep), order)))
-            if arrangement not in seen:
-                seen.add(arrangement)
-                names.append(setting_name(order, keep, preset.retrieve))
-    return names
-
-
-def setting_of(name: str, preset: CalibrationPreset) -> tuple[int, str]:
-    """(keep, order) of a candidate's name."""
-    order, _, top = name.partition("+top")
-    return (int(top) if top else preset.retrieve), order
 
 
 def table(records: list[Record], names: list[str], against: str) -> dict[str, dict[str, Any]]:
@@ -122,14 +96,25 @@ def calibrate(
     style: Style,
     checkpoint: Path | None,
     progress: bool = True,
+    own: OwnQuestions | None = None,
 ) -> RagProfile:
-    """The dev phase: every candidate on the dev questions, `CHOICE` applied, as a profile."""
+    """The dev phase: every candidate on the synthetic corpora's dev questions (or on `own`
+    questions over the user's index), `CHOICE` applied, as a profile."""
     started = provenance(model_source, model)  # the code as the run starts
-    store = Checkpoint(checkpoint, fingerprint(model_name, style, preset))
-    scorer = Scorer(model, tokenizer, style, store, preset.max_new_tokens)
-    samples = retrieve_samples(embedder, preset.seed, "dev", preset.retrieve, preset.dev_questions)
     names = candidates(preset)
-    records = score(scorer, samples, names, "calibrate", progress)
+    made = fingerprint(model_name, style, preset)
+    if own is None:
+        store = Checkpoint(checkpoint, made)
+        scorer = Scorer(model, tokenizer, style, store, preset.max_new_tokens)
+        samples = retrieve_samples(embedder, preset.seed, "dev", preset.retrieve, preset.dev_questions)
+        records = score(scorer, samples, names, "calibrate", progress)
+        asked: dict[str, Any] = {"retrieval": rank_counts(samples)}
+    else:
+        store = Checkpoint(checkpoint, {**made, "questions": own.describe()})
+        records = score_own(
+            model, tokenizer, embedder, own, names, preset, style=style, store=store, progress=progress
+        )
+        asked = {"questions": own.describe()}
     rows = table(records, names, reference(preset))
     chosen = choose(rows, reference(preset))
     keep, order = setting_of(chosen, preset)
@@ -145,7 +130,7 @@ def calibrate(
             "candidates": names,
             "reference": reference(preset),
             "chosen": chosen,
-            "dev": {"retrieval": rank_counts(samples), "settings": rows},
+            "dev": {**asked, "settings": rows},
             "provenance": started,
             "records": records,
         },

@@ -1,6 +1,7 @@
 """`sra-rag calibrate`: measure a model's passage profile, and (for published numbers) judge it.
 
     sra-rag calibrate --model DIR                       # dev: writes profile_<model>.json
+    sra-rag calibrate --model DIR --questions Q.jsonl --index INDEX   # dev on your own questions
     sra-rag calibrate --model DIR --test                # test split: writes profile_<model>_test.json
 
 The dev phase is what a user runs for their own model; its profile loads in `RagPipeline`
@@ -15,6 +16,7 @@ import argparse
 import json
 import os
 import sys
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -24,11 +26,20 @@ from ..model_choice import add_model_argument, resolve_model
 from .command import last_commit
 from .presets import CALIBRATION_PRESETS
 
+OWN_NEW_TOKENS = 32
+"""New tokens per answer to your own questions."""
+
 
 def add_calibrate_arguments(parser: argparse.ArgumentParser) -> None:
     add_model_argument(parser)
     parser.add_argument("--out", type=Path, help="the profile file (default: profile_<model>.json here)")
     parser.add_argument("--preset", choices=sorted(CALIBRATION_PRESETS), default="full", help="run size")
+    parser.add_argument(
+        "--questions",
+        type=Path,
+        help='your own questions: JSON Lines of {"question": ..., "answer": ...}, asked of --index',
+    )
+    parser.add_argument("--index", type=Path, help="with --questions: the index `sra-rag index` wrote")
     parser.add_argument(
         "--test",
         action="store_true",
@@ -75,6 +86,16 @@ def run_calibrate(args: argparse.Namespace) -> int:
     checkpoint = out.with_name(f"{out.stem}{'_test' if args.test else ''}.partial.jsonl")
     if args.ship and not args.test:
         raise ValueError("--ship copies a profile that passed the test phase: add --test")
+    if (args.questions is None) != (args.index is None):
+        raise ValueError("--questions and --index go together: your questions, asked of your index")
+    if args.questions and args.test:
+        raise ValueError("--test judges the synthetic corpora's test split; with --questions, keep some back")
+    own = None
+    if args.questions:
+        from ...rag.store import load_index
+        from .own_questions import OwnQuestions, load_questions
+
+        own = OwnQuestions(args.questions, load_questions(args.questions), load_index(args.index))
     if args.test:
         profile = RagProfile.load(out)  # first: a missing profile fails before the model loads
         if not args.uncommitted_profile and last_commit(out) is None:
@@ -97,6 +118,8 @@ def run_calibrate(args: argparse.Namespace) -> int:
     out.parent.mkdir(parents=True, exist_ok=True)
     if not args.test:
         preset = CALIBRATION_PRESETS[args.preset]
+        if own is not None:  # answers in your words may take more than a name's few tokens
+            preset = replace(preset, max_new_tokens=OWN_NEW_TOKENS)
         made = calibrate(
             model,
             tokenizer,
@@ -107,11 +130,17 @@ def run_calibrate(args: argparse.Namespace) -> int:
             style=prompt_style(tokenizer),
             checkpoint=checkpoint,
             progress=not args.quiet,
+            own=own,
         )
         made.save(out)
         checkpoint.unlink(missing_ok=True)
         rows, ref = made.calibration["dev"]["settings"], made.calibration["reference"]
-        sys.stdout.write(summary(rows, ref, f"{name}, dev split: {preset.dev_questions} questions") + "\n")
+        asked = (
+            f"{len(own.questions)} of your questions"
+            if own
+            else f"dev split: {preset.dev_questions} questions"
+        )
+        sys.stdout.write(summary(rows, ref, f"{name}, {asked}") + "\n")
         sys.stdout.write(f"wrote {out}: keep {made.keep}, order {made.order}\n")
         return 0
     report = judge_profile(

@@ -15,14 +15,8 @@ from ...rag.embedding import Embedder
 from ...rag.profile import RagProfile
 from ..provenance import provenance
 from ..records import Checkpoint
-from .calibrate import (
-    candidates,
-    fingerprint,
-    reference,
-    score,
-    setting_name,
-    table,
-)
+from .calibrate import fingerprint, score, table
+from .candidates import candidates, reference, setting_name
 from .presets import CalibrationPreset
 from .profile_rule import CHOICE, SHIP, ships
 from .rule import difference
@@ -81,6 +75,7 @@ def judge_profile(
     return {
         "model": profile.model,
         "profile": {k: v for k, v in profile.to_dict().items() if k != "calibration"},
+        "preset": preset.to_dict(),
         "chosen": chosen,
         "reference": ref,
         "ship_rule": SHIP,

@@ -1,0 +1,133 @@
+"""Calibration on a user's own questions over their own index (`sra-rag calibrate --questions`).
+
+The questions file is JSON Lines, one `{"question": "...", "answer": "..."}` per line, the answer a
+short string that a right reply contains. Each question is retrieved from the index as
+`RagPipeline` retrieves it (the bundled embedder, its best `retrieve` chunks), answered under every
+candidate, and scored as the synthetic corpora are: does the greedy reply contain the answer, and
+the answer's teacher-forced log-probability. All the questions are the dev set: keep some back to
+check the profile on.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from tqdm import tqdm
+from transformers import PreTrainedModel, PreTrainedTokenizerBase
+
+from ...engine.spans import rank_weight
+from ...generation import Generator
+from ...rag.embedding import Embedder
+from ...rag.order import order_passages
+from ...rag.prompt import build_prompt
+from ...rag.store import RagIndex
+from ..records import Checkpoint, Record, record_key, set_setting
+from ..scoring import score_answer
+from ..tasks import Sample, Style
+from .candidates import setting_of
+from .presets import CalibrationPreset
+
+SPLIT = "own"
+
+
+@dataclass(frozen=True)
+class OwnQuestion:
+    question: str
+    answer: str
+
+
+@dataclass(frozen=True)
+class OwnQuestions:
+    """A user's questions file and the index they are asked of."""
+
+    path: Path
+    questions: tuple[OwnQuestion, ...]
+    index: RagIndex
+
+    def describe(self) -> dict[str, Any]:
+        """What the profile records (and a resumed run must match): the file, its hash, its size."""
+        digest = hashlib.sha256(self.path.read_bytes()).hexdigest()
+        return {"file": str(self.path), "sha256": digest, "count": len(self.questions)}
+
+
+def load_questions(path: Path) -> tuple[OwnQuestion, ...]:
+    """The questions file, every line checked: a bad one is an error that names it."""
+    if not path.is_file():
+        raise FileNotFoundError(f"no questions file {path}: write one JSON object per line, {_SHAPE}")
+    questions = []
+    for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
+        if not line.strip():
+            continue
+        try:
+            item = json.loads(line)
+        except json.JSONDecodeError:
+            raise ValueError(f"line {number} of {path} is not JSON: write {_SHAPE}") from None
+        if not isinstance(item, dict) or not all(
+            isinstance(item.get(k), str) and item[k].strip() for k in _KEYS
+        ):
+            raise ValueError(f"line {number} of {path} needs non-empty strings {_SHAPE}")
+        questions.append(OwnQuestion(item["question"].strip(), item["answer"].strip()))
+    if not questions:
+        raise ValueError(f"{path} holds no questions: write one JSON object per line, {_SHAPE}")
+    return tuple(questions)
+
+
+_KEYS = ("question", "answer")
+_SHAPE = '{"question": "...", "answer": "..."}'
+
+
+def score_own(
+    model: PreTrainedModel,
+    tokenizer: PreTrainedTokenizerBase,
+    embedder: Embedder,
+    own: OwnQuestions,
+    names: list[str],
+    preset: CalibrationPreset,
+    *,
+    style: Style,
+    store: Checkpoint,
+    progress: bool = True,
+) -> list[Record]:
+    """Every question under every candidate (the stock model), resuming from `store`."""
+    generator = Generator(model, tokenizer)
+    set_setting(model, None)
+    done = store.done()
+    bar = tqdm(
+        total=len(own.questions) * len(names), desc="calibrate", disable=not progress, dynamic_ncols=True
+    )
+    for number, asked in enumerate(own.questions):
+        retrieved = own.index.search(embedder.embed([asked.question]), preset.retrieve)[0]
+        ranked = [(chunk, rank) for rank, (chunk, _) in enumerate(retrieved, start=1)]
+        for name in names:
+            if ("rag", SPLIT, preset.retrieve, number, name) not in done:
+                keep, order = setting_of(name, preset)
+                placed = order_passages(ranked[:keep], order)
+                prompt = build_prompt(
+                    generator,
+                    asked.question,
+                    [c for c, _ in placed],
+                    [rank_weight(r, len(placed)) for _, r in placed],
+                )
+                sample = Sample(
+                    task="rag",
+                    split=SPLIT,
+                    index=number,
+                    target_tokens=preset.retrieve,
+                    depth=-1.0,
+                    prompt=generator.render(prompt.messages),
+                    continuation=asked.answer if style == "chat" else f" {asked.answer}",
+                    answer=asked.answer,
+                    prompt_tokens=prompt.length,
+                    gold_depth=None,
+                    style=style,
+                )
+                metrics = score_answer(model, tokenizer, sample, preset.max_new_tokens)
+                store.add({**sample.to_dict(), "setting": name, "passages": len(placed), **metrics})
+            bar.update()
+    bar.close()
+    wanted = {("rag", SPLIT, preset.retrieve, i, n) for i in range(len(own.questions)) for n in names}
+    return [r for r in store.records if record_key(r) in wanted]
