@@ -179,7 +179,7 @@ def test_calibrate_another_model_and_load_its_profile_everywhere(
     model = transformers.AutoModelForCausalLM.from_pretrained(small_model_dir)
     tokenizer = transformers.AutoTokenizer.from_pretrained(small_model_dir)
     pipeline = RagPipeline(index, embedder, Generator(model, tokenizer), profile=out)
-    assert (pipeline.top_k, pipeline.order) == (profile.keep, profile.order)
+    assert (pipeline.top_k, pipeline.order, pipeline.profile) == (profile.keep, profile.order, profile)
     assert RagPipeline(index, embedder, Generator(model, tokenizer), profile=out, top_k=4).top_k == 4
 
     from langchain_core.documents import Document

@@ -71,8 +71,8 @@ class RagPipeline:
             )
         if top_k is not None and top_k < 1:
             raise ValueError(f"top_k must be >= 1, got {top_k}")
-        name = str(generator.model.config.name_or_path)
-        keep, self.order = passage_setting(profile, top_k, order, name)
+        self.profile = resolve_profile(profile, str(generator.model.config.name_or_path))
+        keep, self.order = passage_setting(self.profile, top_k, order)
         self.top_k = keep or DEFAULT_TOP_K
         self.index = index
         self.embedder = embedder
