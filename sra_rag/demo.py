@@ -3,8 +3,10 @@
 Five settings answer the same retrieved chunks: the baseline (chunks best first, as retrievers
 return them), the paper's SRA, the best passage order alone (`best_last`, the RAG benchmark's dev
 choice), and guided SRA without and with that order. A top-k of 5 keeps the prompt short enough
-for the bundled 135M model to have a chance (README, Results). One line says which won; the demo
-is a demo, not an evaluation (the benchmark in the README is that).
+for the bundled 135M model to have a chance (README, Results). Where the model has a profile (the
+one the package ships for it, or `--profile`), a sixth answers with its measured number of chunks
+and order. One line says which won; the demo is a demo, not an evaluation (the benchmark in the
+README is that).
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from .cli_options import add_max_new_tokens, add_model_option, check_counts, loa
 from .engine.config import PRESETS, AnyConfig, load_config
 from .engine.guided import GuidedConfig
 from .rag.order import ORDERS
+from .rag.profile import SHIPPED, RagProfile, resolve_profile
 
 DEMO_TOP_K = 5
 
@@ -26,17 +29,26 @@ class DemoSetting:
     name: str
     order: str
     sra: AnyConfig | None
+    top_k: int | None = None
+    """None: the demo's --top-k."""
 
 
-def demo_settings(order: str, paper: AnyConfig, guided: GuidedConfig) -> list[DemoSetting]:
-    """The five settings the demo compares, baseline first."""
-    return [
+def demo_settings(
+    order: str, paper: AnyConfig, guided: GuidedConfig, profile: RagProfile | None = None
+) -> list[DemoSetting]:
+    """The settings the demo compares, baseline first, the model's profile last if it has one."""
+    settings = [
         DemoSetting("baseline", "retrieved", None),
         DemoSetting("paper SRA", "retrieved", paper),
         DemoSetting(order, order, None),
         DemoSetting("guided", "retrieved", guided),
         DemoSetting(f"guided + {order}", order, guided),
     ]
+    if profile is not None:
+        settings.append(
+            DemoSetting(f"profile: {profile.keep}, {profile.order}", profile.order, None, profile.keep)
+        )
+    return settings
 
 
 def winner_line(correct: dict[str, int], total: int) -> str:
@@ -71,6 +83,10 @@ def add_demo_arguments(parser: argparse.ArgumentParser) -> None:
         f"choice; presets: {', '.join(sorted(p for p in PRESETS if p.startswith('guided')))})",
     )
     add_max_new_tokens(parser)
+    parser.add_argument(
+        "--profile",
+        help="a profile `sra-rag calibrate` wrote (default: the one shipped for the model, if any)",
+    )
     parser.add_argument("--limit", type=int, default=10, help="first N questions (0: all)")
     parser.add_argument("--index", default=None, help="where to keep the demo index (default: the cache)")
 
@@ -78,6 +94,8 @@ def add_demo_arguments(parser: argparse.ArgumentParser) -> None:
 def run_demo(args: argparse.Namespace) -> int:
     check_counts(args)  # before the imports below: a bad argument answers at once
     paper, guided = load_config(args.config), load_config(args.guided)
+    if args.profile:
+        resolve_profile(args.profile)  # a missing or bad profile fails before anything loads
     if not isinstance(guided, GuidedConfig):
         raise ValueError(f"--guided {args.guided!r} is a {guided.name} setting; give a guided one")
 
@@ -89,7 +107,6 @@ def run_demo(args: argparse.Namespace) -> int:
     from .models import default_cache_dir, load_model
     from .rag import Embedder, RagPipeline, demo_corpus_dir, demo_questions, index_folder
 
-    settings = demo_settings(args.order, paper, guided)
     console = Console()
     out = Path(args.index) if args.index else default_cache_dir() / "demo-index"
     embedder = Embedder()
@@ -97,12 +114,20 @@ def run_demo(args: argparse.Namespace) -> int:
     console.print(f"index {out}: {report.chunks} chunks, {report.embedded_chunks} embedded now")
     questions = demo_questions()[: args.limit or None]
     model, tokenizer = load_model(args.model, sra=None, **loading_options(args))
+    profile = resolve_profile(args.profile or SHIPPED, str(model.config.name_or_path))
+    settings = demo_settings(args.order, paper, guided, profile)
     generator = Generator(model, tokenizer)
     pipelines = {
-        order: RagPipeline(
-            index, embedder, generator, top_k=args.top_k, order=order, max_new_tokens=args.max_new_tokens
+        (s.order, s.top_k): RagPipeline(
+            index,
+            embedder,
+            generator,
+            top_k=s.top_k or args.top_k,
+            order=s.order,
+            max_new_tokens=args.max_new_tokens,
+            profile=None,
         )
-        for order in {s.order for s in settings}
+        for s in settings
     }
     # one row per answer under its question: two columns read in an 80-column terminal, where one
     # column per setting squeezed each answer into a few characters
@@ -114,7 +139,7 @@ def run_demo(args: argparse.Namespace) -> int:
     for number, question in enumerate(tqdm(questions, desc="answering", unit="question"), start=1):
         table.add_row(f"[bold]Q{number}", f"[bold]{question.question}[/] (gold: {question.answer})")
         for setting in settings:
-            answer = pipelines[setting.order].ask(question.question, sra=setting.sra)
+            answer = pipelines[setting.order, setting.top_k].ask(question.question, sra=setting.sra)
             tokens.append(answer.prompt_tokens)
             hit = question.is_answered_by(answer.answer)
             correct[setting.name] += hit

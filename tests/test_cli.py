@@ -256,3 +256,22 @@ def test_every_argument_has_help():
     ]
     assert missing == []
     assert "(default: 5)" in commands.choices["demo"].format_help()  # defaults are shown
+
+
+def test_the_demo_adds_the_models_profile_when_it_has_one():
+    from sra_rag.demo import demo_settings
+    from sra_rag.engine.config import PRESETS
+    from sra_rag.rag import RagProfile
+
+    base = demo_settings("best_last", PRESETS["paper"], PRESETS["guided_pasta"])
+    assert [s.name for s in base] == ["baseline", "paper SRA", "best_last", "guided", "guided + best_last"]
+    added = demo_settings(
+        "best_last", PRESETS["paper"], PRESETS["guided_pasta"], RagProfile("m", 3, "long_context")
+    )
+    assert added[:5] == base and added[5].name == "profile: 3, long_context"
+    assert (added[5].top_k, added[5].order, added[5].sra) == (3, "long_context", None)
+
+
+def test_the_demo_refuses_a_missing_profile_before_loading(tmp_path, capsys):
+    assert main(["demo", "--profile", str(tmp_path / "none.json")]) == 2
+    one_line_error(capsys, "no profile at", "sra-rag calibrate")
