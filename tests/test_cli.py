@@ -13,6 +13,8 @@ from conftest import one_line_error
 
 from sra_rag.cli import build_parser, main
 from sra_rag.demo import winner_line
+from sra_rag.models import BUNDLED_MODEL_NAME
+from sra_rag.rag.profile import shipped_profile
 
 CORPUS = {
     "harbour.md": "# Harbour\n\nThe Quillon harbour master is Teodora Vask. " + "Boats come and go. " * 40,
@@ -70,12 +72,18 @@ def test_demo_compares_the_settings_and_names_the_winner(demo_index, capsys):
     assert any(line.startswith("│ Q1 ") for line in table)
     counts = re.search(
         r"Correct: baseline (\d)/1, paper SRA (\d)/1, best_last (\d)/1, guided (\d)/1, "
-        r"guided \+ best_last (\d)/1\.",
+        r"guided \+ best_last (\d)/1(?:, (profile: \d+, \w+) (\d)/1)?\.",
         printed,
     )
     assert counts, printed
+    *answered, profile, profile_answered = counts.groups()
+    shipped = shipped_profile(BUNDLED_MODEL_NAME)
+    assert profile == (None if shipped is None else f"profile: {shipped.keep}, {shipped.order}")
     names = ["baseline", "paper SRA", "best_last", "guided", "guided + best_last"]
-    assert winner_line(dict(zip(names, map(int, counts.groups()), strict=True)), 1) in printed
+    correct = dict(zip(names, map(int, answered), strict=True))
+    if profile:
+        correct[profile] = int(profile_answered)
+    assert winner_line(correct, 1) in printed
 
 
 def test_demo_refuses_a_guided_setting_that_is_not_guided(capsys):

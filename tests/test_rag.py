@@ -305,7 +305,7 @@ def test_answer_matching_ignores_case_and_punctuation():
 def test_a_demo_question_is_answered_from_the_corpus(smollm2, demo_index):
     model, tokenizer = smollm2
     _, index, embedder = demo_index
-    pipeline = RagPipeline(index, embedder, Generator(model, tokenizer))
+    pipeline = RagPipeline(index, embedder, Generator(model, tokenizer), top_k=16)
     question = next(q for q in demo_questions() if q.id == ANSWERED)
     baseline, sra = pipeline.compare(question.question, sra=PAPER)
     assert 3000 <= sra.prompt_tokens <= 6000
