@@ -278,3 +278,30 @@ def test_a_bad_questions_file_is_a_clear_error_before_loading(tmp_path, capsys, 
     one_line_error(capsys, message)
     assert main(["calibrate", "--questions", str(questions)]) == 2
     one_line_error(capsys, "--questions and --index go together")
+
+
+def test_gemmas_committed_profile_loads_in_the_pipeline_and_both_adapters(demo_index, smollm2, caplog):
+    """The profile `make calibrate-gemma` wrote for Gemma 3 270M (a model other than the bundled
+    default), as a user would load it; on SmolLM2 the pipeline says it was measured elsewhere."""
+    from pathlib import Path
+
+    from langchain_core.documents import Document
+    from langchain_core.prompts import ChatPromptTemplate
+    from langchain_sra import stuff_passages
+    from llama_index.core.schema import NodeWithScore, TextNode
+    from llama_index.llms.sra import PassageReorder
+
+    path = Path(__file__).parents[1] / "docs" / "results" / "profile_gemma_3_270m.json"
+    profile = RagProfile.load(path)
+    assert profile.model == "gemma-3-270m" and profile.calibration["preset"]["name"] == "full"
+    _, index, embedder = demo_index
+    with caplog.at_level(logging.WARNING):
+        pipeline = RagPipeline(index, embedder, Generator(*smollm2), profile=path)
+    assert (pipeline.top_k, pipeline.order) == (profile.keep, profile.order)
+    assert "measured on gemma-3-270m" in caplog.text
+    prompt = ChatPromptTemplate.from_messages([("human", "{context}\n\n{question}")])
+    docs = [Document(page_content=f"passage {i}") for i in range(1, 17)]
+    value = stuff_passages(prompt, profile=path).invoke({"context": docs, "question": "q?"})
+    assert len(value.messages[-1].additional_kwargs["sra_passages"]) == profile.keep
+    nodes = [NodeWithScore(node=TextNode(text=f"node {i}"), score=1 / i) for i in range(1, 17)]
+    assert len(PassageReorder(profile=path).postprocess_nodes(nodes)) == profile.keep
