@@ -12,7 +12,7 @@ README is that).
 from __future__ import annotations
 
 import argparse
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from .cli_options import add_max_new_tokens, add_model_option, check_counts, loading_options
@@ -34,9 +34,10 @@ class DemoSetting:
 
 
 def demo_settings(
-    order: str, paper: AnyConfig, guided: GuidedConfig, profile: RagProfile | None = None
+    order: str, paper: AnyConfig, guided: GuidedConfig, top_k: int, profile: RagProfile | None = None
 ) -> list[DemoSetting]:
-    """The settings the demo compares, baseline first, the model's profile last if it has one."""
+    """The settings the demo compares, baseline first, and the model's profile if it has one: a
+    row of its own, or the name of the row it coincides with."""
     settings = [
         DemoSetting("baseline", "retrieved", None),
         DemoSetting("paper SRA", "retrieved", paper),
@@ -44,11 +45,14 @@ def demo_settings(
         DemoSetting("guided", "retrieved", guided),
         DemoSetting(f"guided + {order}", order, guided),
     ]
-    if profile is not None:
-        settings.append(
-            DemoSetting(f"profile: {profile.keep}, {profile.order}", profile.order, None, profile.keep)
-        )
-    return settings
+    if profile is None:
+        return settings
+    for i, setting in enumerate(settings):
+        if setting.sra is None and setting.order == profile.order and profile.keep == top_k:
+            settings[i] = replace(setting, name=f"{setting.name} = profile")
+            return settings
+    name = f"profile: {profile.keep}, {profile.order}"
+    return [*settings, DemoSetting(name, profile.order, None, profile.keep)]
 
 
 def winner_line(correct: dict[str, int], total: int) -> str:
@@ -115,7 +119,7 @@ def run_demo(args: argparse.Namespace) -> int:
     questions = demo_questions()[: args.limit or None]
     model, tokenizer = load_model(args.model, sra=None, **loading_options(args))
     profile = resolve_profile(args.profile or SHIPPED, str(model.config.name_or_path))
-    settings = demo_settings(args.order, paper, guided, profile)
+    settings = demo_settings(args.order, paper, guided, args.top_k, profile)
     generator = Generator(model, tokenizer)
     pipelines = {
         (s.order, s.top_k): RagPipeline(

@@ -12,7 +12,8 @@ import pytest
 from conftest import one_line_error
 
 from sra_rag.cli import build_parser, main
-from sra_rag.demo import winner_line
+from sra_rag.demo import demo_settings, winner_line
+from sra_rag.engine.config import PRESETS
 from sra_rag.models import BUNDLED_MODEL_NAME
 from sra_rag.rag.profile import shipped_profile
 
@@ -70,20 +71,13 @@ def test_demo_compares_the_settings_and_names_the_winner(demo_index, capsys):
     table = [line for line in printed.splitlines() if line[:1] in "┏┃┡│├└"]
     assert len(table) > 8 and max(map(len, table)) <= 80, "the table must read in 80 columns"
     assert any(line.startswith("│ Q1 ") for line in table)
-    counts = re.search(
-        r"Correct: baseline (\d)/1, paper SRA (\d)/1, best_last (\d)/1, guided (\d)/1, "
-        r"guided \+ best_last (\d)/1(?:, (profile: \d+, \w+) (\d)/1)?\.",
-        printed,
-    )
-    assert counts, printed
-    *answered, profile, profile_answered = counts.groups()
     shipped = shipped_profile(BUNDLED_MODEL_NAME)
-    assert profile == (None if shipped is None else f"profile: {shipped.keep}, {shipped.order}")
-    names = ["baseline", "paper SRA", "best_last", "guided", "guided + best_last"]
-    correct = dict(zip(names, map(int, answered), strict=True))
-    if profile:
-        correct[profile] = int(profile_answered)
-    assert winner_line(correct, 1) in printed
+    names = [
+        s.name for s in demo_settings("best_last", PRESETS["paper"], PRESETS["guided_pasta"], 5, shipped)
+    ]
+    counts = re.search("Correct: " + ", ".join(re.escape(n) + r" (\d)/1" for n in names) + r"\.", printed)
+    assert counts, printed
+    assert winner_line(dict(zip(names, map(int, counts.groups()), strict=True)), 1) in printed
 
 
 def test_demo_refuses_a_guided_setting_that_is_not_guided(capsys):
@@ -267,17 +261,16 @@ def test_every_argument_has_help():
 
 
 def test_the_demo_adds_the_models_profile_when_it_has_one():
-    from sra_rag.demo import demo_settings
-    from sra_rag.engine.config import PRESETS
     from sra_rag.rag import RagProfile
 
-    base = demo_settings("best_last", PRESETS["paper"], PRESETS["guided_pasta"])
+    paper, guided = PRESETS["paper"], PRESETS["guided_pasta"]
+    base = demo_settings("best_last", paper, guided, 5)
     assert [s.name for s in base] == ["baseline", "paper SRA", "best_last", "guided", "guided + best_last"]
-    added = demo_settings(
-        "best_last", PRESETS["paper"], PRESETS["guided_pasta"], RagProfile("m", 3, "long_context")
-    )
+    added = demo_settings("best_last", paper, guided, 5, RagProfile("m", 3, "long_context"))
     assert added[:5] == base and added[5].name == "profile: 3, long_context"
     assert (added[5].top_k, added[5].order, added[5].sra) == (3, "long_context", None)
+    same = demo_settings("best_last", paper, guided, 5, RagProfile("m", 5, "best_last"))
+    assert [s.name for s in same][2] == "best_last = profile" and len(same) == 5  # no duplicate row
 
 
 def test_the_demo_refuses_a_missing_profile_before_loading(tmp_path, capsys):
