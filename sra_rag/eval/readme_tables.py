@@ -108,10 +108,14 @@ def _profile_setting(name: str, report: dict[str, Any]) -> str:
         f"best {count}, {_ORDER_NAMES[order]}" if count < retrieved else f"all {count}, {_ORDER_NAMES[order]}"
     )
     if name == report["reference"]:
-        label += " (today's default)"
+        label += " (the default without a profile)"
     if name == report["chosen"]:
         label = f"**{label} (the profile)**"
     return label
+
+
+def _p(value: float) -> str:
+    return "< 0.001" if value < 0.001 else f"{value:.3f}"
 
 
 def profile_table(report: dict[str, Any]) -> str:
@@ -119,7 +123,7 @@ def profile_table(report: dict[str, Any]) -> str:
     default (points with McNemar's p, and gold log-probability)."""
     ref = report["reference"]
     rows = [
-        "| setting | accuracy | vs default, points | McNemar p | vs default, gold log-prob (nats) |",
+        "| setting | accuracy | vs all 16, points | McNemar p | vs all 16, gold log-prob (nats) |",
         "| --- | ---: | ---: | ---: | ---: |",
     ]
     for name, row in report["test"]["settings"].items():
@@ -130,7 +134,7 @@ def profile_table(report: dict[str, Any]) -> str:
             continue
         rows.append(
             f"| {_profile_setting(name, report)} | {shown} | {_points(diff['accuracy'])} | "
-            f"{diff['mcnemar_p']:.3f} | {_nats(diff['logprob'])} |"
+            f"{_p(diff['mcnemar_p'])} | {_nats(diff['logprob'])} |"
         )
     return "\n".join(rows)
 
