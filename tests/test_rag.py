@@ -31,6 +31,7 @@ from sra_rag.rag import (
     save_index,
 )
 from sra_rag.rag import store as store_module
+from sra_rag.rag.profile import shipped_profile
 
 # a demo question the bundled model answers with and without SRA (the pipeline, not accuracy, is tested)
 ANSWERED = "q02"
@@ -340,7 +341,7 @@ def test_the_pipeline_places_sources_by_order_and_hands_their_spans_to_guided_sr
     index, _ = build_index(_corpus(tmp_path), embedder)
     generator = Generator(*smollm2)
     question = "Who is the harbour master of Quillon?"
-    retrieved = RagPipeline(index, embedder, generator, top_k=3).ask(question, sra=None)
+    retrieved = RagPipeline(index, embedder, generator, top_k=3, order="retrieved").ask(question, sra=None)
     assert [s.rank for s in retrieved.sources] == [1, 2, 3]
     assert retrieved.sources[0].chunk.source == "harbour.md"
     last = RagPipeline(index, embedder, generator, top_k=3, order="best_last")
@@ -354,6 +355,17 @@ def test_the_pipeline_places_sources_by_order_and_hands_their_spans_to_guided_sr
     # the best source (now last, [3]) gains attention mass; FiM keeps the total on passages
     assert passages[2]["mass_change"] > 0 > min(p["mass_change"] for p in passages[:2])
     assert sum(p["mass_change"] for p in passages) == pytest.approx(0.0, abs=1e-2)
+
+
+def test_the_bundled_model_reads_its_shipped_profile_unless_told_otherwise(smollm2, tmp_path, embedder):
+    index, _ = build_index(_corpus(tmp_path), embedder)
+    generator = Generator(*smollm2)
+    shipped = shipped_profile("SmolLM2-135M-Instruct")
+    assert shipped is not None and shipped.calibration["test"]["decision"]["ships"]
+    pipeline = RagPipeline(index, embedder, generator)
+    assert (pipeline.profile, pipeline.top_k, pipeline.order) == (shipped, shipped.keep, shipped.order)
+    plain = RagPipeline(index, embedder, generator, profile=None)
+    assert (plain.profile, plain.top_k, plain.order) == (None, 16, "retrieved")
 
 
 def test_an_unknown_order_is_refused_before_any_model_loads(tmp_path):
@@ -390,7 +402,8 @@ def test_a_pipeline_answer_renders_and_tokenises_its_prompt_once(smollm2, tmp_pa
     """The spans are located where the prompt is built, and generation takes them as they are."""
     index, _ = build_index(_corpus(tmp_path), embedder)
     counting = _CountingTokenizer(smollm2[1])
-    pipeline = RagPipeline(index, embedder, Generator(smollm2[0], counting), top_k=3, max_new_tokens=4)
+    generator = Generator(smollm2[0], counting)
+    pipeline = RagPipeline(index, embedder, generator, top_k=3, order="retrieved", max_new_tokens=4)
     answer = pipeline.ask("Who is the harbour master of Quillon?", sra=GuidedFim())
     assert (counting.renders, counting.calls) == (1, 1)
     assert [p["weight"] for p in answer.diagnostics["passages"]] == pytest.approx([1.0, 2 / 3, 1 / 3])
