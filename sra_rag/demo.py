@@ -98,8 +98,8 @@ def add_demo_arguments(parser: argparse.ArgumentParser) -> None:
 def run_demo(args: argparse.Namespace) -> int:
     check_counts(args)  # before the imports below: a bad argument answers at once
     paper, guided = load_config(args.config), load_config(args.guided)
-    if args.profile:
-        resolve_profile(args.profile)  # a missing or bad profile fails before anything loads
+    # a missing or bad profile fails before anything loads
+    given = resolve_profile(args.profile) if args.profile else SHIPPED
     if not isinstance(guided, GuidedConfig):
         raise ValueError(f"--guided {args.guided!r} is a {guided.name} setting; give a guided one")
 
@@ -118,7 +118,7 @@ def run_demo(args: argparse.Namespace) -> int:
     console.print(f"index {out}: {report.chunks} chunks, {report.embedded_chunks} embedded now")
     questions = demo_questions()[: args.limit or None]
     model, tokenizer = load_model(args.model, sra=None, **loading_options(args))
-    profile = resolve_profile(args.profile or SHIPPED, str(model.config.name_or_path))
+    profile = resolve_profile(given, str(model.config.name_or_path))
     settings = demo_settings(args.order, paper, guided, args.top_k, profile)
     generator = Generator(model, tokenizer)
     pipelines = {

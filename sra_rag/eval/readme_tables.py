@@ -18,6 +18,7 @@ from typing import Any
 
 from .bench.speed import markdown_table as cost_table
 from .longprompt.command import format_interval
+from .rag.settings import parse
 
 ROOT = Path(__file__).resolve().parents[2]
 RESULTS = ROOT / "docs" / "results"
@@ -99,14 +100,12 @@ _ORDER_NAMES = {"retrieved": "best first", "best_last": "best last", "long_conte
 
 def _profile_setting(name: str, report: dict[str, Any]) -> str:
     """'long_context+top8' -> 'best 8, LongContextReorder'; the profile and the reference named."""
-    order, _, rest = name.partition("+")
-    if rest == "gold":
+    setting = parse(name)
+    if setting.gold_only:
         return "the gold passage alone (the ceiling)"
     retrieved = report["preset"]["retrieve"]
-    count = int(rest[3:]) if rest.startswith("top") else retrieved
-    label = (
-        f"best {count}, {_ORDER_NAMES[order]}" if count < retrieved else f"all {count}, {_ORDER_NAMES[order]}"
-    )
+    count = setting.top_k or retrieved
+    label = f"{'best' if count < retrieved else 'all'} {count}, {_ORDER_NAMES[setting.order]}"
     if name == report["reference"]:
         label += " (the default without a profile)"
     if name == report["chosen"]:

@@ -43,6 +43,17 @@ class RagAnswer:
     diagnostics: dict[str, Any] | None
 
 
+def place_passages(
+    generator: Generator, question: str, retrieved: list[tuple[Chunk, float]], order: str
+) -> tuple[RagPrompt, list[tuple[Chunk, float, int]]]:
+    """The prompt over `retrieved` (best first) in `order`, each source weighted by its retrieval
+    rank; and the sources in prompt order as (chunk, score, retriever rank)."""
+    ranked = [(c, s, rank) for rank, (c, s) in enumerate(retrieved, start=1)]
+    placed = order_passages(ranked, order)
+    weights = [rank_weight(rank, len(placed)) for _, _, rank in placed]  # the retriever's order
+    return build_prompt(generator, question, [c for c, _, _ in placed], weights), placed
+
+
 class RagPipeline:
     """One index, one embedder, one generator; `ask` answers with the pipeline's SRA setting.
 
@@ -111,10 +122,7 @@ class RagPipeline:
 
     def prompt(self, question: str) -> tuple[RagPrompt, list[tuple[Chunk, float, int]]]:
         """The prompt, and its sources in prompt order as (chunk, score, retriever rank)."""
-        ranked = [(c, s, rank) for rank, (c, s) in enumerate(self.retrieve(question), start=1)]
-        placed = order_passages(ranked, self.order)
-        weights = [rank_weight(rank, len(placed)) for _, _, rank in placed]  # the retriever's order
-        return build_prompt(self.generator, question, [c for c, _, _ in placed], weights), placed
+        return place_passages(self.generator, question, self.retrieve(question), self.order)
 
     def ask(self, question: str, *, sra: AnyConfig | None = DEFAULT, attention: bool = False) -> RagAnswer:
         """Answer from the retrieved sources; with `attention`, measure the question's attention

@@ -48,14 +48,18 @@ def add_eval_arguments(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def format_interval(interval: dict[str, Any], scale: float = 1.0, digits: int = 2) -> str:
+def format_interval(
+    interval: dict[str, Any], scale: float = 1.0, digits: int = 2, signed: bool = False
+) -> str:
+    """'0.42 [0.31, 0.53]'; `signed` writes differences with their sign ('+4.2 [-1.0, +9.4]')."""
     if interval.get("mean") is None and interval.get("rate") is None:
         return "n/a"
+    form = f"{'+' if signed else ''}.{digits}f"
     centre = interval.get("rate", interval.get("mean")) * scale
     if interval.get("low") is None:
-        return f"{centre:.{digits}f}"
+        return f"{centre:{form}}"
     low, high = interval["low"] * scale, interval["high"] * scale
-    return f"{centre:.{digits}f} [{low:.{digits}f}, {high:.{digits}f}]"
+    return f"{centre:{form}} [{low:{form}}, {high:{form}}]"
 
 
 def headline(report: dict[str, Any]) -> str:

@@ -22,6 +22,7 @@ from typing import Any
 
 from ...cli_options import loading_options
 from ...rag.profile import RagProfile, model_slug
+from ..longprompt.command import format_interval
 from ..model_choice import add_model_argument, resolve_model
 from .command import last_commit
 from .presets import CALIBRATION_PRESETS
@@ -56,13 +57,8 @@ def add_calibrate_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--threads", type=int, help="torch CPU threads")
 
 
-def _fmt(interval: dict[str, Any], scale: float = 1.0) -> str:
-    centre = interval.get("rate", interval.get("mean"))
-    if centre is None:
-        return "n/a"
-    if interval.get("low") is None:
-        return f"{centre * scale:+.1f}"
-    return f"{centre * scale:+.1f} [{interval['low'] * scale:+.1f}, {interval['high'] * scale:+.1f}]"
+def _signed(interval: dict[str, Any], scale: float = 1.0) -> str:
+    return format_interval(interval, scale, digits=1, signed=True)
 
 
 def summary(rows: dict[str, dict[str, Any]], reference: str, title: str) -> str:
@@ -71,8 +67,8 @@ def summary(rows: dict[str, dict[str, Any]], reference: str, title: str) -> str:
     for name, row in rows.items():
         acc, diff = row["accuracy"], row[f"vs_{reference}"]
         lines.append(
-            f"{name:<22}{acc['correct']:>4}/{acc['n']:<4}  {_fmt(diff['accuracy'], 100):<22}"
-            f"{_fmt(diff['logprob']):<22}"
+            f"{name:<22}{acc['correct']:>4}/{acc['n']:<4}  {_signed(diff['accuracy'], 100):<22}"
+            f"{_signed(diff['logprob']):<22}"
         )
     return "\n".join(lines)
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from ...rag.order import ORDERS, order_passages
 from .presets import CalibrationPreset
+from .settings import parse
 
 
 def setting_name(order: str, keep: int, retrieve: int) -> str:
@@ -30,5 +31,5 @@ def candidates(preset: CalibrationPreset) -> list[str]:
 
 def setting_of(name: str, preset: CalibrationPreset) -> tuple[int, str]:
     """(keep, order) of a candidate's name."""
-    order, _, top = name.partition("+top")
-    return (int(top) if top else preset.retrieve), order
+    setting = parse(name)
+    return setting.top_k or preset.retrieve, setting.order

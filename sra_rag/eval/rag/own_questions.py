@@ -2,10 +2,10 @@
 
 The questions file is JSON Lines, one `{"question": "...", "answer": "..."}` per line, the answer a
 short string that a right reply contains. Each question is retrieved from the index as
-`RagPipeline` retrieves it (the bundled embedder, its best `retrieve` chunks), answered under every
-candidate, and scored as the synthetic corpora are: does the greedy reply contain the answer, and
-the answer's teacher-forced log-probability. All the questions are the dev set: keep some back to
-check the profile on.
+`RagPipeline` retrieves it (the bundled embedder, its best `retrieve` chunks), its prompt built as
+the pipeline builds it (`place_passages`), answered under every candidate, and scored as the
+synthetic corpora are: does the greedy reply contain the answer, and the answer's teacher-forced
+log-probability. All the questions are the dev set: keep some back to check the profile on.
 """
 
 from __future__ import annotations
@@ -19,11 +19,9 @@ from typing import Any
 from tqdm import tqdm
 from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
-from ...engine.spans import rank_weight
 from ...generation import Generator
 from ...rag.embedding import Embedder
-from ...rag.order import order_passages
-from ...rag.prompt import build_prompt
+from ...rag.pipeline import place_passages
 from ...rag.store import RagIndex
 from ..records import Checkpoint, Record, record_key, set_setting
 from ..scoring import score_answer
@@ -101,17 +99,10 @@ def score_own(
     )
     for number, asked in enumerate(own.questions):
         retrieved = own.index.search(embedder.embed([asked.question]), preset.retrieve)[0]
-        ranked = [(chunk, rank) for rank, (chunk, _) in enumerate(retrieved, start=1)]
         for name in names:
             if ("rag", SPLIT, preset.retrieve, number, name) not in done:
                 keep, order = setting_of(name, preset)
-                placed = order_passages(ranked[:keep], order)
-                prompt = build_prompt(
-                    generator,
-                    asked.question,
-                    [c for c, _ in placed],
-                    [rank_weight(r, len(placed)) for _, r in placed],
-                )
+                prompt, placed = place_passages(generator, asked.question, retrieved[:keep], order)
                 sample = Sample(
                     task="rag",
                     split=SPLIT,
