@@ -4,8 +4,9 @@ Five settings answer the same retrieved chunks: the baseline (chunks best first,
 return them), the paper's SRA, the best passage order alone (`best_last`, the RAG benchmark's dev
 choice), and guided SRA without and with that order. A top-k of 5 keeps the prompt short enough
 for the bundled 135M model to have a chance (README, Results). Where the model has a profile (the
-one the package ships for it, or `--profile`), a sixth answers with its measured number of chunks
-and order. One line says which won; the demo is a demo, not an evaluation (the benchmark in the
+one the package ships for it, or `--profile`), its measured number of chunks and order answer too:
+as a sixth row, or as the row they coincide with, renamed (SmolLM2's is `best_last = profile`).
+One line says which won; the demo is a demo, not an evaluation (the benchmark in the
 README is that).
 """
 

@@ -18,7 +18,7 @@ PassageOrder = Literal["retrieved", "best_last", "long_context"]
 ORDERS: tuple[str, ...] = ("retrieved", "best_last", "long_context")
 
 DEFAULT_ORDER: PassageOrder = "retrieved"
-"""The pipeline's order until the RAG benchmark's ship rule picks another (README, Results)."""
+"""The order where neither the caller nor a model's profile (`rag.profile`) gives one."""
 
 T = TypeVar("T")
 

@@ -4,8 +4,8 @@ which order.
 Small models read a few passages better than many, and each model differently (README, Results),
 so the setting is measured per model (`sra-rag calibrate`) and kept as a small JSON file that
 `RagPipeline` and both framework adapters load (`profile=...`). A profile also keeps how it was
-measured, so a reader can judge it. Profiles of the bundled models that passed the RAG benchmark's
-ship rule on its test split come with the package (`shipped_profile`).
+measured, so a reader can judge it. Profiles of the bundled models that passed the ship rule on
+the test split (`sra-rag calibrate --test`) come with the package (`shipped_profile`).
 """
 
 from __future__ import annotations
