@@ -176,6 +176,14 @@ def test_calibrate_another_model_and_load_its_profile_everywhere(
     )
 
     _, index, embedder = demo_index
+    from sra_rag.eval.rag.samples import retrieve_samples
+    from sra_rag.eval.records import record_key
+
+    smoke = CALIBRATION_PRESETS["smoke"]
+    samples = retrieve_samples(embedder, smoke.seed, "dev", smoke.retrieve, smoke.dev_questions)
+    assert {record_key(r) for r in made["calibration"]["records"]} == {
+        s.record_key(name) for s in samples for name in made["calibration"]["candidates"]
+    }  # a resumed run skips exactly what it scored
     model = transformers.AutoModelForCausalLM.from_pretrained(small_model_dir)
     tokenizer = transformers.AutoTokenizer.from_pretrained(small_model_dir)
     pipeline = RagPipeline(index, embedder, Generator(model, tokenizer), profile=out)

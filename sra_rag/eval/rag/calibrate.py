@@ -69,7 +69,7 @@ def score(
     """Every sample under every setting, resuming from the scorer's checkpoint; logs the time
     the rest will take once the first question still to do is done."""
     done = scorer.store.done()
-    todo = [s for s in samples if any(("rag", s.case.split, s.k, s.case.index, n) not in done for n in names)]
+    todo = [s for s in samples if any(s.record_key(n) not in done for n in names)]
     if todo:
         start = time.perf_counter()
         scorer.run(todo[:1], names, f"{phase} (first question)", progress)

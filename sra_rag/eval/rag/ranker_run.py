@@ -64,11 +64,6 @@ def record_attention(generator: Any, rag: RagSample, question: str) -> torch.Ten
     return share.by_layer_and_head().float()
 
 
-def _key(rag: RagSample, setting: str) -> tuple[Any, ...]:
-    """A record's checkpoint key (`records.record_key`) for this question and setting."""
-    return ("rag", rag.case.split, rag.k, rag.case.index, setting)
-
-
 def _scores_record(generator: Any, rag: RagSample) -> Record:
     gold = rag.gold_rank()
     return {
@@ -180,11 +175,11 @@ def run(
     rags = retrieve_samples(embedder, SEED, "dev", k, samples)
     done = {record_key(r): r for r in store.records}
     for rag in tqdm(rags, desc="attention", disable=not progress, dynamic_ncols=True):
-        if _key(rag, "attention") not in done:
+        if rag.record_key("attention") not in done:
             record = _scores_record(generator, rag)
             store.add(record)
-            done[_key(rag, "attention")] = record
-    scored = [done[_key(rag, "attention")] for rag in rags]
+            done[rag.record_key("attention")] = record
+    scored = [done[rag.record_key("attention")] for rag in rags]
     attention = torch.tensor([r["attention"] for r in scored])
     free = torch.tensor([r["free"] for r in scored])
     gold = [r["gold_slot"] for r in scored]
@@ -196,7 +191,7 @@ def run(
     bar = tqdm(total=len(rags) * len(names), desc="answers", disable=not progress, dynamic_ncols=True)
     for i, rag in enumerate(rags):
         for name in names:
-            if _key(rag, name) not in done:
+            if rag.record_key(name) not in done:
                 ranker, top = name.rsplit("_top", 1)
                 slots = torch.sort(-ranked[ranker][i], stable=True).indices[: int(top)].tolist()
                 record = _answer(generator, rag, slots, name, style, max_new_tokens)

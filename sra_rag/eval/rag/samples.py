@@ -10,6 +10,7 @@ wins in the pipeline.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 from ...engine.spans import PromptSpans
 from ...generation import Generator
@@ -46,6 +47,10 @@ class RagSample:
         """The gold document's rank (from 1) among the top `k` (default: all retrieved), or None."""
         ids = [doc_id for doc_id, _ in self.ranked[: k or self.k]]
         return ids.index(self.case.gold_id) + 1 if self.case.gold_id in ids else None
+
+    def record_key(self, setting: str) -> tuple[Any, ...]:
+        """The checkpoint key (`records.record_key`) of this question scored under `setting`."""
+        return ("rag", self.case.split, self.k, self.case.index, setting)
 
 
 def documents_for(k: int) -> int:
