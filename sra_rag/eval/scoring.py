@@ -87,6 +87,77 @@ def score_answer(
     }
 
 
+def _greedy(model: PreTrainedModel, first: torch.Tensor, cache: Any, count: int) -> list[int]:
+    """Up to `count` greedy tokens from `first` (the next-token log-probabilities) and `cache`,
+    ending early at the end of the reply."""
+    eos = model.generation_config.eos_token_id
+    eos_ids = set(eos if isinstance(eos, list) else [eos] if eos is not None else [])
+    new = [int(first.argmax())]
+    while len(new) < count and new[-1] not in eos_ids:
+        step = model(torch.tensor([[new[-1]]], device=model.device), cache=cache, use_cache=True)
+        cache = step.cache
+        new.append(int(step.logits[0, -1].argmax()))
+    return new
+
+
+@torch.inference_mode()
+def score_as_asked(
+    model: PreTrainedModel,
+    tokenizer: PreTrainedTokenizerBase,
+    prompt_ids: list[int],
+    stem: str,
+    answer: str,
+    free_tokens: int,
+    forced_tokens: int,
+    continuation: str | None = None,
+) -> dict[str, Any]:
+    """A RAG answer scored as a user gets it, and the gold answer's log-probability beside it.
+
+    The prompt (exactly `RagPipeline.ask`'s tokens) is prefilled whole under the model's current
+    setting, so SRA acts on it as in `ask`. From that one cache: the free-form greedy reply
+    (`free_tokens`; `free_contains`: the gold answer is in it), and, after the reply stem that
+    restates the question (`stem`), the gold answer's teacher-forced log-probability and the
+    stem-forced greedy reply (`contains`, `forced_tokens`). The stem and the answer continue the
+    cache as decode-side passes, which SRA leaves to the stock kernel as generation does. With no
+    stem (your own questions, `sra-rag calibrate --questions`), the answer follows the prompt;
+    `continuation` is the answer as it continues what precedes it (default: after a space).
+    """
+    start = time.perf_counter()
+    device = model.device
+    ids = torch.tensor([prompt_ids], device=device)
+    stem_ids = tokenizer(stem, add_special_tokens=False).input_ids
+    gold = tokenizer(continuation or f" {answer}", add_special_tokens=False).input_ids
+    with _quiet_continuations():
+        out = model(ids, use_cache=True, logits_to_keep=1)
+        free = _greedy(model, out.logits[0, -1], copy.deepcopy(out.cache), free_tokens)
+        stemmed = (
+            model(torch.tensor([stem_ids], device=device), cache=out.cache, use_cache=True, logits_to_keep=1)
+            if stem_ids
+            else out
+        )
+        first = stemmed.logits[0, -1].float().log_softmax(-1)
+        logits = [first]
+        if len(gold) > 1:
+            forced = model(
+                torch.tensor([gold[:-1]], device=device), cache=copy.deepcopy(stemmed.cache), use_cache=True
+            )
+            logits += list(forced.logits[0].float().log_softmax(-1))
+        forced_reply = _greedy(model, first, stemmed.cache, forced_tokens)
+    token_logprobs = [float(lp[t]) for lp, t in zip(logits, gold, strict=True)]
+    free_text = tokenizer.decode(free, skip_special_tokens=True)
+    forced_text = tokenizer.decode(forced_reply, skip_special_tokens=True)
+    gold_text = normalize(answer)
+    return {
+        "free_generated": free_text,
+        "free_contains": gold_text in normalize(free_text),
+        "logprob": sum(token_logprobs),
+        "answer_tokens": len(token_logprobs),
+        "generated": forced_text,
+        "contains": gold_text in normalize(forced_text),
+        "seconds": time.perf_counter() - start,
+    }
+
+
 @torch.inference_mode()
 def score_perplexity(
     model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase, sample: Sample, tail: int

@@ -19,6 +19,7 @@ from .embedding import Embedder
 from .order import check_order, order_passages
 from .profile import DEFAULT_TOP_K, SHIPPED, RagProfile, passage_setting, resolve_profile
 from .prompt import RagPrompt, build_prompt
+from .prompt_layout import DEFAULT_LAYOUT, check_layout
 from .store import RagIndex, load_index
 
 
@@ -44,24 +45,30 @@ class RagAnswer:
 
 
 def place_passages(
-    generator: Generator, question: str, retrieved: list[tuple[Chunk, float]], order: str
+    generator: Generator,
+    question: str,
+    retrieved: list[tuple[Chunk, float]],
+    order: str,
+    layout: str = DEFAULT_LAYOUT,
 ) -> tuple[RagPrompt, list[tuple[Chunk, float, int]]]:
-    """The prompt over `retrieved` (best first) in `order`, each source weighted by its retrieval
-    rank; and the sources in prompt order as (chunk, score, retriever rank)."""
+    """The prompt over `retrieved` (best first) in `order` and `layout`, each source weighted by
+    its retrieval rank; and the sources in prompt order as (chunk, score, retriever rank)."""
     ranked = [(c, s, rank) for rank, (c, s) in enumerate(retrieved, start=1)]
     placed = order_passages(ranked, order)
     weights = [rank_weight(rank, len(placed)) for _, _, rank in placed]  # the retriever's order
-    return build_prompt(generator, question, [c for c, _, _ in placed], weights), placed
+    return build_prompt(generator, question, [c for c, _, _ in placed], weights, layout), placed
 
 
 class RagPipeline:
-    """One index, one embedder, one generator; `ask` answers with the pipeline's SRA setting.
+    """One index, one embedder, one generator; `ask` answers with the pipeline's setting.
 
-    `top_k` chunks are retrieved and placed in the prompt in `order` (`rag.order`). Where the
-    caller leaves them out, the `profile` decides (a `RagProfile`, its JSON file, or "shipped": the
-    package's measured profile for this model, if it ships one), else 16 and `retrieved`. Every call
-    hands the sources' spans and relevance weights (by retrieval rank) to the model, so a guided SRA
-    setting can use them.
+    `top_k` chunks are retrieved and placed in the prompt in `order` (`rag.order`) and `prompt`
+    layout (`rag.prompt_layout`), and answered with the `sra` setting. Where the caller leaves
+    them out, the `profile` decides all four, as they were measured together (a `RagProfile`, its
+    JSON file, or "shipped": the package's measured profile for this model's weights, if it ships
+    one; None: no profile), else 16, `retrieved`, `sources_first` and the model's own SRA setting.
+    Every call hands the sources' spans and relevance weights (by retrieval rank) to the model, so
+    a guided SRA setting can use them.
     """
 
     def __init__(
@@ -73,6 +80,8 @@ class RagPipeline:
         top_k: int | None = None,
         max_new_tokens: int = 48,
         order: str | None = None,
+        prompt: str | None = None,
+        sra: AnyConfig | None = DEFAULT,
         profile: RagProfile | str | Path | None = SHIPPED,
     ) -> None:
         if index.embedding_model != embedder.name or index.dimension != embedder.dimension:
@@ -82,9 +91,16 @@ class RagPipeline:
             )
         if top_k is not None and top_k < 1:
             raise ValueError(f"top_k must be >= 1, got {top_k}")
-        self.profile = resolve_profile(profile, str(generator.model.config.name_or_path))
+        if prompt is not None:
+            check_layout(prompt)
+        if sra is not DEFAULT:
+            check_config(sra)
+        self.profile = resolve_profile(profile, generator.model)
         keep, self.order = passage_setting(self.profile, top_k, order)
         self.top_k = keep or DEFAULT_TOP_K
+        self.layout = prompt or (self.profile.prompt if self.profile else DEFAULT_LAYOUT)
+        # the setting `ask` uses (DEFAULT: the model's own)
+        self.sra = self.profile.sra if sra is DEFAULT and self.profile else sra
         self.index = index
         self.embedder = embedder
         self.generator = generator
@@ -102,9 +118,12 @@ class RagPipeline:
     ) -> RagPipeline:
         """A saved index (its folder, or one already loaded), the bundled embedder and a model
         (None: the bundled SmolLM2); `load_kwargs` go to `load_model` (`device_map`, `dtype`,
-        `quantization_config`, ...)."""
+        `quantization_config`, ...). `sra` (DEFAULT: the profile's, else load_model's) is the
+        pipeline's setting."""
         if options.get("order") is not None:
             check_order(options["order"])
+        if options.get("prompt") is not None:
+            check_layout(options["prompt"])
         if options.get("profile", SHIPPED) != SHIPPED:  # a missing or bad profile fails before loading
             options["profile"] = resolve_profile(options["profile"])
         if not isinstance(index, RagIndex):
@@ -114,7 +133,7 @@ class RagPipeline:
         if sra is not DEFAULT:
             load["sra"] = sra
         loaded, tokenizer = load_model(model, **load)
-        return cls(index, embedder, Generator(loaded, tokenizer), **options)
+        return cls(index, embedder, Generator(loaded, tokenizer), sra=sra, **options)
 
     def retrieve(self, question: str) -> list[tuple[Chunk, float]]:
         """The top-k chunks for `question`, best first."""
@@ -122,15 +141,16 @@ class RagPipeline:
 
     def prompt(self, question: str) -> tuple[RagPrompt, list[tuple[Chunk, float, int]]]:
         """The prompt, and its sources in prompt order as (chunk, score, retriever rank)."""
-        return place_passages(self.generator, question, self.retrieve(question), self.order)
+        return place_passages(self.generator, question, self.retrieve(question), self.order, self.layout)
 
     def ask(self, question: str, *, sra: AnyConfig | None = DEFAULT, attention: bool = False) -> RagAnswer:
-        """Answer from the retrieved sources; with `attention`, measure the question's attention
-        on each source during the same prefill pass (SRA rules included)."""
+        """Answer from the retrieved sources with `sra` (DEFAULT: the pipeline's setting); with
+        `attention`, measure the question's attention on each source during the same prefill pass
+        (SRA rules included)."""
         if sra is not DEFAULT:
             check_config(sra)
         prompt, retrieved = self.prompt(question)
-        return self._answer(question, prompt, retrieved, sra, attention)
+        return self._answer(question, prompt, retrieved, self.sra if sra is DEFAULT else sra, attention)
 
     def compare(self, question: str, sra: AnyConfig | None = DEFAULT) -> tuple[RagAnswer, RagAnswer]:
         """The same retrieved prompt answered without SRA and with it (the model's setting by

@@ -1,10 +1,11 @@
-"""The stuffed RAG prompt: numbered sources first, the question last.
+"""The stuffed RAG prompt: numbered sources and the question, in a layout (`prompt_layout`).
 
-The question closes the prompt so that SRA's outer loop and the guided rules, which work on the
-question's rows, see it. The prompt is rendered and tokenised once, here, and the token span of
-every source, with its relevance weight, located in it at the same time: the generator and the
-attention probe take those spans as they are. A model without a chat template (a base model) gets
-the same text as a plain completion prompt.
+The default layout closes the prompt with the question, so that SRA's outer loop and the guided
+rules, which work on the question's rows, see it; a question-first layout is located before the
+sources, and the guided rules then act on the rows after the last source. The prompt is rendered
+and tokenised once, here, and the token span of every source, with its relevance weight, located
+in it at the same time: the generator and the attention probe take those spans as they are. A
+model without a chat template (a base model) gets the same text as a plain completion prompt.
 """
 
 from __future__ import annotations
@@ -15,11 +16,7 @@ from dataclasses import dataclass
 from ..engine.spans import PromptSpans
 from ..generation import Generator, PreparedPrompt, Prompt
 from .chunking import Chunk
-
-SYSTEM = (
-    "You answer questions using only the numbered sources the user gives you. "
-    "Reply with the answer alone, in a few words, without explanation."
-)
+from .prompt_layout import DEFAULT_LAYOUT, LAYOUTS, check_layout
 
 
 @dataclass(frozen=True)
@@ -58,10 +55,12 @@ def build_prompt(
     question: str,
     chunks: Sequence[Chunk],
     weights: Sequence[float] | None = None,
+    layout: str = DEFAULT_LAYOUT,
 ) -> RagPrompt:
     """The sources numbered from 1 in the order given (each with its relevance weight, if given:
-    see `spans.rank_weight`), then the question; chat messages when the tokenizer has a chat
-    template."""
+    see `spans.rank_weight`) and the question, in `layout`; chat messages when the tokenizer has
+    a chat template."""
+    check_layout(layout)
     if not question.strip():
         raise ValueError("the question is empty")
     if not chunks:
@@ -69,13 +68,15 @@ def build_prompt(
     if weights is not None and len(weights) != len(chunks):
         raise ValueError(f"got {len(weights)} weights for {len(chunks)} sources")
     blocks = [_source_block(i, c) for i, c in enumerate(chunks, start=1)]
-    ask = f"Question: {question.strip()}\nAnswer:"
-    user = "Sources:\n\n" + "\n\n".join(blocks) + "\n\n" + ask
+    shape = LAYOUTS[layout]
+    ask = shape.ask.format(question=question.strip())
+    sources = shape.sources_heading + "\n\n" + "\n\n".join(blocks)
+    user = f"{ask}\n\n{sources}\n\nAnswer:" if shape.question_first else f"{sources}\n\n{ask}"
     messages: Prompt
     if getattr(generator.tokenizer, "chat_template", None):
-        messages = [{"role": "system", "content": SYSTEM}, {"role": "user", "content": user}]
+        messages = [{"role": "system", "content": shape.system}, {"role": "user", "content": user}]
     else:
-        messages = f"{SYSTEM}\n\n{user}"
+        messages = f"{shape.system}\n\n{user}"
     given = [None] * len(blocks) if weights is None else [float(w) for w in weights]
     numbered = [(block, w, str(i)) for i, (block, w) in enumerate(zip(blocks, given, strict=True), 1)]
     return RagPrompt(messages, generator.prepare(messages, passages=numbered, question=ask))

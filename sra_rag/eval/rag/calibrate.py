@@ -1,70 +1,84 @@
-"""`sra-rag calibrate`: a model's best passage setting, measured on the dev split of the synthetic
-corpora and written as a profile (`rag.profile.RagProfile`) that the pipeline and both adapters load.
+"""`sra-rag calibrate`: a model's best RAG setting — how many passages, which order, which prompt
+layout, which attention setting — measured on the dev split of the synthetic corpora and written
+as a profile (`rag.profile.RagProfile`) that the pipeline and both adapters apply as measured.
 
 Each question has its own corpus of 40 short biographies; MiniLM + FAISS retrieve 16 of them, as
-`RagPipeline` does by default. A candidate keeps the retriever's best `keep` in one order (orders
-that place `keep` passages alike run once), and the model answers (greedy) and is scored on the gold
-answer's teacher-forced log-probability. `profile_rule.CHOICE` picks the profile; it and the ship
-rule are copied into the file, and the test phase (`profile_verdict`) refuses a profile chosen under
-other rules or other candidates.
+`RagPipeline` does by default. Every candidate is answered as `ask` answers it (`asked`): the
+pipeline's prompt, its attention setting, a free-form greedy reply, with the stem-forced gold
+log-probability beside it. The search is successive halving (`profile_rule.CHOICE`); the rule
+and the ship rule are copied into the file, and the test phase (`profile_verdict`) refuses a
+profile chosen under other rules.
 """
 
 from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
+from ...model_identity import weights_fingerprint
 from ...rag.embedding import Embedder
 from ...rag.profile import RagProfile
 from ..provenance import provenance
 from ..records import Checkpoint, Record, paired
 from ..stats import accuracy, mcnemar, mean_interval
 from ..tasks import Style
-from .candidates import candidates, reference, setting_of
+from .asked import AskedScorer
+from .candidates import arrangements, in_layouts, reference, setting_of, with_attention
 from .own_questions import OwnQuestions, score_own
 from .presets import CalibrationPreset
-from .profile_rule import CHOICE, SHIP, choose
-from .rule import difference
-from .run import Scorer
+from .profile_rule import CHOICE, SHIP, choose, ranked
 from .samples import RagSample, rank_counts, retrieve_samples
 
 logger = logging.getLogger(__name__)
 
 
+def compare(records: list[Record], setting: str, against: str) -> dict[str, Any]:
+    """Paired differences of `setting` minus `against`: free-form accuracy (`accuracy`, what the
+    rules read), stem-forced accuracy and gold log-probability, and McNemar's exact p-value of
+    the free-form difference."""
+    diffs = paired(records, setting, "free_contains", against)
+    return {
+        "accuracy": mean_interval(diffs),
+        "forced_accuracy": mean_interval(paired(records, setting, "contains", against)),
+        "logprob": mean_interval(paired(records, setting, "logprob", against)),
+        "mcnemar_p": mcnemar(diffs.count(1.0), diffs.count(-1.0)),
+    }
+
+
 def table(records: list[Record], names: list[str], against: str) -> dict[str, dict[str, Any]]:
-    """Per setting: accuracy, mean gold log-probability, and both paired against `against` (with
-    the exact McNemar p-value of the accuracy difference)."""
+    """Per setting: free-form and stem-forced accuracy, mean gold log-probability, and each paired
+    against `against`."""
     out = {}
     for name in names:
         mine = [r for r in records if r["setting"] == name]
         out[name] = {
-            "accuracy": accuracy([r["contains"] for r in mine]),
+            "accuracy": accuracy([r["free_contains"] for r in mine]),
+            "forced_accuracy": accuracy([r["contains"] for r in mine]),
             "logprob": mean_interval([r["logprob"] for r in mine]),
             "prompt_tokens": mean_interval([r["prompt_tokens"] for r in mine])["mean"],
-            f"vs_{against}": {
-                **difference(records, name, against),
-                "mcnemar_p": mcnemar_p(records, name, against),
-            },
+            f"vs_{against}": compare(records, name, against),
         }
     return out
 
 
-def mcnemar_p(records: list[Record], setting: str, against: str) -> float:
-    diffs = paired(records, setting, "contains", against)
-    return mcnemar(diffs.count(1.0), diffs.count(-1.0))
-
-
 def fingerprint(model_name: str, style: Style, preset: CalibrationPreset) -> dict[str, Any]:
     """What a checkpointed record depends on besides its key: a changed run starts afresh."""
-    return {"benchmark": "calibrate", "model": model_name, "style": style, **preset.to_dict()}
+    return {
+        "benchmark": "calibrate",
+        "scoring": "as_asked",
+        "model": model_name,
+        "style": style,
+        **preset.to_dict(),
+    }
 
 
 def score(
-    scorer: Scorer, samples: list[RagSample], names: list[str], phase: str, progress: bool
+    scorer: AskedScorer, samples: list[RagSample], names: list[str], phase: str, progress: bool
 ) -> list[Record]:
     """Every sample under every setting, resuming from the scorer's checkpoint; logs the time
     the rest will take once the first question still to do is done."""
@@ -85,6 +99,21 @@ def score(
     return [r for r in scorer.store.records if (r["split"], r["index"]) in keys and r["setting"] in names]
 
 
+def search(
+    run: Callable[[list[str], str], list[Record]], preset: CalibrationPreset
+) -> tuple[list[str], dict[str, dict[str, Any]], list[Record]]:
+    """`CHOICE`'s successive halving: every arrangement, the best in other layouts, the best stock
+    settings with each attention setting. Returns the candidates run, their table and records."""
+    ref = reference(preset)
+    names = [ref, *arrangements(preset)]
+    rows = table(run(names, "arrangements"), names, ref)
+    names += in_layouts(ranked(rows, names[1:], ref)[: preset.layouts_on])
+    rows = table(run(names, "layouts"), names, ref)
+    names += with_attention(ranked(rows, names[1:], ref)[: preset.attention_on])
+    records = run(names, "attention")
+    return names, table(records, names, ref), records
+
+
 def calibrate(
     model: PreTrainedModel,
     tokenizer: PreTrainedTokenizerBase,
@@ -98,37 +127,47 @@ def calibrate(
     progress: bool = True,
     own: OwnQuestions | None = None,
 ) -> RagProfile:
-    """The dev phase: every candidate on the synthetic corpora's dev questions (or on `own`
-    questions over the user's index), `CHOICE` applied, as a profile."""
+    """The dev phase: the search on the synthetic corpora's dev questions (or on `own` questions
+    over the user's index), `CHOICE` applied, as a profile of this model's weights."""
     started = provenance(model_source, model)  # the code as the run starts
-    names = candidates(preset)
     made = fingerprint(model_name, style, preset)
+    run: Callable[[list[str], str], list[Record]]
     if own is None:
         store = Checkpoint(checkpoint, made)
-        scorer = Scorer(model, tokenizer, style, store, preset.max_new_tokens)
+        scorer = AskedScorer(model, tokenizer, style, store, preset.free_tokens, preset.max_new_tokens)
         samples = retrieve_samples(embedder, preset.seed, "dev", preset.retrieve, preset.dev_questions)
-        records = score(scorer, samples, names, "calibrate", progress)
+
+        def run(names: list[str], phase: str) -> list[Record]:
+            return score(scorer, samples, names, phase, progress)
+
         asked: dict[str, Any] = {"retrieval": rank_counts(samples)}
     else:
         store = Checkpoint(checkpoint, {**made, "questions": own.describe()})
-        records = score_own(
-            model, tokenizer, embedder, own, names, preset, style=style, store=store, progress=progress
-        )
+
+        def run(names: list[str], phase: str) -> list[Record]:
+            return score_own(
+                model, tokenizer, embedder, own, names, preset, style=style, store=store, progress=progress
+            )
+
         asked = {"questions": own.describe()}
-    rows = table(records, names, reference(preset))
-    chosen = choose(rows, reference(preset))
-    keep, order = setting_of(chosen, preset)
+    names, rows, records = search(run, preset)
+    ref = reference(preset)
+    chosen = choose(rows, ref)
+    keep, order, layout, sra = setting_of(chosen, preset)
     return RagProfile(
         model_name,
         keep,
         order,
+        layout,
+        sra,
+        weights_fingerprint(model),
         {
             "choice_rule": CHOICE,
             "ship_rule": SHIP,
             "preset": preset.to_dict(),
             "prompt_style": style,
             "candidates": names,
-            "reference": reference(preset),
+            "reference": ref,
             "chosen": chosen,
             "dev": {**asked, "settings": rows},
             "provenance": started,

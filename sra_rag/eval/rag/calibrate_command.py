@@ -1,4 +1,4 @@
-"""`sra-rag calibrate`: measure a model's passage profile, and (for published numbers) judge it.
+"""`sra-rag calibrate`: measure a model's RAG profile, and (for published numbers) judge it.
 
     sra-rag calibrate --model DIR                       # dev: writes profile_<model>.json
     sra-rag calibrate --model DIR --questions Q.jsonl --index INDEX   # dev on your own questions
@@ -62,12 +62,14 @@ def _signed(interval: dict[str, Any], scale: float = 1.0) -> str:
 
 
 def summary(rows: dict[str, dict[str, Any]], reference: str, title: str) -> str:
-    """A table that reads in 80 columns: accuracy, and both paired differences from the reference."""
-    lines = [title, f"{'setting':<22}{'correct':>9}  {'points vs ref':<22}{'nats vs ref':<22}"]
+    """A table: free-form accuracy (as `ask` answers) and its paired difference from the reference,
+    then the stem-forced gold log-probability's."""
+    width = max(22, *(len(name) + 2 for name in rows))
+    lines = [title, f"{'setting':<{width}}{'correct':>9}  {'points vs ref':<22}{'nats vs ref (stem)':<22}"]
     for name, row in rows.items():
         acc, diff = row["accuracy"], row[f"vs_{reference}"]
         lines.append(
-            f"{name:<22}{acc['correct']:>4}/{acc['n']:<4}  {_signed(diff['accuracy'], 100):<22}"
+            f"{name:<{width}}{acc['correct']:>4}/{acc['n']:<4}  {_signed(diff['accuracy'], 100):<22}"
             f"{_signed(diff['logprob']):<22}"
         )
     return "\n".join(lines)
@@ -137,7 +139,7 @@ def run_calibrate(args: argparse.Namespace) -> int:
             else f"dev split: {preset.dev_questions} questions"
         )
         sys.stdout.write(summary(rows, ref, f"{name}, {asked}") + "\n")
-        sys.stdout.write(f"wrote {out}: keep {made.keep}, order {made.order}\n")
+        sys.stdout.write(f"wrote {out}: {made.describe()}\n")
         return 0
     report = judge_profile(
         model,
@@ -159,7 +161,5 @@ def run_calibrate(args: argparse.Namespace) -> int:
         shipped = {k: v for k, v in profile.calibration.items() if k != "records"}
         shipped["test"] = {"report": report_path.name, "decision": report["test"]["decision"]}
         args.ship.mkdir(parents=True, exist_ok=True)
-        RagProfile(profile.model, profile.keep, profile.order, shipped).save(
-            args.ship / f"{model_slug(profile.model)}.json"
-        )
+        replace(profile, calibration=shipped).save(args.ship / f"{model_slug(profile.model)}.json")
     return 0

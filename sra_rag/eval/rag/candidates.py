@@ -1,11 +1,18 @@
-"""The candidates of a calibration, named as the RAG benchmark names settings: the retriever's best
-`keep` of the passages it retrieves, in one passage order."""
+"""The candidates of a calibration, named as the RAG benchmark names settings, searched by
+successive halving (`calibrate.calibrate`): the arrangements (the retriever's best `keep` in one
+order, the default prompt, stock attention), then the best few in the other prompt layouts, then
+the best stock settings with each attention setting."""
 
 from __future__ import annotations
 
+from ...engine.config import PRESETS, AnyConfig
 from ...rag.order import ORDERS, order_passages
+from ...rag.prompt_layout import DEFAULT_LAYOUT, LAYOUTS
 from .presets import CalibrationPreset
-from .settings import parse
+from .settings import ATTENTION, parse
+
+CALIBRATED_PRESETS = ("paper", "transition", "guided", "guided_fim", "guided_pasta")
+"""The shipped attention presets calibrate tries (not `paper_demo`: a demonstration's strengths)."""
 
 
 def setting_name(order: str, keep: int, retrieve: int) -> str:
@@ -14,10 +21,11 @@ def setting_name(order: str, keep: int, retrieve: int) -> str:
 
 
 def reference(preset: CalibrationPreset) -> str:
+    """Plain stuffing: every retrieved passage, best first, the default prompt, stock attention."""
     return setting_name("retrieved", preset.retrieve, preset.retrieve)
 
 
-def candidates(preset: CalibrationPreset) -> list[str]:
+def arrangements(preset: CalibrationPreset) -> list[str]:
     """Every kept count in every order, once per distinct arrangement of its passages."""
     names, seen = [], set()
     for keep in preset.keeps:
@@ -29,7 +37,22 @@ def candidates(preset: CalibrationPreset) -> list[str]:
     return names
 
 
-def setting_of(name: str, preset: CalibrationPreset) -> tuple[int, str]:
-    """(keep, order) of a candidate's name."""
+def in_layouts(names: list[str]) -> list[str]:
+    """Each setting in every prompt layout but the default."""
+    return [f"{name}+{layout}" for name in names for layout in LAYOUTS if layout != DEFAULT_LAYOUT]
+
+
+def attention_names() -> list[str]:
+    """The setting-name part of each calibrated attention preset."""
+    return [next(n for n, c in ATTENTION.items() if c == PRESETS[p]) for p in CALIBRATED_PRESETS]
+
+
+def with_attention(names: list[str]) -> list[str]:
+    """Each (stock) setting with each calibrated attention setting."""
+    return [f"{name}+{attention}" for name in names for attention in attention_names()]
+
+
+def setting_of(name: str, preset: CalibrationPreset) -> tuple[int, str, str, AnyConfig | None]:
+    """(keep, order, prompt layout, attention setting) of a candidate's name."""
     setting = parse(name)
-    return setting.top_k or preset.retrieve, setting.order
+    return setting.top_k or preset.retrieve, setting.order, setting.layout, setting.sra()

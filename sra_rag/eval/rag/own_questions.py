@@ -3,9 +3,10 @@
 The questions file is JSON Lines, one `{"question": "...", "answer": "..."}` per line, the answer a
 short string that a right reply contains. Each question is retrieved from the index as
 `RagPipeline` retrieves it (the bundled embedder, its best `retrieve` chunks), its prompt built as
-the pipeline builds it (`place_passages`), answered under every candidate, and scored as the
-synthetic corpora are: does the greedy reply contain the answer, and the answer's teacher-forced
-log-probability. All the questions are the dev set: keep some back to check the profile on.
+the pipeline builds it (`place_passages`), answered under every candidate (its attention setting
+included) and scored as `ask` answers: does the free-form greedy reply contain the answer, and the
+answer's teacher-forced log-probability right after the prompt (your questions have no reply stem).
+All the questions are the dev set: keep some back to check the profile on.
 """
 
 from __future__ import annotations
@@ -19,13 +20,15 @@ from typing import Any
 from tqdm import tqdm
 from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
+from ...engine.patch import disable_sra
+from ...engine.spans import use_spans
 from ...generation import Generator
 from ...rag.embedding import Embedder
 from ...rag.pipeline import place_passages
 from ...rag.store import RagIndex
 from ..records import Checkpoint, Record, record_key, set_setting
-from ..scoring import score_answer
-from ..tasks import Sample, Style
+from ..scoring import score_as_asked
+from ..tasks import Style
 from .candidates import setting_of
 from .presets import CalibrationPreset
 
@@ -90,9 +93,8 @@ def score_own(
     store: Checkpoint,
     progress: bool = True,
 ) -> list[Record]:
-    """Every question under every candidate (the stock model), resuming from `store`."""
+    """Every question under every candidate, resuming from `store`."""
     generator = Generator(model, tokenizer)
-    set_setting(model, None)
     done = store.done()
     bar = tqdm(
         total=len(own.questions) * len(names), desc="calibrate", disable=not progress, dynamic_ncols=True
@@ -101,24 +103,35 @@ def score_own(
         retrieved = own.index.search(embedder.embed([asked.question]), preset.retrieve)[0]
         for name in names:
             if ("rag", SPLIT, preset.retrieve, number, name) not in done:
-                keep, order = setting_of(name, preset)
-                prompt, placed = place_passages(generator, asked.question, retrieved[:keep], order)
-                sample = Sample(
-                    task="rag",
-                    split=SPLIT,
-                    index=number,
-                    target_tokens=preset.retrieve,
-                    depth=-1.0,
-                    prompt=generator.render(prompt.messages),
-                    continuation=asked.answer if style == "chat" else f" {asked.answer}",
-                    answer=asked.answer,
-                    prompt_tokens=prompt.length,
-                    gold_depth=None,
-                    style=style,
+                keep, order, layout, sra = setting_of(name, preset)
+                prompt, placed = place_passages(generator, asked.question, retrieved[:keep], order, layout)
+                set_setting(model, sra)
+                with use_spans(prompt.spans):
+                    metrics = score_as_asked(
+                        model,
+                        tokenizer,
+                        prompt.prepared.input_ids[0].tolist(),
+                        "",
+                        asked.answer,
+                        preset.free_tokens,
+                        preset.max_new_tokens,
+                        asked.answer if style == "chat" else f" {asked.answer}",
+                    )
+                store.add(
+                    {
+                        "task": "rag",
+                        "split": SPLIT,
+                        "index": number,
+                        "target_tokens": preset.retrieve,
+                        "answer": asked.answer,
+                        "setting": name,
+                        "prompt_tokens": prompt.length,
+                        "passages": len(placed),
+                        **metrics,
+                    }
                 )
-                metrics = score_answer(model, tokenizer, sample, preset.max_new_tokens)
-                store.add({**sample.to_dict(), "setting": name, "passages": len(placed), **metrics})
             bar.update()
     bar.close()
+    disable_sra(model)
     wanted = {("rag", SPLIT, preset.retrieve, i, n) for i in range(len(own.questions)) for n in names}
     return [r for r in store.records if record_key(r) in wanted]

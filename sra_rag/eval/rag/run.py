@@ -26,7 +26,7 @@ from ...engine.spans import even_spans, use_spans
 from ...generation import Generator
 from ...rag.embedding import Embedder
 from ..provenance import weights_sha256
-from ..records import Checkpoint, Record, paired, sample_key, set_setting, versions
+from ..records import Checkpoint, Record, moved_mass, paired, sample_key, set_setting, versions
 from ..scoring import score_answer, score_perplexity
 from ..stats import accuracy, mean_interval
 from ..tasks import Style, held_text
@@ -77,9 +77,6 @@ class Scorer:
         set_setting(self.model, setting.sra())
         with use_spans(prompt.weighted(setting.weights)), record_diagnostics() as diag:
             metrics = score_answer(self.model, self.tokenizer, prompt.sample, self.max_new_tokens)
-        summary = diag.summary()
-        masses = summary.get("passage_mass", [])
-        gold_mass = masses[prompt.gold_position] if masses and prompt.gold_position is not None else None
         return {
             **prompt.sample.to_dict(),
             "phase": phase,
@@ -89,8 +86,7 @@ class Scorer:
             "cell_gold_rank": rag.gold_rank(),
             "gold_position": prompt.gold_position,
             "passages": prompt.passages,
-            "redistributed_mass": summary["redistributed_mass"],
-            "gold_mass_change": gold_mass,
+            **moved_mass(diag.summary(), prompt.gold_position),
             **metrics,
         }
 

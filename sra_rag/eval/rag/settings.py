@@ -1,23 +1,25 @@
 """What the RAG benchmark compares: a setting is a passage order, a top-k, an SRA config and the
 passage weights a guided config sees.
 
-Names read as `order[+top-k][+config]`: `retrieved` is the baseline (best passage first, as
+Names read as `order[+top-k][+layout][+config]`: `retrieved` is the baseline (best passage first, as
 retrievers return them, no SRA), `best_last+paper` the paper's SRA on the reversed order,
 `retrieved+top3` the three best passages only, `best_last+dispense_s1_t0.05` a guided
 candidate, `+oracle` the same rule aimed by the gold label (an upper bound, never shipped), and
-`retrieved+gold` the gold passage alone (the reader's ceiling: what perfect retrieval would give).
+`retrieved+gold` the gold passage alone (the reader's ceiling: what perfect retrieval would give),
+`best_last+top3+single_fact` a prompt layout other than the default (`rag.prompt_layout`).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
 
-from ...engine.config import GUIDED_RULES, PAPER, AnyConfig
+from ...engine.config import GUIDED_RULES, PAPER, PRESETS, AnyConfig
 from ...engine.guided import GuidedConfig
 from ...engine.guided_dispense import GuidedDispense
 from ...engine.guided_fim import GuidedFim
 from ...engine.guided_pasta import GuidedPasta
 from ...rag.order import ORDERS
+from ...rag.prompt_layout import DEFAULT_LAYOUT, LAYOUTS
 
 BASELINE = "retrieved"
 NATIVE = GuidedDispense.rule
@@ -36,6 +38,9 @@ GUIDED_CANDIDATES: dict[str, GuidedConfig] = {
 (fim), scale and the number of emphasised passages (pasta); layers 1..L-2 throughout."""
 
 CONFIGS: dict[str, AnyConfig] = {"paper": PAPER, **GUIDED_CANDIDATES}
+"""The RAG benchmark's SRA candidates (its committed plans record them)."""
+ATTENTION: dict[str, AnyConfig] = {**CONFIGS, "transition": PRESETS["transition"]}
+"""Every attention setting a setting name may carry."""
 
 
 def config_dicts() -> dict[str, dict]:
@@ -51,6 +56,7 @@ class RagSetting:
     config: str | None = None
     weights: str = "retriever"
     gold_only: bool = False
+    layout: str = DEFAULT_LAYOUT
 
     @property
     def name(self) -> str:
@@ -59,6 +65,8 @@ class RagSetting:
             parts.append("gold")
         if self.top_k is not None:
             parts.append(f"top{self.top_k}")
+        if self.layout != DEFAULT_LAYOUT:
+            parts.append(self.layout)
         if self.config is not None:
             parts.append(self.config)
         if self.weights == "oracle":
@@ -66,7 +74,7 @@ class RagSetting:
         return "+".join(parts)
 
     def sra(self) -> AnyConfig | None:
-        return None if self.config is None else CONFIGS[self.config]
+        return None if self.config is None else ATTENTION[self.config]
 
     @property
     def guided(self) -> bool:
@@ -87,7 +95,9 @@ def parse(name: str) -> RagSetting:
             setting = replace(setting, weights="oracle")
         elif part == "gold":
             setting = replace(setting, gold_only=True)
-        elif part in CONFIGS:
+        elif part in LAYOUTS and part != DEFAULT_LAYOUT:
+            setting = replace(setting, layout=part)
+        elif part in ATTENTION:
             setting = replace(setting, config=part)
         else:
             raise ValueError(f"unknown part {part!r} in setting {name!r}")
