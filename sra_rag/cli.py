@@ -34,7 +34,8 @@ from .eval.longprompt.command import add_eval_arguments
 from .eval.rag.calibrate_command import add_calibrate_arguments
 from .eval.rag.command import add_rag_arguments
 from .rag.order import DEFAULT_ORDER, ORDERS
-from .rag.profile import DEFAULT_TOP_K, SHIPPED
+from .rag.profile import DEFAULT_TOP_K, NO_PROFILE, SHIPPED
+from .rag.prompt_layout import DEFAULT_LAYOUT, LAYOUTS
 
 logger = logging.getLogger("sra_rag.cli")
 
@@ -49,9 +50,14 @@ def _later(module: str, function: str) -> Callable[[argparse.Namespace], int]:
     return run
 
 
-def _config(args: argparse.Namespace) -> AnyConfig | None:
-    config = load_config(args.config)  # also with --no-sra: a bad config is an error, never ignored
-    return None if getattr(args, "no_sra", False) else config
+def _config(args: argparse.Namespace) -> Any:
+    """The SRA setting asked for: --no-sra, --config, or DEFAULT (the profile's, else the paper's)."""
+    from .generation import DEFAULT
+
+    config = None if args.config is None else load_config(args.config)  # a bad one fails, --no-sra too
+    if getattr(args, "no_sra", False):
+        return None
+    return DEFAULT if config is None else config
 
 
 def _console() -> Any:
@@ -76,7 +82,8 @@ def _pipeline(index_path: str | Path, args: argparse.Namespace, sra: AnyConfig |
         load_kwargs=load,
         top_k=args.top_k,
         order=args.order,
-        profile=args.profile or SHIPPED,
+        prompt=args.prompt,
+        profile=None if args.profile == NO_PROFILE else args.profile or SHIPPED,
         max_new_tokens=args.max_new_tokens,
     )
 
@@ -104,9 +111,12 @@ def _ask(args: argparse.Namespace) -> int:
     console.print(answer.answer)
     sra = answer.sra.name if answer.sra else "off"
     facts = (
-        f"{answer.prompt_tokens} prompt tokens, {answer.seconds:.1f} s, SRA: {sra}, order: {pipeline.order}"
+        f"{answer.prompt_tokens} prompt tokens, {answer.seconds:.1f} s, SRA: {sra}, "
+        f"{len(answer.sources)} sources, order: {pipeline.order}, prompt: {pipeline.layout}"
     )
     console.print(f"[dim]{facts}[/dim]")
+    profile = pipeline.profile.describe() if pipeline.profile else "none (plain defaults)"
+    console.print(f"[dim]profile: {profile}[/dim]")
     for s in answer.sources:
         console.print(f"[dim][{s.number}] {s.chunk.source} (score {s.score:.3f}, rank {s.rank})[/dim]")
     return 0
@@ -155,14 +165,23 @@ def _add_retrieval_options(parser: argparse.ArgumentParser) -> None:
         f"question), long_context (best at both ends); default: the profile's, else {DEFAULT_ORDER}",
     )
     parser.add_argument(
+        "--prompt",
+        choices=list(LAYOUTS),
+        help=f"the prompt layout; default: the profile's, else {DEFAULT_LAYOUT}",
+    )
+    parser.add_argument(
         "--profile",
-        help="a profile `sra-rag calibrate` wrote (default: the one the package ships for the model, if any)",
+        help="a profile `sra-rag calibrate` wrote, or 'none' (default: the one the package ships for "
+        "the model's weights, if any)",
     )
 
 
-def _add_config_option(parser: argparse.ArgumentParser) -> None:
+def _add_config_option(parser: argparse.ArgumentParser, default: str | None) -> None:
     parser.add_argument(
-        "--config", default="paper", help=f"a JSON config file or a preset: {', '.join(sorted(PRESETS))}"
+        "--config",
+        default=default,
+        help=f"a JSON config file or a preset: {', '.join(sorted(PRESETS))}"
+        + ("" if default else " (default: the profile's setting, else paper)"),
     )
 
 
@@ -190,14 +209,14 @@ def build_parser() -> argparse.ArgumentParser:
     ask.add_argument("question", help="the question to answer")
     ask.add_argument("--index", required=True, help="a folder `sra-rag index` wrote")
     ask.add_argument("--no-sra", action="store_true", help="the stock model (baseline)")
-    _add_config_option(ask)
+    _add_config_option(ask, None)
     _add_retrieval_options(ask)
     ask.set_defaults(run=_ask)
 
     compare = commands.add_parser("compare", help="baseline vs SRA answers and per-source attention")
     compare.add_argument("question", help="the question to answer")
     compare.add_argument("--index", required=True, help="a folder `sra-rag index` wrote")
-    _add_config_option(compare)
+    _add_config_option(compare, "paper")
     _add_retrieval_options(compare)
     compare.set_defaults(run=_compare)
 

@@ -28,6 +28,7 @@ from sra_rag.engine.config import PAPER, AnyConfig
 from sra_rag.generation import DEFAULT, GenerationStream, Generator, check_setting, describe_setting
 from sra_rag.hints import check_known, warn_if_without_sra
 from sra_rag.models import BUNDLED_MODEL_NAME, load_model
+from sra_rag.rag.profile import SHIPPED, RagProfile, resolve_profile
 
 from .passages import to_passages
 
@@ -64,8 +65,13 @@ class SRAModelBase(BaseModel):
     so it is off unless asked for, as in LlamaIndex's `SRALLM`)."""
     sra: Any = DEFAULT
     """Every call's SRA setting (an `SRAConfig`, `TransitionConfig`, a guided rule such as
-    `GuidedDispense`, or None for the baseline); DEFAULT keeps the model's own, as `enable_sra` or
-    `from_model_id` set it."""
+    `GuidedDispense`, or None for the baseline); DEFAULT is the profile's where one applies, else
+    the model's own, as `enable_sra` or `from_model_id` set it."""
+    profile: Any = SHIPPED
+    """The model's measured RAG setting (`sra_rag.rag.profile`): "shipped" (the package's profile
+    for this model's weights, if one ships), a `RagProfile`, its JSON file, or None. Once built,
+    the `RagProfile` that applies (or None): its attention setting is the default `sra`, and
+    `stuff_passages(prompt, profile=chat.profile)` keeps and orders the passages as it says."""
 
     _generator: Generator = PrivateAttr()
 
@@ -78,12 +84,19 @@ class SRAModelBase(BaseModel):
     def _serialize_sra(self, sra: Any) -> dict[str, Any] | str | None:
         return describe_setting(sra)
 
+    @field_serializer("profile")
+    def _serialize_profile(self, profile: Any) -> dict[str, Any] | str | None:
+        return profile.describe() if isinstance(profile, RagProfile) else profile
+
     @model_validator(mode="after")
     def _start(self) -> SRAModelBase:
         if not self.model_name:
             source = str(getattr(self.model.config, "name_or_path", "") or type(self.model).__name__)
             self.model_name = Path(source).name if Path(source).is_dir() else source
         self._generator = Generator(self.model, self.tokenizer)
+        self.profile = resolve_profile(self.profile, self.model)
+        if self.sra is DEFAULT and self.profile is not None:
+            self.sra = self.profile.sra  # measured with the profile's passages: applied with them
         warn_if_without_sra(type(self).__name__, self.model, self.sra)
         return self
 
@@ -92,7 +105,7 @@ class SRAModelBase(BaseModel):
         cls,
         model_id: str | os.PathLike[str] | None = None,
         *,
-        sra: AnyConfig | None = PAPER,
+        sra: AnyConfig | None = DEFAULT,
         dtype: torch.dtype | str = "auto",
         device: str | torch.device | None = None,
         device_map: str | dict[str, Any] | None = None,
@@ -102,15 +115,16 @@ class SRAModelBase(BaseModel):
     ) -> Self:
         """Load with `sra_rag.models.load_model` (None: the bundled SmolLM2-135M-Instruct) and wrap it.
 
-        `sra` becomes the model's default setting (None: the stock model, and the `sra` field None);
-        `dtype`, `device`, `device_map` and `model_kwargs` (`quantization_config`, ...) load as
-        transformers does, and a dispatched model is never moved; `fields` are this class's other
-        fields.
+        `sra` becomes every call's setting (None: the stock model); DEFAULT is the shipped
+        profile's where one applies to the model's weights, else the paper's. `dtype`, `device`,
+        `device_map` and `model_kwargs` (`quantization_config`, ...) load as transformers does,
+        and a dispatched model is never moved; `fields` are this class's other fields (`profile`
+        among them).
         """
         check_known(cls.__name__, fields, set(cls.model_fields) - {"model", "tokenizer"})  # before loading
         model, tokenizer = load_model(
             model_id,
-            sra=sra,
+            sra=PAPER if sra is DEFAULT else sra,
             dtype=dtype,
             device=device,
             device_map=device_map,
@@ -118,8 +132,9 @@ class SRAModelBase(BaseModel):
             **dict(model_kwargs or {}),
         )
         fields.setdefault("model_name", BUNDLED_MODEL_NAME if model_id is None else str(model_id))
-        # the model carries the setting; a baseline asked for is said in the field (and not warned of)
-        return cls(model=model, tokenizer=tokenizer, sra=DEFAULT if sra is not None else None, **fields)
+        # a setting asked for is the field's (a baseline is then not warned of); DEFAULT is left to
+        # the profile, else the model, which carries the paper's
+        return cls(model=model, tokenizer=tokenizer, sra=sra, **fields)
 
     @property
     def generator(self) -> Generator:

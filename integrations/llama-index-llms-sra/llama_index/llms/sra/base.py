@@ -49,6 +49,7 @@ from sra_rag.generation import (
 )
 from sra_rag.hints import check_known, warn_if_without_sra
 from sra_rag.models import BUNDLED_MODEL_NAME, load_model
+from sra_rag.rag.profile import SHIPPED, RagProfile, resolve_profile
 
 CALL_OPTIONS = (
     "max_tokens",
@@ -222,6 +223,7 @@ class SRALLM(CustomLLM):
     )
 
     _generator: Generator = PrivateAttr()
+    _profile: RagProfile | None = PrivateAttr(default=None)
     _custom_completion_to_prompt: bool = PrivateAttr(default=False)
     _custom_messages_to_prompt: bool = PrivateAttr(default=False)
 
@@ -231,6 +233,7 @@ class SRALLM(CustomLLM):
         tokenizer: PreTrainedTokenizerBase | None = None,
         *,
         sra: AnyConfig | None = DEFAULT,
+        profile: RagProfile | str | Path | None = SHIPPED,
         context_window: int | None = None,
         model_name: str | None = None,
         load_kwargs: Mapping[str, Any] | None = None,
@@ -243,18 +246,24 @@ class SRALLM(CustomLLM):
 
         With a loaded model, `sra` applies to this LLM's calls only (the model's own setting is left
         alone); when the LLM loads the model, `sra` (default: the paper's settings) is the model's.
-        `load_kwargs` go to `load_model` (dtype, device, device_map, quantization_config and any
-        other `from_pretrained` argument; a dispatched model is never moved).
+        `profile` is the model's measured RAG setting ("shipped": the package's profile for these
+        weights, if one ships; a `RagProfile`, its file, or None): where one applies and `sra` is
+        not given, its attention setting is every call's, and `PassageReorder(profile=llm.profile)`
+        keeps and orders the nodes as it says. `load_kwargs` go to `load_model` (dtype, device,
+        device_map, quantization_config and any other `from_pretrained` argument; a dispatched
+        model is never moved).
         """
         check_setting(sra)
         check_known("SRALLM", kwargs, type(self).model_fields)  # before any model loads
+        if profile != SHIPPED:  # a missing or bad profile fails before any model loads
+            profile = resolve_profile(profile)
+        asked = sra
         if isinstance(model, PreTrainedModel):
             if tokenizer is None:
                 raise ValueError("pass the model's tokenizer with a loaded model: SRALLM(model, tokenizer)")
             if load_kwargs:
                 raise ValueError("load_kwargs are for a model SRALLM loads, not for a loaded model")
             name = model_name or Path(model.config.name_or_path or type(model).__name__).name
-            warn_if_without_sra("SRALLM", model, sra)
         elif model is None or isinstance(model, (str, os.PathLike)):
             if tokenizer is not None:
                 raise ValueError("a tokenizer goes with a loaded model, not with a path to load")
@@ -266,6 +275,10 @@ class SRALLM(CustomLLM):
                 "model must be a transformers PreTrainedModel, a path, or None for the bundled model, "
                 f"got {type(model).__name__}"
             )
+        found = resolve_profile(profile, model)
+        if asked is DEFAULT and found is not None:
+            sra = found.sra  # measured with the profile's passages: applied with them
+        warn_if_without_sra("SRALLM", model, sra)  # a model it loaded carries a setting: no warning
         generator = Generator(model, tokenizer, context_window)  # validates a lowered window
         if generator.context_window is None:  # no window in the model's config: enforce the one reported
             generator = Generator(model, tokenizer, DEFAULT_CONTEXT_WINDOW)
@@ -279,6 +292,7 @@ class SRALLM(CustomLLM):
             **kwargs,
         )
         self._generator = generator
+        self._profile = found
         self._custom_completion_to_prompt = completion_to_prompt is not None
         self._custom_messages_to_prompt = messages_to_prompt is not None
 
@@ -286,6 +300,11 @@ class SRALLM(CustomLLM):
     @classmethod
     def _check_sra(cls, sra: Any) -> Any:
         return check_setting(sra)
+
+    @property
+    def profile(self) -> RagProfile | None:
+        """The measured RAG setting that applies to this model (see `__init__`), or None."""
+        return self._profile
 
     @field_validator("stop", mode="before")
     @classmethod
