@@ -1,6 +1,7 @@
-"""Profiles: `sra-rag calibrate`'s candidates, its dev choice and ship rule as written, the profile
-file, and a calibration of a model other than the bundled one whose profile loads in the pipeline
-and in both adapters."""
+"""Profiles: `sra-rag calibrate`'s candidates and successive halving, its dev choice and ship rule
+as written, the profile file, the identity that binds a shipped profile to its weights, and a
+calibration of a model other than the bundled one whose profile loads in the pipeline and in both
+adapters."""
 
 import json
 import logging
@@ -11,83 +12,126 @@ import transformers
 from conftest import one_line_error
 
 from sra_rag.cli import main
-from sra_rag.eval.rag.calibrate import candidates, reference, setting_of, table
+from sra_rag.engine.config import PAPER, PRESETS
+from sra_rag.eval.rag.calibrate import reference, search, setting_of, table
+from sra_rag.eval.rag.candidates import arrangements, attention_names, in_layouts, with_attention
 from sra_rag.eval.rag.presets import CALIBRATION_PRESETS
-from sra_rag.eval.rag.profile_rule import choose, ships
+from sra_rag.eval.rag.profile_rule import MIN_GAIN, choose, ranked, ships
 from sra_rag.eval.rag.profile_verdict import alternatives, check_profile
 from sra_rag.eval.rag.settings import parse
 from sra_rag.eval.stats import mcnemar
-from sra_rag.generation import Generator
+from sra_rag.generation import DEFAULT, Generator
+from sra_rag.model_identity import weights_fingerprint
 from sra_rag.rag import RagPipeline
 from sra_rag.rag.profile import RagProfile, passage_setting, resolve_profile, same_model, shipped_profile
 
 FULL = CALIBRATION_PRESETS["full"]
 
 
-def test_candidates_run_each_arrangement_once_and_name_benchmark_settings():
-    names = candidates(FULL)
+def test_arrangements_run_each_once_and_the_later_stages_name_benchmark_settings():
+    names = arrangements(FULL)
     assert names[:3] == ["retrieved+top1", "retrieved+top2", "best_last+top2"]  # one passage: one order
-    assert {"retrieved", "best_last", "long_context", "long_context+top3"} <= set(names)
-    assert len(names) == len(set(names)) == 1 + 2 + 3 * 4
-    assert reference(FULL) == "retrieved" and reference(FULL) in names
-    assert all(parse(n) for n in names + alternatives(FULL))
-    assert setting_of("long_context+top5", FULL) == (5, "long_context")
-    assert setting_of("best_last", FULL) == (16, "best_last")
-    assert alternatives(FULL) == [
+    assert {"best_last+top8", "long_context+top3"} <= set(names)
+    assert len(names) == len(set(names)) == 1 + 2 + 3 * 3
+    assert reference(FULL) == "retrieved" and reference(FULL) not in names  # always run, apart
+    assert in_layouts(["best_last+top3"]) == ["best_last+top3+question_first", "best_last+top3+single_fact"]
+    assert attention_names() == [
+        "paper",
+        "transition",
+        "dispense_s1_t0.2",
+        "fim_m0.5_t0.05",
+        "pasta_a0.7_top3",
+    ]
+    assert [parse(n).sra() for n in with_attention(["retrieved+top3"])] == [
+        PRESETS[p] for p in ("paper", "transition", "guided", "guided_fim", "guided_pasta")
+    ]
+    assert setting_of("long_context+top5+single_fact+paper", FULL) == (
+        5,
+        "long_context",
+        "single_fact",
+        PAPER,
+    )
+    assert setting_of("best_last", FULL) == (16, "best_last", "sources_first", None)
+    assert alternatives(FULL, "best_last+top3+paper") == [
         "retrieved+top8",
         "long_context+top8",
         "retrieved+top3",
         "retrieved+top5",
+        "best_last+top5",
+        "best_last+top5+paper",
+        "best_last+top3",
         "retrieved+gold",
     ]
+    assert all(parse(n) for n in alternatives(FULL, "retrieved"))
 
 
 def _records(rows: dict[str, list[tuple[bool, float]]]) -> list[dict]:
+    """Records of (free-form correct, log-prob) per question; the stem-forced answer is always right."""
     return [
-        {"task": "rag", "split": "dev", "target_tokens": 16, "index": i, "setting": name, "contains": c,
-         "logprob": lp, "prompt_tokens": 100}
+        {"task": "rag", "split": "dev", "target_tokens": 16, "index": i, "setting": name,
+         "free_contains": c, "contains": True, "logprob": lp, "prompt_tokens": 100}
         for name, values in rows.items()
         for i, (c, lp) in enumerate(values)
     ]  # fmt: skip
 
 
-def test_the_choice_is_the_largest_log_prob_gain_that_keeps_accuracy():
-    ref = [(True, -2.0), (False, -3.0), (False, -3.0), (True, -1.0)]
-    rows = table(
-        _records(
-            {
-                "retrieved": ref,
-                "retrieved+top3": [(True, -1.0), (False, -2.0), (True, -2.0), (True, -1.0)],  # +0.75
-                "retrieved+top1": [
-                    (False, 0.0),
-                    (False, 0.0),
-                    (False, 0.0),
-                    (False, 0.0),
-                ],  # +2.25, fewer right
-                "best_last+top2": [(True, -1.5), (False, -2.5), (False, -3.0), (True, -1.0)],  # +0.25
-            }
-        ),
-        ["retrieved", "retrieved+top3", "retrieved+top1", "best_last+top2"],
-        "retrieved",
+REF = [(True, -2.0), (False, -3.0), (False, -3.0), (True, -1.0)] * 5
+
+
+def test_the_choice_is_the_largest_free_form_accuracy_gain_then_log_prob():
+    more = [(True, -2.5), (True, -3.5), (False, -3.0), (True, -1.0)] * 5  # +25 points, -0.25 nats
+    likely = [(True, -1.0), (False, -2.0), (True, -2.0), (True, -1.0)] * 5  # +25 points, +0.75 nats
+    fewer = [(False, 0.0)] * 20  # +2.25 nats, fewer right
+    records = _records(
+        {"retrieved": REF, "best_last+top3": more, "retrieved+top3": likely, "retrieved+top1": fewer}
     )
-    assert choose(rows, "retrieved") == "retrieved+top3"
-    del rows["retrieved+top3"], rows["best_last+top2"]
-    assert choose(rows, "retrieved") == "retrieved"  # nothing gains without losing answers
-    assert rows["retrieved+top1"]["vs_retrieved"]["mcnemar_p"] == mcnemar(0, 2)
+    names = ["retrieved", "best_last+top3", "retrieved+top3", "retrieved+top1"]
+    rows = table(records, names, "retrieved")
+    assert choose(rows, "retrieved") == "retrieved+top3"  # accuracy ties: log-prob decides
+    assert ranked(rows, names[1:], "retrieved") == ["retrieved+top3", "best_last+top3", "retrieved+top1"]
+    del rows["retrieved+top3"], rows["best_last+top3"]
+    assert choose(rows, "retrieved") == "retrieved"  # more log-prob, fewer answers: not chosen
+    assert rows["retrieved+top1"]["vs_retrieved"]["mcnemar_p"] == mcnemar(0, 10)
 
 
-def _diff(acc: list[float], lp: float) -> dict:
+def test_a_gain_below_the_minimum_or_an_sra_tie_keeps_the_simpler_setting():
+    one_more = list(REF)
+    one_more[1] = (True, -3.0)  # +5 points exactly: the minimum
+    assert MIN_GAIN == 0.05
+    records = _records({"retrieved": REF, "retrieved+top3": one_more, "retrieved+top3+paper": one_more})
+    rows = table(records, ["retrieved", "retrieved+top3", "retrieved+top3+paper"], "retrieved")
+    assert choose(rows, "retrieved") == "retrieved+top3"  # a tie goes to stock attention
+    below = _records({"retrieved": REF * 2, "retrieved+top3": one_more + REF})  # +2.5 points
+    assert choose(table(below, ["retrieved", "retrieved+top3"], "retrieved"), "retrieved") == "retrieved"
+
+
+def test_the_search_halves_arrangements_then_layouts_then_attention():
+    gains = {"retrieved+top3": 3, "best_last+top5": 2, "best_last+top5+single_fact": 4}
+    asked: list[list[str]] = []
+
+    def run(names: list[str], phase: str) -> list[dict]:
+        asked.append(list(names))
+        return _records({n: [(i < 5 + gains.get(n, 0), -1.0) for i in range(20)] for n in names})
+
+    names, rows, _ = search(run, FULL)
+    stage1 = ["retrieved", *arrangements(FULL)]
+    assert asked[0] == stage1
+    assert asked[1] == stage1 + in_layouts(["retrieved+top3", "best_last+top5"])
+    assert asked[2] == names == asked[1] + with_attention(["best_last+top5+single_fact"])
+    assert choose(rows, "retrieved") == "best_last+top5+single_fact"
+
+
+def _diff(acc: list[float]) -> dict:
     from sra_rag.eval.stats import mean_interval
 
-    return {"accuracy": mean_interval(acc), "logprob": {"mean": lp}}
+    return {"accuracy": mean_interval(acc), "logprob": {"mean": -1.0}}
 
 
-def test_a_profile_ships_only_beyond_its_interval_and_without_losing_log_prob():
+def test_a_profile_ships_only_beyond_its_free_form_interval():
     clear = [1.0] * 12 + [0.0] * 8
-    assert ships("retrieved+top3", "retrieved", _diff(clear, 0.1))
-    assert not ships("retrieved+top3", "retrieved", _diff(clear, -0.1))
-    assert not ships("retrieved+top3", "retrieved", _diff([1.0, 0.0, -1.0, 1.0], 0.5))  # interval spans 0
-    assert not ships("retrieved", "retrieved", _diff(clear, 0.1))  # the reference has nothing to ship
+    assert ships("retrieved+top3", "retrieved", _diff(clear))  # the log-prob is reported, not deciding
+    assert not ships("retrieved+top3", "retrieved", _diff([1.0, 0.0, -1.0, 1.0]))  # interval spans 0
+    assert not ships("retrieved", "retrieved", _diff(clear))  # the reference has nothing to ship
 
 
 def test_mcnemar_is_the_exact_binomial_test_of_the_discordant_pairs():
@@ -96,21 +140,31 @@ def test_mcnemar_is_the_exact_binomial_test_of_the_discordant_pairs():
     assert mcnemar(7, 2) == pytest.approx(2 * (1 + 9 + 36) / 512)
 
 
+BARE = {"model": "m", "keep": 3, "order": "best_last"}
+
+
 def test_profiles_round_trip_and_bad_ones_are_clear_errors(tmp_path):
-    profile = RagProfile("SmolLM2-135M-Instruct", 3, "best_last", {"chosen": "best_last+top3"})
+    profile = RagProfile(
+        "SmolLM2-135M-Instruct", 3, "best_last", "single_fact", PRESETS["guided"], "abc", {"chosen": "x"}
+    )
     profile.save(tmp_path / "p.json")
     loaded = RagProfile.load(tmp_path / "p.json")
-    assert loaded == profile and loaded.calibration == {"chosen": "best_last+top3"}
+    assert loaded == profile and loaded.calibration == {"chosen": "x"} and loaded.sra == PRESETS["guided"]
     assert not list(tmp_path.glob("*.part"))
+    old = RagProfile.from_dict({"model": "m", "keep": 5, "order": "best_last"})  # before layouts and SRA
+    assert (old.prompt, old.sra, old.weights) == ("sources_first", None, None)
     for bad, message in [
         (lambda: RagProfile("m", 0, "retrieved"), "keep must be an integer >= 1"),
         (lambda: RagProfile("m", 3, "sideways"), "unknown passage order 'sideways'"),
+        (lambda: RagProfile("m", 3, "retrieved", "chatty"), "unknown prompt layout 'chatty'"),
+        (lambda: RagProfile("m", 3, "retrieved", sra="paper"), "sra must be an SRA setting or None"),
         (lambda: RagProfile.from_dict({"model": "m", "keep": 3}), "not a profile: no ['order']"),
+        (lambda: RagProfile.from_dict({**BARE, "sra": {"policy": "x"}}), "unknown policy 'x'"),
         (lambda: RagProfile.load(tmp_path / "none.json"), "sra-rag calibrate"),
         (lambda: resolve_profile(3), "profile must be a RagProfile"),
         (lambda: resolve_profile("shipped"), "needs the model"),
         (lambda: passage_setting(None, 0, None), "keep must be an integer >= 1"),
-    ]:
+    ]:  # fmt: skip
         with pytest.raises((ValueError, TypeError, FileNotFoundError), match=message.replace("[", r"\[")):
             bad()
     (tmp_path / "list.json").write_text("[]")
@@ -125,20 +179,85 @@ def test_the_caller_wins_then_the_profile_then_the_defaults():
     assert passage_setting(None, None, None) == (None, "retrieved")
 
 
-def test_a_profile_is_matched_to_its_model_and_its_quantised_copies(caplog):
+def test_names_only_pick_a_candidate_profile():
     assert same_model("SmolLM2-135M-Instruct", "/cache/models/SmolLM2-135M-Instruct.Q4_1-19ce049b4a1e")
     assert same_model("gemma-3-270m", "HuggingFaceTB/../gemma-3-270m")
+    assert same_model("SmolLM2-135M-Instruct", "/models/SmolLM2-135M-Instruct-finetuned-medical")
     assert not same_model("SmolLM2-135M", "SmolLM2-1.7B-Instruct")
-    assert shipped_profile("no-such-model") is None
+
+
+def test_the_bundled_model_gets_its_shipped_profile_and_one_log_line_says_so(smollm2, caplog):
+    model, _ = smollm2
+    with caplog.at_level(logging.INFO, logger="sra_rag.rag.profile"):
+        profile = shipped_profile(model)
+    assert profile is not None and profile.weights == weights_fingerprint(model)
+    assert [r.getMessage() for r in caplog.records] == [f"using the shipped profile for {profile.describe()}"]
+    bf16 = transformers.AutoModelForCausalLM.from_pretrained(model.config.name_or_path, dtype=torch.bfloat16)
+    assert weights_fingerprint(bf16) == profile.weights  # the same weights in bfloat16 are the same model
+
+
+def test_a_model_named_like_the_bundled_one_with_other_weights_gets_no_profile(smollm2, tmp_path, caplog):
+    """A fine-tune keeps its base model's name: the weights decide, and one line says why."""
+    model, _ = smollm2
+    tuned = transformers.AutoModelForCausalLM.from_pretrained(model.config.name_or_path)
+    with torch.no_grad():
+        tuned.model.norm.weight.mul_(1.01)
+    folder = tmp_path / "SmolLM2-135M-Instruct-finetuned-medical"
+    tuned.save_pretrained(folder)
+    tuned = transformers.AutoModelForCausalLM.from_pretrained(folder)
+    with caplog.at_level(logging.INFO, logger="sra_rag.rag.profile"):
+        assert shipped_profile(tuned) is None
+    assert [r.getMessage() for r in caplog.records] == [
+        f"{folder} is named like SmolLM2-135M-Instruct but holds other weights: its shipped profile does "
+        "not apply; measure this model's own with `sra-rag calibrate --model ...`"
+    ]
+    caplog.clear()
+    tuned.config.name_or_path = "my-own-model"
+    with caplog.at_level(logging.INFO, logger="sra_rag.rag.profile"):
+        assert shipped_profile(tuned) is None
+    assert [r.getMessage() for r in caplog.records] == [
+        "no shipped profile for my-own-model: measure its setting with `sra-rag calibrate --model ...`"
+    ]
+
+
+def test_a_profile_given_for_other_weights_is_applied_with_a_warning(smollm2, caplog):
     with caplog.at_level(logging.WARNING):
-        resolve_profile(RagProfile("gemma-3-270m", 3, "retrieved"), "SmolLM2-135M-Instruct")
-    assert "measured on gemma-3-270m, not SmolLM2-135M-Instruct" in caplog.text
+        resolve_profile(RagProfile("gemma-3-270m", 3, "retrieved"), smollm2[0])
+    assert "measured on gemma-3-270m, not on this model's weights" in caplog.text
+    caplog.clear()
+    with caplog.at_level(logging.WARNING):
+        resolve_profile(RagProfile("SmolLM2-135M-Instruct", 3, "retrieved", weights="0" * 64), smollm2[0])
+    assert "not on this model's weights" in caplog.text
+
+
+def test_the_default_pipeline_runs_the_shipped_profiles_attention_setting(smollm2, demo_index):
+    """What a user gets by default is the measured row: the profile's passages and its attention
+    setting, even on a model loaded with the paper's SRA; profile=None opts out."""
+    from sra_rag.engine.patch import disable_sra, enable_sra
+
+    model, tokenizer = smollm2
+    _, index, embedder = demo_index
+    shipped = shipped_profile(model)
+    enable_sra(model, PAPER)  # as RagPipeline.from_index and load_model leave it
+    try:
+        pipeline = RagPipeline(index, embedder, Generator(model, tokenizer), max_new_tokens=4)
+        assert (pipeline.profile, pipeline.top_k, pipeline.order) == (shipped, shipped.keep, shipped.order)
+        assert (pipeline.layout, pipeline.sra) == (shipped.prompt, shipped.sra)
+        answer = pipeline.ask("Who keeps the observatory's logbook?", attention=True)
+        assert answer.sra == shipped.sra and len(answer.sources) == shipped.keep
+        plain = RagPipeline(index, embedder, Generator(model, tokenizer), profile=None)
+        assert (plain.profile, plain.top_k, plain.order, plain.sra) == (None, 16, "retrieved", DEFAULT)
+        assert plain.generator.sra_in_force(plain.sra) == PAPER  # no profile: the model's own
+        told = RagPipeline(index, embedder, Generator(model, tokenizer), sra=PRESETS["transition"])
+        assert told.sra == PRESETS["transition"] and told.top_k == shipped.keep  # the caller wins
+    finally:
+        disable_sra(model)
 
 
 def test_the_test_phase_refuses_a_profile_chosen_under_other_rules():
     made = {"choice_rule": "best accuracy", "ship_rule": {}, "preset": FULL.to_dict(), "candidates": []}
     with pytest.raises(ValueError, match="other rules"):
-        check_profile(RagProfile("m", 3, "retrieved", made))
+        check_profile(RagProfile("m", 3, "retrieved", calibration=made))
 
 
 @pytest.fixture(scope="module")
@@ -164,30 +283,38 @@ def test_calibrate_another_model_and_load_its_profile_everywhere(
     assert main(argv) == 0
     printed = capsys.readouterr().out
     assert "tiny-llama, dev split: 2 questions" in printed and f"wrote {out}" in printed
-    assert max(len(line) for line in printed.splitlines()[:-1]) <= 80  # the table; then the path
     made = json.loads(out.read_text())
     assert made["model"] == "tiny-llama"
-    assert made["calibration"]["candidates"] == ["retrieved+top1", "retrieved", "best_last"]
-    assert len(made["calibration"]["records"]) == 2 * 3
+    smoke = CALIBRATION_PRESETS["smoke"]
+    names = made["calibration"]["candidates"]
+    assert names[:4] == ["retrieved", "retrieved+top1", *in_layouts(["retrieved+top1"])]
+    # the best stock setting's, with the attention settings that fit two layers (no guided rule's)
+    assert names[4:] in [with_attention([n], 2) for n in names[1:4]]
+    assert [n.split("+")[-1] for n in names[4:]] == ["paper", "transition"]
+    assert len(made["calibration"]["records"]) == 2 * len(names)
+    assert {
+        r["redistributed_mass"] > 0 for r in made["calibration"]["records"] if "+" not in r["setting"]
+    } == {False}  # the reference and the arrangements run stock attention
     assert not (tmp_path / "profile.partial.jsonl").exists()
     profile = RagProfile.load(out)
-    assert (profile.keep, profile.order) == setting_of(
-        made["calibration"]["chosen"], CALIBRATION_PRESETS["smoke"]
+    assert (profile.keep, profile.order, profile.prompt, profile.sra) == setting_of(
+        made["calibration"]["chosen"], smoke
     )
 
     _, index, embedder = demo_index
     from sra_rag.eval.rag.samples import retrieve_samples
     from sra_rag.eval.records import record_key
 
-    smoke = CALIBRATION_PRESETS["smoke"]
     samples = retrieve_samples(embedder, smoke.seed, "dev", smoke.retrieve, smoke.dev_questions)
     assert {record_key(r) for r in made["calibration"]["records"]} == {
         s.record_key(name) for s in samples for name in made["calibration"]["candidates"]
     }  # a resumed run skips exactly what it scored
     model = transformers.AutoModelForCausalLM.from_pretrained(small_model_dir)
     tokenizer = transformers.AutoTokenizer.from_pretrained(small_model_dir)
+    assert profile.weights == weights_fingerprint(model)
     pipeline = RagPipeline(index, embedder, Generator(model, tokenizer), profile=out)
     assert (pipeline.top_k, pipeline.order, pipeline.profile) == (profile.keep, profile.order, profile)
+    assert (pipeline.layout, pipeline.sra) == (profile.prompt, profile.sra)
     assert RagPipeline(index, embedder, Generator(model, tokenizer), profile=out, top_k=4).top_k == 4
 
     from langchain_core.documents import Document
@@ -222,7 +349,10 @@ def test_the_test_phase_judges_the_profile_and_ships_it_only_if_it_passes(small_
     assert main([*base, "--test", "--uncommitted-profile", "--ship", str(shipped)]) == 0
     report = json.loads((tmp_path / "profile_test.json").read_text())
     assert report["test"]["questions"] == 2 and report["profile_commit"] is None
-    assert set(report["test"]["settings"]) == {report["reference"], report["chosen"], "retrieved+gold"}
+    chosen = parse(report["chosen"])
+    plain = "retrieved" if chosen.top_k is None else f"{chosen.order}+top{chosen.top_k}"
+    assert set(report["test"]["settings"]) == {report["reference"], report["chosen"], plain, "retrieved+gold"}
+    assert {"accuracy", "forced_accuracy", "logprob"} <= set(report["test"]["settings"]["retrieved"])
     assert report["test"]["decision"]["ships"] is False  # two questions can prove nothing
     assert not shipped.exists()
     assert "does not ship" in capsys.readouterr().out
@@ -265,8 +395,9 @@ def test_calibrate_on_your_own_questions_over_your_index(demo_index, tmp_path, c
     made = RagProfile.load(out).calibration
     assert made["dev"]["questions"]["count"] == 2 and made["preset"]["max_new_tokens"] == 32
     records = made["records"]
-    assert len(records) == 2 * 3 and {r["split"] for r in records} == {"own"}
+    assert len(records) == 2 * 9 and {r["split"] for r in records} == {"own"}
     assert {r["passages"] for r in records} == {1, 2}
+    assert all(isinstance(r["free_contains"], bool) for r in records)
     assert {r["answer"] for r in records} == {q.answer for q in asked}
 
 
@@ -305,7 +436,7 @@ def test_gemmas_committed_profile_loads_in_the_pipeline_and_both_adapters(demo_i
     _, index, embedder = demo_index
     with caplog.at_level(logging.WARNING):
         pipeline = RagPipeline(index, embedder, Generator(*smollm2), profile=path)
-    assert (pipeline.top_k, pipeline.order) == (profile.keep, profile.order)
+    assert (pipeline.top_k, pipeline.order, pipeline.sra) == (profile.keep, profile.order, None)
     assert "measured on gemma-3-270m" in caplog.text
     prompt = ChatPromptTemplate.from_messages([("human", "{context}\n\n{question}")])
     docs = [Document(page_content=f"passage {i}") for i in range(1, 17)]

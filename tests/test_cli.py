@@ -12,10 +12,9 @@ import pytest
 from conftest import one_line_error
 
 from sra_rag.cli import build_parser, main
-from sra_rag.demo import demo_settings, winner_line
-from sra_rag.engine.config import PRESETS
-from sra_rag.models import BUNDLED_MODEL_NAME
+from sra_rag.demo import paired_lines
 from sra_rag.rag.profile import shipped_profile
+from sra_rag.rag.store import load_index
 
 CORPUS = {
     "harbour.md": "# Harbour\n\nThe Quillon harbour master is Teodora Vask. " + "Boats come and go. " * 40,
@@ -44,7 +43,25 @@ def test_ask_prints_the_answer_and_its_sources(index, capsys):
     code = main(["ask", "Who is the harbour master of Quillon?", "--index", str(out), "--top-k", "2"])
     assert code == 0
     printed = capsys.readouterr().out
-    assert "Vask" in printed and "[1] harbour.md" in printed and "SRA: sra" in printed
+    assert "Vask" in printed and "[1] harbour.md" in printed
+    # the bundled model's shipped profile was measured with stock attention: so it answers
+    assert "SRA: off, 2 sources" in printed and "profile: SmolLM2-135M-Instruct: the best 5" in printed
+
+
+def test_ask_reads_the_shipped_profile_unless_told_none(index, smollm2, capsys):
+    """No --top-k: the shipped keep, order, prompt and attention run through the CLI."""
+    _, out = index
+    shipped = shipped_profile(smollm2[0])
+    assert main(["ask", "Who is the harbour master of Quillon?", "--index", str(out)]) == 0
+    printed = capsys.readouterr().out
+    kept = min(shipped.keep, len(load_index(out).chunks))
+    assert f"SRA: off, {kept} sources, order: {shipped.order}, prompt: {shipped.prompt}" in printed
+    assert f"profile: {shipped.describe()}" in printed
+    assert (
+        main(["ask", "Who is the harbour master of Quillon?", "--index", str(out), "--profile", "none"]) == 0
+    )
+    printed = capsys.readouterr().out
+    assert "SRA: sra," in printed and "order: retrieved" in printed and "profile: none" in printed
 
 
 def test_ask_without_sra(index, capsys):
@@ -63,38 +80,36 @@ def test_compare_shows_both_answers_and_per_source_attention(index, capsys):
 
 
 @pytest.mark.slow
-def test_demo_compares_the_settings_and_names_the_winner(demo_index, capsys):
-    assert main(["demo", "--limit", "1", "--index", str(demo_index[0])]) == 0
+def test_demo_answers_with_the_default_beside_plain_stuffing(demo_index, smollm2, capsys):
+    assert main(["demo", "--limit", "2", "--index", str(demo_index[0]), "--also", "paper"]) == 0
     printed = capsys.readouterr().out
     assert "0 embedded now" in printed  # the session's index was reused
-    assert "top 5 chunks" in printed
+    shipped = shipped_profile(smollm2[0])
+    assert (
+        f"default: {shipped.keep} chunks, {shipped.order}, prompt {shipped.prompt}, attention stock "
+        f"(the profile of {shipped.model}); plain stuffing: 16 chunks, retrieved, stock attention"
+    ) in printed
     table = [line for line in printed.splitlines() if line[:1] in "┏┃┡│├└"]
     assert len(table) > 8 and max(map(len, table)) <= 80, "the table must read in 80 columns"
-    assert any(line.startswith("│ Q1 ") for line in table)
-    shipped = shipped_profile(BUNDLED_MODEL_NAME)
-    names = [
-        s.name for s in demo_settings("best_last", PRESETS["paper"], PRESETS["guided_pasta"], 5, shipped)
-    ]
-    counts = re.search("Correct: " + ", ".join(re.escape(n) + r" (\d)/1" for n in names) + r"\.", printed)
-    assert counts, printed
-    assert winner_line(dict(zip(names, map(int, counts.groups()), strict=True)), 1) in printed
-
-
-def test_demo_refuses_a_guided_setting_that_is_not_guided(capsys):
-    assert main(["demo", "--guided", "paper"]) == 2
-    one_line_error(capsys, "--guided 'paper' is a sra setting; give a guided one")
-
-
-def test_winner_line_names_ties_and_says_when_nothing_won():
-    assert (
-        winner_line({"baseline": 1, "a": 3, "b": 3}, 4)
-        == "Won: a and b, 3/4 correct against the baseline's 1/4."
+    assert any(line.startswith("│ Q2 ") for line in table)
+    counts = re.findall(
+        r"(default(?: \+ paper)?): (\d)/2 against plain stuffing's (\d)/2 \((\d) answered", printed
     )
-    assert (
-        winner_line({"baseline": 3, "a": 3, "b": 1}, 4) == "Nothing beat the baseline (3/4); a tied with it."
+    assert [c[0] for c in counts] == ["default", "default + paper"], printed
+    marks = {name: [line for line in table if f" {name} " in line] for name in ("default", "plain stuffing")}
+    assert all(len(rows) >= 2 for rows in marks.values())
+
+
+def test_paired_lines_count_the_questions_only_one_row_answered():
+    hits = {"default": [True, True, False, False], "plain stuffing": [True, False, True, False]}
+    assert paired_lines(hits) == (
+        "default: 2/4 against plain stuffing's 2/4 (1 answered only by default, 1 only by plain stuffing)."
     )
-    assert winner_line({"baseline": 2, "a": 2}, 4) == "No setting won: each answered 2/4."
-    assert winner_line({"baseline": 3, "a": 2}, 4) == "Won: the baseline, 3/4 correct; no setting beat it."
+
+
+def test_the_demo_refuses_an_unknown_attention_setting_before_loading(capsys):
+    assert main(["demo", "--also", "paper_dmeo"]) == 2
+    one_line_error(capsys, "no preset of that name")
 
 
 def test_missing_folder(tmp_path, capsys):
@@ -194,7 +209,7 @@ def test_help_and_argument_errors_never_import_torch():
     ("argv", "needle"),
     [
         (["demo", "--limit", "-1"], "--limit must be >= 0, got -1"),
-        (["demo", "--top-k", "0"], "--top-k must be >= 1, got 0"),
+        (["demo", "--max-new-tokens", "0"], "--max-new-tokens must be >= 1, got 0"),
         (["ask", "q", "--index", "X", "--max-new-tokens", "0"], "--max-new-tokens must be >= 1, got 0"),
         (["ask", "q", "--index", "X", "--no-sra", "--config", "papr"], "no preset of that name"),
     ],
@@ -257,20 +272,7 @@ def test_every_argument_has_help():
         if not action.help
     ]
     assert missing == []
-    assert "(default: 5)" in commands.choices["demo"].format_help()  # defaults are shown
-
-
-def test_the_demo_adds_the_models_profile_when_it_has_one():
-    from sra_rag.rag import RagProfile
-
-    paper, guided = PRESETS["paper"], PRESETS["guided_pasta"]
-    base = demo_settings("best_last", paper, guided, 5)
-    assert [s.name for s in base] == ["baseline", "paper SRA", "best_last", "guided", "guided + best_last"]
-    added = demo_settings("best_last", paper, guided, 5, RagProfile("m", 3, "long_context"))
-    assert added[:5] == base and added[5].name == "profile: 3, long_context"
-    assert (added[5].top_k, added[5].order, added[5].sra) == (3, "long_context", None)
-    same = demo_settings("best_last", paper, guided, 5, RagProfile("m", 5, "best_last"))
-    assert [s.name for s in same][2] == "best_last = profile" and len(same) == 5  # no duplicate row
+    assert "(default: 48)" in commands.choices["demo"].format_help()  # defaults are shown
 
 
 def test_the_demo_refuses_a_missing_profile_before_loading(tmp_path, capsys):

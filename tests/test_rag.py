@@ -360,12 +360,13 @@ def test_the_pipeline_places_sources_by_order_and_hands_their_spans_to_guided_sr
 def test_the_bundled_model_reads_its_shipped_profile_unless_told_otherwise(smollm2, tmp_path, embedder):
     index, _ = build_index(_corpus(tmp_path), embedder)
     generator = Generator(*smollm2)
-    shipped = shipped_profile("SmolLM2-135M-Instruct")
+    shipped = shipped_profile(smollm2[0])
     assert shipped is not None and shipped.calibration["test"]["decision"]["ships"]
     pipeline = RagPipeline(index, embedder, generator)
     assert (pipeline.profile, pipeline.top_k, pipeline.order) == (shipped, shipped.keep, shipped.order)
+    assert (pipeline.layout, pipeline.sra) == (shipped.prompt, shipped.sra)
     plain = RagPipeline(index, embedder, generator, profile=None)
-    assert (plain.profile, plain.top_k, plain.order) == (None, 16, "retrieved")
+    assert (plain.profile, plain.top_k, plain.order, plain.layout) == (None, 16, "retrieved", "sources_first")
 
 
 def test_an_unknown_order_is_refused_before_any_model_loads(tmp_path):

@@ -15,12 +15,17 @@ from sra_fixtures import MODEL_NAME, bundled
 
 @pytest.fixture(scope="session")
 def chat() -> ChatSRA:
-    """Greedy, short answers: every test that generates stays fast on a shared CPU."""
+    """Greedy, short answers: every test that generates stays fast on a shared CPU. No profile:
+    these tests are about the model's own SRA setting (the profile's tests say profile=...)."""
     model, tokenizer = bundled()
-    return ChatSRA(model=model, tokenizer=tokenizer, model_name=MODEL_NAME, max_tokens=24, diagnostics=True)
+    return ChatSRA(
+        model=model, tokenizer=tokenizer, model_name=MODEL_NAME, max_tokens=24, diagnostics=True, profile=None
+    )
 
 
 @pytest.fixture(scope="session")
 def llm() -> SRALLM:
     model, tokenizer = bundled()
-    return SRALLM(model=model, tokenizer=tokenizer, model_name=MODEL_NAME, max_tokens=12, diagnostics=True)
+    return SRALLM(
+        model=model, tokenizer=tokenizer, model_name=MODEL_NAME, max_tokens=12, diagnostics=True, profile=None
+    )

@@ -302,11 +302,13 @@ def test_an_unpatched_model_runs_without_sra_and_says_so(caplog: pytest.LogCaptu
 
     model, tokenizer = load_model(None, sra=None)
     with caplog.at_level("WARNING", logger="sra_rag.hints"):
-        chat = ChatSRA(model=model, tokenizer=tokenizer, max_tokens=2)
+        chat = ChatSRA(model=model, tokenizer=tokenizer, max_tokens=2, profile=None)
     assert "wraps a model without SRA" in caplog.text
     assert chat.invoke(QUESTION).response_metadata["sra"] is None  # visible in the metadata too
     caplog.clear()
     with caplog.at_level("WARNING", logger="sra_rag.hints"):
         ChatSRA(model=model, tokenizer=tokenizer, sra=None)  # the baseline, said on purpose
         ChatSRA.from_model_id(None, sra=None)
+        measured = ChatSRA(model=model, tokenizer=tokenizer)  # the shipped profile: stock, as measured
     assert "without SRA" not in caplog.text
+    assert measured.profile is not None and measured.sra is measured.profile.sra is None

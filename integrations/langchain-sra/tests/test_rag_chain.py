@@ -164,3 +164,30 @@ def test_stuff_passages_refuses_what_it_cannot_use() -> None:
         stuff_passages(PROMPT, order="best_first")
     with pytest.raises(TypeError, match="list of Documents"):
         stuff_passages(PROMPT).invoke({"context": "already a string", "question": "Q?"})
+
+
+def test_the_profile_recipe_keeps_orders_and_attends_as_the_pipeline(tmp_path):
+    """`ChatSRA` knows its model's shipped profile; `stuff_passages(prompt, profile=chat.profile)`
+    keeps and orders the retriever's documents exactly as `RagPipeline` does on the same retrieved
+    chunks, and the chat answers with the same attention setting."""
+    from sra_fixtures import bundled
+
+    from sra_rag.generation import Generator, describe_setting
+    from sra_rag.rag import Embedder, RagPipeline, demo_corpus_dir, index_folder
+    from sra_rag.rag.profile import shipped_profile
+
+    model, tokenizer = bundled()
+    chat = ChatSRA(model=model, tokenizer=tokenizer, max_tokens=4)  # the recipe: the shipped profile
+    assert chat.profile is not None and chat.profile == shipped_profile(model)
+    assert chat.sra == chat.profile.sra  # the attention setting it was measured with
+    index, _ = index_folder(demo_corpus_dir(), tmp_path / "index", Embedder())
+    pipeline = RagPipeline(index, Embedder(), Generator(model, tokenizer), max_new_tokens=4)
+    question = "Who keeps the observatory's logbook?"
+    _, placed = pipeline.prompt(question)
+    retrieved = index.search(Embedder().embed([question]), 16)[0]  # what a retriever hands over
+    documents = [Document(page_content=chunk.text) for chunk, _ in retrieved]
+    value = stuff_passages(PROMPT, profile=chat.profile).invoke({"context": documents, "question": question})
+    stuffed = [p["text"] for p in value.messages[-1].additional_kwargs["sra_passages"]]
+    assert stuffed == [chunk.text for chunk, _, _ in placed] and len(stuffed) == chat.profile.keep
+    response = chat.invoke(value)
+    assert response.response_metadata["sra"] == describe_setting(pipeline.ask(question).sra)

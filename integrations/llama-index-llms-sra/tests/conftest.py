@@ -58,7 +58,7 @@ def bundled() -> tuple[PreTrainedModel, PreTrainedTokenizerBase]:
 def llm(bundled: tuple[PreTrainedModel, PreTrainedTokenizerBase]) -> SRALLM:
     """A fresh, cheap wrapper per test (fields may be changed freely) around the shared model."""
     model, tokenizer = bundled
-    return SRALLM(model, tokenizer, max_new_tokens=12)
+    return SRALLM(model, tokenizer, max_new_tokens=12, profile=None)  # the model's own SRA setting
 
 
 @pytest.fixture(scope="session", autouse=True)

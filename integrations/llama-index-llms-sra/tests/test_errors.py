@@ -140,10 +140,12 @@ def test_an_unpatched_model_runs_without_sra_and_says_so(caplog: pytest.LogCaptu
 
     model, tokenizer = load_model(None, sra=None)
     with caplog.at_level("WARNING", logger="sra_rag.hints"):
-        llm = SRALLM(model, tokenizer, max_new_tokens=2)
+        llm = SRALLM(model, tokenizer, max_new_tokens=2, profile=None)
     assert "SRALLM wraps a model without SRA" in caplog.text
     assert llm.complete("Hi").additional_kwargs["sra_policy"] is None  # and the response says it
     caplog.clear()
     with caplog.at_level("WARNING", logger="sra_rag.hints"):
         SRALLM(model, tokenizer, sra=None)  # the baseline, said on purpose
+        measured = SRALLM(model, tokenizer)  # the shipped profile: stock attention, as measured
     assert "without SRA" not in caplog.text
+    assert measured.profile is not None and measured.sra is measured.profile.sra is None

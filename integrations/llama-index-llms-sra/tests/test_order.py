@@ -43,3 +43,30 @@ def test_a_profile_keeps_the_best_nodes_in_its_order(tmp_path) -> None:
         PassageReorder(keep=0)
     with pytest.raises(FileNotFoundError, match="sra-rag calibrate"):
         PassageReorder(profile=tmp_path / "missing.json")
+
+
+def test_the_profile_recipe_keeps_orders_and_attends_as_the_pipeline(bundled, tmp_path):
+    """`SRALLM` knows its model's shipped profile; `PassageReorder(profile=llm.profile)` keeps and
+    orders the retrieved nodes exactly as `RagPipeline` does on the same retrieved chunks, and the
+    LLM answers with the same attention setting."""
+    from llama_index.llms.sra import SRALLM
+
+    from sra_rag.generation import Generator, describe_setting
+    from sra_rag.rag import Embedder, RagPipeline, demo_corpus_dir, index_folder
+    from sra_rag.rag.profile import shipped_profile
+
+    model, tokenizer = bundled
+    llm = SRALLM(model, tokenizer, max_new_tokens=4)  # the recipe: the shipped profile
+    assert llm.profile is not None and llm.profile == shipped_profile(model)
+    assert llm.sra == llm.profile.sra  # the attention setting it was measured with
+    index, _ = index_folder(demo_corpus_dir(), tmp_path / "index", Embedder())
+    pipeline = RagPipeline(index, Embedder(), Generator(model, tokenizer), max_new_tokens=4)
+    question = "Who keeps the observatory's logbook?"
+    _, placed = pipeline.prompt(question)
+    retrieved = index.search(Embedder().embed([question]), 16)[0]  # what a retriever hands over
+    nodes = [NodeWithScore(node=TextNode(text=chunk.text), score=score) for chunk, score in retrieved]
+    kept = PassageReorder(profile=llm.profile).postprocess_nodes(nodes)
+    assert [n.node.get_content() for n in kept] == [chunk.text for chunk, _, _ in placed]
+    assert len(kept) == llm.profile.keep
+    response = llm.complete(question)
+    assert response.raw["sra"] == describe_setting(pipeline.ask(question).sra)

@@ -100,16 +100,17 @@ def score(
 
 
 def search(
-    run: Callable[[list[str], str], list[Record]], preset: CalibrationPreset
+    run: Callable[[list[str], str], list[Record]], preset: CalibrationPreset, num_layers: int | None = None
 ) -> tuple[list[str], dict[str, dict[str, Any]], list[Record]]:
     """`CHOICE`'s successive halving: every arrangement, the best in other layouts, the best stock
-    settings with each attention setting. Returns the candidates run, their table and records."""
+    settings with each attention setting (that fits a model of `num_layers` layers). Returns the
+    candidates run, their table and records."""
     ref = reference(preset)
     names = [ref, *arrangements(preset)]
     rows = table(run(names, "arrangements"), names, ref)
     names += in_layouts(ranked(rows, names[1:], ref)[: preset.layouts_on])
     rows = table(run(names, "layouts"), names, ref)
-    names += with_attention(ranked(rows, names[1:], ref)[: preset.attention_on])
+    names += with_attention(ranked(rows, names[1:], ref)[: preset.attention_on], num_layers)
     records = run(names, "attention")
     return names, table(records, names, ref), records
 
@@ -150,7 +151,7 @@ def calibrate(
             )
 
         asked = {"questions": own.describe()}
-    names, rows, records = search(run, preset)
+    names, rows, records = search(run, preset, model.config.get_text_config().num_hidden_layers)
     ref = reference(preset)
     chosen = choose(rows, ref)
     keep, order, layout, sra = setting_of(chosen, preset)

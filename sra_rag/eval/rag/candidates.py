@@ -5,11 +5,15 @@ the best stock settings with each attention setting."""
 
 from __future__ import annotations
 
+import logging
+
 from ...engine.config import PRESETS, AnyConfig
 from ...rag.order import ORDERS, order_passages
 from ...rag.prompt_layout import DEFAULT_LAYOUT, LAYOUTS
 from .presets import CalibrationPreset
 from .settings import ATTENTION, parse
+
+logger = logging.getLogger(__name__)
 
 CALIBRATED_PRESETS = ("paper", "transition", "guided", "guided_fim", "guided_pasta")
 """The shipped attention presets calibrate tries (not `paper_demo`: a demonstration's strengths)."""
@@ -42,14 +46,26 @@ def in_layouts(names: list[str]) -> list[str]:
     return [f"{name}+{layout}" for name in names for layout in LAYOUTS if layout != DEFAULT_LAYOUT]
 
 
-def attention_names() -> list[str]:
-    """The setting-name part of each calibrated attention preset."""
-    return [next(n for n, c in ATTENTION.items() if c == PRESETS[p]) for p in CALIBRATED_PRESETS]
+def attention_names(num_layers: int | None = None) -> list[str]:
+    """The setting-name part of each calibrated attention preset (that fits a model of
+    `num_layers` layers, when given: a guided rule's layers may not exist in a small model)."""
+    names = [next(n for n, c in ATTENTION.items() if c == PRESETS[p]) for p in CALIBRATED_PRESETS]
+    if num_layers is None:
+        return names
+    fitting = []
+    for name in names:
+        try:
+            ATTENTION[name].fit(num_layers)
+        except ValueError as error:
+            logger.info("calibrate skips %s: %s", name, error)
+        else:
+            fitting.append(name)
+    return fitting
 
 
-def with_attention(names: list[str]) -> list[str]:
-    """Each (stock) setting with each calibrated attention setting."""
-    return [f"{name}+{attention}" for name in names for attention in attention_names()]
+def with_attention(names: list[str], num_layers: int | None = None) -> list[str]:
+    """Each (stock) setting with each calibrated attention setting that fits the model."""
+    return [f"{name}+{attention}" for name in names for attention in attention_names(num_layers)]
 
 
 def setting_of(name: str, preset: CalibrationPreset) -> tuple[int, str, str, AnyConfig | None]:
