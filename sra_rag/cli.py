@@ -27,6 +27,7 @@ from .cli_options import (
     check_counts,
     loading_options,
 )
+from .default_setting import DEFAULT
 from .demo import add_demo_arguments
 from .engine.config import PRESETS, AnyConfig, load_config
 from .eval.bench.options import add_bench_arguments
@@ -52,8 +53,6 @@ def _later(module: str, function: str) -> Callable[[argparse.Namespace], int]:
 
 def _config(args: argparse.Namespace) -> Any:
     """The SRA setting asked for: --no-sra, --config, or DEFAULT (the profile's, else the paper's)."""
-    from .generation import DEFAULT
-
     config = None if args.config is None else load_config(args.config)  # a bad one fails, --no-sra too
     if getattr(args, "no_sra", False):
         return None
@@ -114,9 +113,9 @@ def _ask(args: argparse.Namespace) -> int:
         f"{answer.prompt_tokens} prompt tokens, {answer.seconds:.1f} s, SRA: {sra}, "
         f"{len(answer.sources)} sources, order: {pipeline.order}, prompt: {pipeline.layout}"
     )
-    console.print(f"[dim]{facts}[/dim]")
+    console.print(f"[dim]{facts}[/dim]", soft_wrap=True)
     profile = pipeline.profile.describe() if pipeline.profile else "none (plain defaults)"
-    console.print(f"[dim]profile: {profile}[/dim]")
+    console.print(f"[dim]profile: {profile}[/dim]", soft_wrap=True)
     for s in answer.sources:
         console.print(f"[dim][{s.number}] {s.chunk.source} (score {s.score:.3f}, rank {s.rank})[/dim]")
     return 0

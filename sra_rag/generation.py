@@ -27,6 +27,7 @@ from transformers import (
 )
 
 from .async_stream import AsyncGenerationStream
+from .default_setting import DEFAULT
 from .engine.config import AnyConfig
 from .engine.diagnostics import record_diagnostics
 from .engine.patch import check_config, use_sra
@@ -43,18 +44,6 @@ Passage = str | tuple[str, float | None] | tuple[str, float | None, str]
 = more relevant) and a label that names it in the diagnostics (default: its index)."""
 
 
-class _Default:
-    """A singleton that stays one through copy and pickle (adapters deep-copy their fields)."""
-
-    def __repr__(self) -> str:
-        return "DEFAULT"
-
-    def __reduce__(self) -> str:
-        return "DEFAULT"
-
-
-DEFAULT: Any = _Default()
-"""Per-call `sra=DEFAULT` keeps the model's own setting; None is the baseline."""
 
 
 @dataclass(frozen=True)

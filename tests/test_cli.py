@@ -166,7 +166,7 @@ def test_ask_with_an_order_and_guided_sra(index, capsys):
     argv = ["ask", "Who is the harbour master of Quillon?", "--index", str(out), "--top-k", "2"]
     assert main([*argv, "--order", "best_last", "--config", "guided"]) == 0
     printed = capsys.readouterr().out
-    assert "SRA: guided_dispense, order: best_last" in printed
+    assert "SRA: guided_dispense, 2 sources, order: best_last" in printed
     sources = [line for line in printed.splitlines() if line.startswith("[")]
     assert sources[0].startswith("[1] ") and sources[0].endswith("rank 2)")  # the best source is last
     assert sources[1].startswith("[2] harbour.md") and sources[1].endswith("rank 1)")
