@@ -44,8 +44,6 @@ Passage = str | tuple[str, float | None] | tuple[str, float | None, str]
 = more relevant) and a label that names it in the diagnostics (default: its index)."""
 
 
-
-
 @dataclass(frozen=True)
 class PreparedPrompt:
     """A prompt rendered and tokenised once, with its passages' spans (None: no passages given, or

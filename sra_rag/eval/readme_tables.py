@@ -16,6 +16,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from ..rag.prompt_layout import DEFAULT_LAYOUT
 from .bench.speed import markdown_table as cost_table
 from .longprompt.command import format_interval
 from .rag.settings import parse
@@ -106,8 +107,12 @@ def _profile_setting(name: str, report: dict[str, Any]) -> str:
     retrieved = report["preset"]["retrieve"]
     count = setting.top_k or retrieved
     label = f"{'best' if count < retrieved else 'all'} {count}, {_ORDER_NAMES[setting.order]}"
+    if setting.layout != DEFAULT_LAYOUT:
+        label += f", {setting.layout} prompt"
+    if setting.config is not None:
+        label += f", {setting.config}"
     if name == report["reference"]:
-        label += " (the default without a profile)"
+        label += " (plain stuffing)"
     if name == report["chosen"]:
         label = f"**{label} (the profile)**"
     return label
@@ -135,6 +140,43 @@ def profile_table(report: dict[str, Any]) -> str:
             f"| {_profile_setting(name, report)} | {shown} | {_points(diff['accuracy'])} | "
             f"{_p(diff['mcnemar_p'])} | {_nats(diff['logprob'])} |"
         )
+    return "\n".join(rows)
+
+
+def asked_profile_table(report: dict[str, Any]) -> str:
+    """A profile's test split answered as `ask` answers: free-form accuracy and its paired
+    difference from plain stuffing (with McNemar's p) first, the stem-forced measures beside."""
+    ref = report["reference"]
+    rows = [
+        "| setting | as asked: accuracy | vs plain, points | McNemar p | stem-forced accuracy "
+        "| vs plain, stem-forced gold log-prob (nats) |",
+        "| --- | ---: | ---: | ---: | ---: | ---: |",
+    ]
+    for name, row in report["test"]["settings"].items():
+        acc, forced, diff = row["accuracy"], row["forced_accuracy"], row[f"vs_{ref}"]
+        shown = f"{acc['correct']}/{acc['n']} ({acc['rate']:.0%}) [{acc['low']:.0%}, {acc['high']:.0%}]"
+        versus = "| | |" if name == ref else f"| {_points(diff['accuracy'])} | {_p(diff['mcnemar_p'])} |"
+        nats = "" if name == ref else _nats(diff["logprob"])
+        label = _profile_setting(name, report)
+        rows.append(f"| {label} | {shown} {versus} {forced['correct']}/{forced['n']} | {nats} |")
+    return "\n".join(rows)
+
+
+def profile_dev_table(profile: dict[str, Any]) -> str:
+    """A calibration's dev search, every candidate in the order it ran: free-form accuracy and its
+    paired difference from plain stuffing, the stem-forced log-probability's beside it."""
+    made = profile["calibration"]
+    ref, chosen = made["reference"], made["chosen"]
+    report = {"preset": made["preset"], "reference": ref, "chosen": chosen}
+    rows = [
+        "| candidate | as asked: accuracy | vs plain, points | vs plain, stem-forced gold log-prob (nats) |",
+        "| --- | ---: | ---: | ---: |",
+    ]
+    for name in made["candidates"]:
+        row = made["dev"]["settings"][name]
+        acc, diff = row["accuracy"], row[f"vs_{ref}"]
+        versus = "| | |" if name == ref else f"| {_points(diff['accuracy'])} | {_nats(diff['logprob'])} |"
+        rows.append(f"| {_profile_setting(name, report)} | {acc['correct']}/{acc['n']} {versus}")
     return "\n".join(rows)
 
 
