@@ -64,7 +64,7 @@ def test_every_python_block_is_tested() -> None:
         block("load_model()", "reallocate"),
         block("sra=GuidedFim()"),
         block("index_folder("),
-        block("ChatSRA.from_model_id(None)", "SRALLM()"),
+        block("ChatSRA.from_model_id(None)", "retriever | format_docs"),
         block("HuggingFacePipeline(pipeline=generate)"),
         block("BitsAndBytesConfig(load_in_4bit=True"),
         block("stuff_passages(prompt", "PassageSynthesizer(llm)"),
@@ -129,11 +129,12 @@ QUESTION = "Who signed the 2023 lease of the Harbour Street warehouse?"
 
 
 def test_the_framework_blocks(reader: Path, framework_pieces: dict[str, Any]) -> None:
-    plain = run(block("ChatSRA.from_model_id(None)", "SRALLM()"), reader, **framework_pieces)
+    plain = run(block("ChatSRA.from_model_id(None)", "retriever | format_docs"), reader, **framework_pieces)
     assert "Marek" in plain["chain"].invoke(QUESTION)
-    guided = run(block("stuff_passages(prompt", "PassageSynthesizer(llm)"), reader, **framework_pieces)
-    assert "Marek" in guided["chain"].invoke(QUESTION)
-    assert "Marek" in str(guided["engine"].query(QUESTION))
+    recipe = run(block("stuff_passages(prompt", "PassageSynthesizer(llm)"), reader, **framework_pieces)
+    assert recipe["chat"].profile is not None and recipe["llm"].profile == recipe["chat"].profile
+    assert "Marek" in recipe["chain"].invoke(QUESTION)
+    assert "Marek" in str(recipe["engine"].query(QUESTION))
 
 
 def test_the_zero_adapter_block(reader: Path) -> None:
