@@ -255,6 +255,7 @@ TABLES: dict[str, Callable[[], str]] = {
     "rag-gemma": lambda: rag_table(_load("rag_gemma_3_270m.json")),
     "profile-smollm2": lambda: profile_table(_load("profile_smollm2_135m_instruct_test.json")),
     "profile-gemma": lambda: profile_table(_load("profile_gemma_3_270m_test.json")),
+    "profile-dev-smollm2": lambda: profile_dev_table(_load("profile_smollm2_135m_instruct_asked.json")),
 }
 
 
