@@ -1,11 +1,12 @@
 """The `sra-rag` command line.
 
-demo     index the bundled corpus (once); baseline, paper SRA, best order and guided SRA on its questions
+demo     index the bundled corpus (once); the default against plain stuffing on its 48 questions
 index    index a folder of .txt/.md files (only new and changed files are embedded again)
 ask      answer a question from an index
 compare  answer it with and without SRA, with the attention each source received
 eval     does SRA help? seeded tasks with dev/test splits and confidence intervals (sra_rag.eval)
 rag-eval does it help RAG? orders, top-k, paper and guided SRA over a retriever's passages
+calibrate a model's RAG profile, measured as `ask` answers (and, for published numbers, judged)
 bench    what SRA costs: prefill/decode time and memory against the baseline
 """
 
@@ -190,7 +191,7 @@ def build_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", required=True)
 
     demo = commands.add_parser(
-        "demo", help="the bundled corpus's questions: baseline, paper SRA, best order, guided SRA"
+        "demo", help="the bundled corpus's questions: the default against plain stuffing"
     )
     add_demo_arguments(demo)
     demo.set_defaults(run=_later("sra_rag.demo", "run_demo"))
@@ -230,7 +231,7 @@ def build_parser() -> argparse.ArgumentParser:
     rag_eval.set_defaults(run=_later("sra_rag.eval.rag.command", "run_rag"))
 
     calibrate = commands.add_parser(
-        "calibrate", help="measure a model's best passages setting (how many, which order) as a profile"
+        "calibrate", help="measure a model's RAG setting (passages, order, prompt, attention) as a profile"
     )
     add_calibrate_arguments(calibrate)
     calibrate.set_defaults(run=_later("sra_rag.eval.rag.calibrate_command", "run_calibrate"))
