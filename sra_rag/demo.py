@@ -5,8 +5,8 @@ ask` do with this model: its shipped profile's passages, order, prompt and atten
 one applies to its weights, else the plain defaults) and plain stuffing (all 16 retrieved chunks,
 best first, the default prompt, stock attention: what a RAG chain does without sra-rag). `--also
 PRESET` adds the default's passages under another attention setting. All 48 questions by default,
-a few minutes on 2 CPU cores, so the two counts are more than noise, and one line pairs them
-question by question. The demo is a demo, not an evaluation (the README's benchmark is that).
+so the two counts are more than noise, and one line pairs them question by question. The demo is
+a demo, not an evaluation (the README's benchmark is that).
 """
 
 from __future__ import annotations
