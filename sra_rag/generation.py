@@ -111,6 +111,18 @@ class Generation:
     diagnostics: dict[str, Any] | None = None
 
 
+def first_stop(text: str, stops: Sequence[str]) -> int | None:
+    """Where the first of `stops` begins in `text` (None: nowhere)."""
+    hits = [i for i in (text.find(s) for s in stops if s) if i >= 0]
+    return min(hits) if hits else None
+
+
+def cut_at_stop(text: str, stops: Sequence[str]) -> str:
+    """`text` up to its first stop string, as a generation with those stops returns it."""
+    at = first_stop(text, stops)
+    return text if at is None else text[:at]
+
+
 class _StopFilter:
     """Holds back text that may be the start of a stop string; cuts at the first stop string."""
 
@@ -121,9 +133,9 @@ class _StopFilter:
 
     def push(self, chunk: str) -> str:
         self.buffer += chunk
-        hits = [i for i in (self.buffer.find(s) for s in self.stops) if i >= 0]
-        if hits:
-            out, self.buffer, self.stopped = self.buffer[: min(hits)], "", True
+        at = first_stop(self.buffer, self.stops)
+        if at is not None:
+            out, self.buffer, self.stopped = self.buffer[:at], "", True
             return out
         keep = max(
             (

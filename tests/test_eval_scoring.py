@@ -14,9 +14,11 @@ from transformers import AutoTokenizer
 from sra_rag import disable_sra, enable_sra, preset
 from sra_rag.eval.longprompt.command import main
 from sra_rag.eval.longprompt.presets import eval_preset
-from sra_rag.eval.scoring import score_answer, score_perplexity
+from sra_rag.eval.scoring import score_answer, score_as_asked, score_perplexity
 from sra_rag.eval.tasks import encode, make_sample
+from sra_rag.generation import Generator
 from sra_rag.models import bundled_gguf_path, converted_gguf
+from sra_rag.rag.prompt import COMPLETION_STOPS
 
 
 @pytest.fixture(scope="module")
@@ -140,3 +142,16 @@ def test_smoke_run_writes_report_and_plots(tiny, tmp_path) -> None:
     assert again["test"] == report["test"] and again["dev"] == report["dev"]
     assert again["command"] == report["command"] and again["versions"] == report["versions"]
     assert again["preset"] == report["preset"] and "summarised_by" in again
+
+
+def test_the_free_form_reply_is_the_generators_answer_cut_at_the_same_stops(smollm2) -> None:
+    """Calibrate scores what `ask` returns: the same greedy reply, cut at the prompt's stops."""
+    model, tokenizer = smollm2
+    prompt = "The Minnow Street bakery opens at 5:40 every morning.\n\nQuestion: When does it open?\nAnswer:"
+    ids = tokenizer(prompt).input_ids
+    generator = Generator(model, tokenizer)
+    for stops in ((), COMPLETION_STOPS):
+        scored = score_as_asked(model, tokenizer, ids, "", "5:40", 24, 4, stops=stops)
+        asked = generator.generate(prompt, max_new_tokens=24, stop=list(stops), sra=None)
+        assert scored["free_generated"] == asked.text
+    assert "\n" in score_as_asked(model, tokenizer, ids, "", "5:40", 24, 4, stops=())["free_generated"]

@@ -1,5 +1,6 @@
 """The framework-free RAG pipeline: documents, chunks, a real FAISS index on disk, retrieval, prompts."""
 
+import copy
 import itertools
 import json
 from pathlib import Path
@@ -414,3 +415,22 @@ def test_a_pipeline_answer_renders_and_tokenises_its_prompt_once(smollm2, tmp_pa
 def test_a_rank_outside_the_retrieved_passages_is_refused(rank, count):
     with pytest.raises(ValueError, match="a retrieval rank must be an integer from 1 to 3"):
         rank_weight(rank, count)
+
+
+def test_a_completion_prompt_answer_ends_where_a_reader_stops(smollm2, tmp_path, embedder):
+    """A model without a chat template (a base model) gets a completion prompt ending in "Answer:",
+    and would write on (the next question, more answers) until the token limit."""
+    index, _ = build_index(_corpus(tmp_path), embedder)
+    tokenizer = copy.copy(smollm2[1])
+    tokenizer.chat_template = None
+    generator = Generator(smollm2[0], tokenizer)
+    question = "When does the Minnow Street bakery open?"
+    options = dict(top_k=3, profile=None, sra=None, max_new_tokens=48)
+    raw = RagPipeline(index, embedder, generator, stop=(), **options).ask(question)
+    assert "\n" in raw.answer.strip()  # what the stops are for: it goes on past its line
+    answer = RagPipeline(index, embedder, generator, **options).ask(question)
+    assert isinstance(RagPipeline(index, embedder, generator, **options).prompt(question)[0].messages, str)
+    assert "5:40" in answer.answer and "\n" not in answer.answer and "Question:" not in answer.answer
+    assert raw.answer.startswith(answer.answer + "\n") and answer.usage.output_tokens < 48
+    with pytest.raises(TypeError, match=r"stop must be a list of stop strings, not one string"):
+        RagPipeline(index, embedder, generator, stop="\n", **options)

@@ -14,13 +14,14 @@ import copy
 import logging
 import re
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
 
 import torch
 from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
+from ..generation import cut_at_stop
 from .tasks import Sample, encode
 
 _ATTENTION_LOGGER = logging.getLogger("sra_rag.engine.attention")
@@ -110,12 +111,15 @@ def score_as_asked(
     free_tokens: int,
     forced_tokens: int,
     continuation: str | None = None,
+    *,
+    stops: Sequence[str],
 ) -> dict[str, Any]:
     """A RAG answer scored as a user gets it, and the gold answer's log-probability beside it.
 
     The prompt (exactly `RagPipeline.ask`'s tokens) is prefilled whole under the model's current
     setting, so SRA acts on it as in `ask`. From that one cache: the free-form greedy reply
-    (`free_tokens`; `free_contains`: the gold answer is in it), and, after the reply stem that
+    (`free_tokens`, cut at the prompt's `stops` as `ask` cuts it; `free_contains`: the gold answer
+    is in it), and, after the reply stem that
     restates the question (`stem`), the gold answer's teacher-forced log-probability and the
     stem-forced greedy reply (`contains`, `forced_tokens`). The stem and the answer continue the
     cache as decode-side passes, which SRA leaves to the stock kernel as generation does. With no
@@ -144,7 +148,7 @@ def score_as_asked(
             logits += list(forced.logits[0].float().log_softmax(-1))
         forced_reply = _greedy(model, first, stemmed.cache, forced_tokens)
     token_logprobs = [float(lp[t]) for lp, t in zip(logits, gold, strict=True)]
-    free_text = tokenizer.decode(free, skip_special_tokens=True)
+    free_text = cut_at_stop(tokenizer.decode(free, skip_special_tokens=True), stops)
     forced_text = tokenizer.decode(forced_reply, skip_special_tokens=True)
     gold_text = normalize(answer)
     return {

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -68,7 +68,9 @@ class RagPipeline:
     JSON file, or "shipped": the package's measured profile for this model's weights, if it ships
     one; None: no profile), else 16, `retrieved`, `sources_first` and the model's own SRA setting.
     Every call hands the sources' spans and relevance weights (by retrieval rank) to the model, so
-    a guided SRA setting can use them.
+    a guided SRA setting can use them. An answer ends at the `stop` strings (None: at the end of
+    its line for a model without a chat template, `prompt.COMPLETION_STOPS`; a chat model's at
+    the end of its turn).
     """
 
     def __init__(
@@ -83,7 +85,10 @@ class RagPipeline:
         prompt: str | None = None,
         sra: AnyConfig | None = DEFAULT,
         profile: RagProfile | str | Path | None = SHIPPED,
+        stop: Sequence[str] | None = None,
     ) -> None:
+        if isinstance(stop, str):
+            raise TypeError(f"stop must be a list of stop strings, not one string: use [{stop!r}]")
         if index.embedding_model != embedder.name or index.dimension != embedder.dimension:
             raise ValueError(
                 f"the index was built with {index.embedding_model!r} ({index.dimension} dimensions), "
@@ -105,6 +110,7 @@ class RagPipeline:
         self.embedder = embedder
         self.generator = generator
         self.max_new_tokens = max_new_tokens
+        self.stop = None if stop is None else tuple(stop)
 
     @classmethod
     def from_index(
@@ -175,7 +181,8 @@ class RagPipeline:
         start = time.perf_counter()
         # the generator patches the model (SRA off) when given an explicit setting: the share
         # probe reads the patched attention path, so always pass one
-        options = dict(max_new_tokens=self.max_new_tokens, sra=setting, diagnostics=True)
+        stop = prompt.stops if self.stop is None else self.stop
+        options = dict(max_new_tokens=self.max_new_tokens, sra=setting, diagnostics=True, stop=stop)
         if attention:
             with record_attention_share(prompt.source_spans, prompt.question_rows) as share:
                 result = self.generator.generate(prompt.prepared, **options)

@@ -5,7 +5,8 @@ rules, which work on the question's rows, see it; a question-first layout is loc
 sources, and the guided rules then act on the rows after the last source. The prompt is rendered
 and tokenised once, here, and the token span of every source, with its relevance weight, located
 in it at the same time: the generator and the attention probe take those spans as they are. A
-model without a chat template (a base model) gets the same text as a plain completion prompt.
+model without a chat template (a base model) gets the same text as a plain completion prompt,
+which ends where a reader would stop reading its answer (`COMPLETION_STOPS`).
 """
 
 from __future__ import annotations
@@ -18,11 +19,21 @@ from ..generation import Generator, PreparedPrompt, Prompt
 from .chunking import Chunk
 from .prompt_layout import DEFAULT_LAYOUT, LAYOUTS, check_layout
 
+COMPLETION_STOPS: tuple[str, ...] = ("\n", "Question:")
+"""Where an answer to a completion prompt ends: the end of its line, or a next question. A base
+model given "... Answer:" writes its answer and goes on (the next question, "Answer: Answer:", a
+list of candidates) until the token limit; a chat model's reply ends with its turn."""
+
 
 @dataclass(frozen=True)
 class RagPrompt:
     messages: Prompt  # chat messages, or a plain string for a model without a chat template
     prepared: PreparedPrompt  # its tokens and the sources' spans, made once
+
+    @property
+    def stops(self) -> tuple[str, ...]:
+        """The stop strings its answer ends at: `COMPLETION_STOPS` for a completion prompt."""
+        return COMPLETION_STOPS if isinstance(self.messages, str) else ()
 
     @property
     def spans(self) -> PromptSpans:

@@ -71,6 +71,7 @@ class AskedScorer:
                 case.answer,
                 self.free_tokens,
                 self.forced_tokens,
+                stops=prompt.stops,
             )
         return {
             "task": "rag",

@@ -116,6 +116,7 @@ def score_own(
                         preset.free_tokens,
                         preset.max_new_tokens,
                         asked.answer if style == "chat" else f" {asked.answer}",
+                        stops=prompt.stops,
                     )
                 store.add(
                     {
