@@ -27,7 +27,7 @@ from sra_rag.engine import attention
 from sra_rag.engine.config import GUIDED_RULES
 from sra_rag.engine.guided import passage_shares
 from sra_rag.engine.rules import reallocate
-from sra_rag.engine.spans import PassageNotFoundError, locate_passages
+from sra_rag.engine.spans import PassageNotFoundError, locate_passages, rank_weight, rank_weights
 
 RULES = {
     "dispense": GuidedDispense(strength=2.0, eliminate=0.5),
@@ -299,6 +299,34 @@ def test_locate_passages_maps_texts_to_tokens(smollm2):
         locate_passages(text, encoded["offset_mapping"], passages, search_from=text.index("[2]"))
     with pytest.raises(TypeError, match="not one string"):  # not a list of one-letter passages
         locate_passages(text, encoded["offset_mapping"], passages[0])
+
+
+def test_passages_nested_repeated_blank_or_in_the_question_are_found_in_the_context(smollm2):
+    _, tokenizer = smollm2
+    island, full = "Varro Island", "Varro Island has one harbour, at Kell."
+    text = f"Question: how many harbours has Varro Island?\nContext:\n{full}\n\n{island}\n\n{full}\nAnswer:"
+    offsets = tokenizer(text, return_offsets_mapping=True)["offset_mapping"]
+    spans = locate_passages(
+        text, offsets, [island, "  ", full, full], question="how many harbours has Varro Island?"
+    )
+    context_start = len(tokenizer(text[: text.index(full)]).input_ids) - 1
+    assert [p.label for p in spans.passages] == ["2", "0", "3"]  # prompt order; the blank left out
+    assert spans.passages[0].start >= context_start  # never inside the question
+    assert (
+        tokenizer.decode(tokenizer(text).input_ids[spans.passages[1].start : spans.passages[1].end]).strip()
+        == island
+    )
+    with pytest.raises(PassageNotFoundError, match="every passage is blank"):
+        locate_passages(text, offsets, ["", " \n"])
+
+
+def test_rank_weights_follow_the_ranks_that_are_there():
+    assert rank_weights([1, 2, 3]) == [rank_weight(r, 3) for r in (1, 2, 3)]
+    assert rank_weights([3, 1]) == [0.5, 1.0]  # ranks 1 and 3 of 4 kept, as given
+    with pytest.raises(ValueError, match="two passages have the same retrieval rank"):
+        rank_weights([2, 2])
+    with pytest.raises(ValueError, match="a retrieval rank must be an integer >= 1"):
+        rank_weights([0, 1])
 
 
 def test_generator_finds_the_passages_and_guided_sra_reaches_them(smollm2):

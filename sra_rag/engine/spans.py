@@ -21,7 +21,7 @@ import itertools
 import math
 import numbers
 from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import Any
@@ -170,6 +170,19 @@ def rank_weight(rank: int, count: int) -> float:
     return (count - rank + 1) / count
 
 
+def rank_weights(ranks: Sequence[int]) -> list[float]:
+    """The weights of passages by their retrieval ranks (1 = best), as given: a filter or reranker
+    may have dropped some (ranks 1 and 3 of 4 kept), so each weighs by its place among the ranks
+    that are there (`rank_weight`), and the ranks themselves are never renumbered."""
+    for rank in ranks:
+        if isinstance(rank, bool) or not isinstance(rank, int) or rank < 1:
+            raise ValueError(f"a retrieval rank must be an integer >= 1 (1 = best), got {rank!r}")
+    if len(set(ranks)) != len(ranks):
+        raise ValueError(f"two passages have the same retrieval rank: {sorted(ranks)}")
+    place = {rank: i for i, rank in enumerate(sorted(ranks), 1)}
+    return [rank_weight(place[rank], len(ranks)) for rank in ranks]
+
+
 def even_spans(question_start: int, count: int, weight: float | None = None) -> PromptSpans:
     """`count` equal passages over tokens [1, question_start), then the question: a RAG-shaped
     layout for text without real passages (benchmarks, held text)."""
@@ -190,6 +203,39 @@ def _excerpt(text: str, limit: int = 60) -> str:
     return repr(flat if len(flat) <= limit else flat[: limit - 3] + "...")
 
 
+def _normalised(
+    passages: Sequence[str | tuple[str, float | None] | tuple[str, float | None, str]],
+) -> list[tuple[str, float | None, str]]:
+    """Each passage as (text, weight, label), its label defaulting to its index."""
+    items = []
+    for i, item in enumerate(passages):
+        passage, weight, label = (item, None, str(i)) if isinstance(item, str) else (*item, str(i))[:3]
+        if not isinstance(passage, str):
+            raise ValueError(f"passage {i} is not a string: {passage!r}")
+        items.append((passage, weight, str(label)))
+    return items
+
+
+def _placed(
+    text: str, items: list[tuple[str, float | None, str]], start: int
+) -> list[tuple[int, int, float | None, str]]:
+    """Each passage at its first occurrence from character `start` that no other passage holds,
+    the longest first (so a passage that is part of another is found where it stands alone)."""
+    found: list[tuple[int, int, float | None, str]] = []
+    for i in sorted(range(len(items)), key=lambda i: -len(items[i][0])):
+        passage, weight, label = items[i]
+        at = text.find(passage, start)
+        while at >= 0 and any(at < e and at + len(passage) > s for s, e, *_ in found):
+            at = text.find(passage, at + 1)  # the same text twice: take the next free occurrence
+        if at < 0:
+            raise PassageNotFoundError(
+                f"passage {label} {_excerpt(passage)} does not appear verbatim in the prompt's "
+                "message that carries the passages"
+            )
+        found.append((at, at + len(passage), weight, label))
+    return sorted(found)
+
+
 def locate_passages(
     text: str,
     offsets: Sequence[tuple[int, int]],
@@ -201,31 +247,28 @@ def locate_passages(
     """Token spans of `passages` (texts, or (text, weight) or (text, weight, label) tuples; the
     label defaults to the passage's index) found verbatim in the rendered prompt `text` from
     character `search_from` on (the message that carries them: chat history before it is never
-    searched), whose tokens have character `offsets`.
+    searched), whose tokens have character `offsets`. A blank passage has no tokens to weigh and
+    is left out; passages may repeat or contain one another.
 
-    The guided rows (`question_start`) begin at `question`'s last occurrence when it follows the
-    passages, else at the first token after the last passage: a prompt may ask its question
-    before the context ("Question: ... Context: ... Answer:"), and then the rows that read the
-    passages are the ones after them."""
+    A prompt may ask its question before the context ("Question: ... Context: ... Answer:"):
+    when every passage occurs after the question, they are looked for there, never inside the
+    question. The guided rows (`question_start`) begin at `question`'s last occurrence when it
+    follows the passages, else at the first token after the last passage, the rows that read
+    the passages."""
     if isinstance(passages, str):  # a string is a sequence too: of one-character "passages"
         raise TypeError("passages must be a list of texts (or (text, score[, label]) tuples), not one string")
     if not passages:
         raise ValueError("passages is empty: give the texts of the passages that appear in the prompt")
-    found: list[tuple[int, int, float | None, str]] = []
-    for i, item in enumerate(passages):
-        passage, weight, label = (item, None, str(i)) if isinstance(item, str) else (*item, str(i))[:3]
-        if not isinstance(passage, str) or not passage.strip():
-            raise ValueError(f"passage {i} is empty or not a string: {passage!r}")
-        start = text.find(passage, search_from)
-        while start >= 0 and any(start < e and start + len(passage) > s for s, e, *_ in found):
-            start = text.find(passage, start + 1)  # the same text twice: take the next free occurrence
-        if start < 0:
-            raise PassageNotFoundError(
-                f"passage {i} {_excerpt(passage)} does not appear verbatim in the prompt's message "
-                "that carries the passages"
-            )
-        found.append((start, start + len(passage), weight, str(label)))
-    found.sort()
+    items = [item for item in _normalised(passages) if item[0].strip()]
+    if not items:
+        raise PassageNotFoundError("every passage is blank: there is nothing to locate in the prompt")
+    asked_at = -1 if question is None else text.find(question, search_from)
+    found = None
+    if asked_at >= 0:
+        with suppress(PassageNotFoundError):  # found after the question: it comes first
+            found = _placed(text, items, asked_at + len(question))  # type: ignore[arg-type]
+    if found is None:
+        found = _placed(text, items, search_from)
     spans: list[tuple[Span, float | None, str]] = []
     for s, e, weight, label in found:
         first, last = token_span(offsets, s, e)

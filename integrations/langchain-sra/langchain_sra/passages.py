@@ -10,7 +10,7 @@ question are; without guided SRA nothing changes but the order, and nothing can 
 
 The question may come before or after the context in the prompt: guided SRA acts on the question's
 rows where it follows the passages, else on the rows after the last passage. A passage's weight is
-its retrieval rank (`sra_rag.engine.spans.rank_weight`), never its raw score: retrievers return documents
+its retrieval rank (`sra_rag.engine.spans.rank_weights`), never its raw score: retrievers return documents
 best first, and scores come on every scale and in both senses (similarities, distances, reranker
 logits, BM25), some missing.
 """
@@ -26,7 +26,7 @@ from langchain_core.prompt_values import ChatPromptValue
 from langchain_core.prompts import BasePromptTemplate, format_document
 from langchain_core.runnables import Runnable, RunnableLambda
 
-from sra_rag.engine.spans import rank_weight
+from sra_rag.engine.spans import rank_weights
 from sra_rag.generation import Passage
 from sra_rag.rag.order import order_passages
 from sra_rag.rag.profile import RagProfile, passage_setting
@@ -60,23 +60,28 @@ def document_passage(
 def to_passages(items: Sequence[Document | str | tuple[Any, ...] | Mapping[str, Any]]) -> list[Passage]:
     """The per-call `passages` option as the engine takes them: Documents (best first: weighted by
     that rank), texts, (text, weight[, label]) tuples (weights >= 0, higher = more relevant), or
-    the dicts `stuff_passages` attaches (weighted by their retrieval rank)."""
+    the dicts `stuff_passages` attaches (weighted by the retrieval ranks they carry, among those
+    that are there: `sra_rag.engine.spans.rank_weights`)."""
     if isinstance(items, (str, Document)):
         raise TypeError("passages must be a list of documents or texts, not a single one")
     passages: list[Passage] = []
-    for rank, item in enumerate(items, 1):
+    ranked: list[tuple[int, int]] = []  # (where in `passages`, retrieval rank)
+    for position, item in enumerate(items, 1):
         if isinstance(item, Document):
-            item = document_passage(item, rank)
+            item = document_passage(item, position)
         if isinstance(item, Mapping):
-            weight = rank_weight(int(item.get("rank", rank)), len(items))
-            passages.append((item["text"], weight, str(item.get("label") or rank)))
+            ranked.append((len(passages), int(item.get("rank", position))))
+            passages.append((item["text"], None, str(item.get("label") or position)))
         elif isinstance(item, (str, tuple)):
             passages.append(item)  # type: ignore[arg-type]
         else:
             raise TypeError(
-                f"passage {rank - 1} is a {type(item).__name__}; give a Document, a text, or a "
+                f"passage {position - 1} is a {type(item).__name__}; give a Document, a text, or a "
                 "(text, score[, label]) tuple"
             )
+    for (i, _), weight in zip(ranked, rank_weights([rank for _, rank in ranked]), strict=True):
+        text, _, label = passages[i]
+        passages[i] = (text, weight, label)
     return passages
 
 

@@ -2,6 +2,7 @@
 question before the context, scores of every sign and sense (some missing), a follow-up turn whose
 history repeats the passages, and the defaults. Guided or not, none of these may break or invert."""
 
+import itertools
 from typing import Any
 
 import pytest
@@ -129,3 +130,42 @@ def test_a_profile_keeps_the_best_passages_in_its_order(tmp_path) -> None:
         stuff_passages(QUESTION_FIRST, keep=0)
     with pytest.raises(FileNotFoundError, match="sra-rag calibrate"):
         stuff_passages(QUESTION_FIRST, profile=tmp_path / "missing.json")
+
+
+@pytest.mark.parametrize("setting", [None, "paper", "guided"])
+def test_a_blank_or_repeated_document_never_breaks_a_call(chat: ChatSRA, setting: str | None) -> None:
+    """An empty chunk in a retriever's output has no tokens to weigh: it is left out of the spans,
+    and a repeated document takes its own occurrence."""
+    docs = documents([None] * 4)
+    retrieved = [
+        docs[0],
+        Document(page_content="", id="blank"),
+        docs[1],
+        docs[0].model_copy(update={"id": "again"}),
+    ]
+    chain = stuff_passages(QUESTION_FIRST) | chat.bind(sra=None if setting is None else preset(setting))
+    message = chain.invoke({"context": retrieved, "question": QUESTION})
+    assert message.content.strip()
+    found = passages_reached(message)
+    assert [p["label"] for p in found] == ["d0", "d1", "again"]
+    assert all(a["end"] <= b["start"] for a, b in itertools.pairwise(found))
+
+
+def test_a_document_that_is_part_of_the_question_is_found_in_the_context(chat: ChatSRA) -> None:
+    """With the question before the context, a short document whose text the question also holds
+    ("Tilda Varga") is located in the context, where the prompt put it, never in the question."""
+    short = Document(page_content="Tilda Varga", id="short")
+    retrieved = [documents([None] * 4)[0], short, *documents([None] * 4)[1:]]
+    chain = stuff_passages(QUESTION_FIRST) | chat.bind(sra=preset("guided"))
+    message = chain.invoke({"context": retrieved, "question": QUESTION})
+    found = passages_reached(message)
+    assert [p["label"] for p in found] == ["d0", "short", "d1", "d2", "d3"]  # prompt order
+    assert found[0]["end"] <= found[1]["start"] < found[2]["start"]
+
+
+def test_carried_ranks_weigh_by_the_ranks_that_are_there() -> None:
+    """Passages a step dropped some of (ranks 1 and 3 of 4 kept) weigh by those ranks, kept as given."""
+    carried = [{"text": FACTS[2], "rank": 3, "label": "d2"}, {"text": FACTS[0], "rank": 1, "label": "d0"}]
+    assert to_passages(carried) == [(FACTS[2], 0.5, "d2"), (FACTS[0], 1.0, "d0")]
+    with pytest.raises(ValueError, match="two passages have the same retrieval rank"):
+        to_passages([carried[0], carried[0]])

@@ -37,7 +37,7 @@ from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
 from sra_rag.async_stream import iterate_in_thread
 from sra_rag.engine.config import PAPER, AnyConfig
-from sra_rag.engine.spans import rank_weight
+from sra_rag.engine.spans import rank_weights
 from sra_rag.generation import (
     DEFAULT,
     GenerationStream,
@@ -82,25 +82,23 @@ class RankedNode(NodeWithScore):
     retrieval_rank: int
 
 
-def node_passage(node: NodeWithScore, rank: int, count: int) -> Passage:
-    """A retrieved node as a passage: its text as the prompt shows it, a weight by its retrieval
-    rank among `count` (its `RankedNode` rank if it has one; `sra_rag.engine.spans.rank_weight`), its id.
-    The node's score is never the weight: vector stores return similarities or distances (FAISS
-    over `IndexFlatL2`: lower is better), rerankers logits, some nodes none at all."""
-    rank = node.retrieval_rank if isinstance(node, RankedNode) else rank
-    return node.node.get_content(metadata_mode=MetadataMode.LLM), rank_weight(rank, count), node.node.node_id
-
-
 def node_passages(items: Sequence[Any] | None) -> list[Passage] | None:
-    """Nodes (in retrieval order unless they are `RankedNode`s), texts or (text, weight[, label])."""
+    """Nodes, texts or (text, weight[, label]) tuples as passages. A node is its text as the
+    prompt shows it, a weight by its retrieval rank among the nodes given (its `RankedNode` rank
+    if it has one, else its place in the list; `sra_rag.engine.spans.rank_weights`: a filter or
+    reranker after `PassageReorder` may have dropped some), and its id. The node's score is
+    never the weight: vector stores return similarities or distances (FAISS over `IndexFlatL2`:
+    lower is better), rerankers logits, some nodes none at all."""
     if items is None:
         return None
     if isinstance(items, (str, NodeWithScore)):
         raise TypeError("passages must be a list of nodes or texts, not a single one")
-    return [
-        node_passage(item, rank, len(items)) if isinstance(item, NodeWithScore) else item
-        for rank, item in enumerate(items, 1)
-    ]
+    nodes = [(i, item) for i, item in enumerate(items) if isinstance(item, NodeWithScore)]
+    ranks = [n.retrieval_rank if isinstance(n, RankedNode) else i + 1 for i, n in nodes]
+    passages: list[Passage] = list(items)
+    for (i, node), weight in zip(nodes, rank_weights(ranks), strict=True):
+        passages[i] = (node.node.get_content(metadata_mode=MetadataMode.LLM), weight, node.node.node_id)
+    return passages
 
 
 @dataclass(frozen=True)
