@@ -13,7 +13,6 @@ import contextvars
 import logging
 import threading
 from collections.abc import Iterator, Mapping, Sequence
-from contextlib import ExitStack
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -28,10 +27,11 @@ from transformers import (
 
 from .async_stream import AsyncGenerationStream
 from .default_setting import DEFAULT
+from .engine.call import within
 from .engine.config import AnyConfig
-from .engine.diagnostics import record_diagnostics
-from .engine.patch import check_config, use_sra
-from .engine.spans import PassageNotFoundError, PromptSpans, locate_passages, use_spans
+from .engine.diagnostics import Diagnostics
+from .engine.patch import check_config, sra_call
+from .engine.spans import PassageNotFoundError, PromptSpans, batch_spans, locate_passages
 from .engine.state import effective_config
 
 logger = logging.getLogger(__name__)
@@ -411,16 +411,15 @@ class Generator:
             options.update(stop_strings=list(stop), tokenizer=self.tokenizer)
 
         def work() -> None:
-            try:
-                with ExitStack() as stack:
-                    if sra is not DEFAULT:
-                        stack.enter_context(use_sra(self.model, sra))
-                    if spans is not None:
-                        stack.enter_context(use_spans(spans))
-                    recorder = stack.enter_context(record_diagnostics()) if diagnostics else None
-                    with torch.inference_mode():
-                        outcome.ids = self.model.generate(**options)
-                    outcome.diagnostics = _summary(recorder, spans) if recorder else None
+            recorder = Diagnostics() if diagnostics else None
+            try:  # the call's whole state, entered once (`engine.call`)
+                if sra is DEFAULT:
+                    call = within(spans=batch_spans(spans), recorder=recorder)
+                else:
+                    call = sra_call(self.model, sra, spans=batch_spans(spans), recorder=recorder)
+                with call, torch.inference_mode():
+                    outcome.ids = self.model.generate(**options)
+                outcome.diagnostics = _summary(recorder, spans) if recorder else None
             except BaseException as error:  # handed to the consumer, who re-raises it
                 outcome.error = error
                 streamer.end()

@@ -24,7 +24,7 @@ def test_observe_matches_the_rules_on_the_full_matrix(config):
     # Transition's windows sit mid-prompt (rows 75-124 at this layer), never in the last 30 rows
     rows = 130 if isinstance(config, TransitionConfig) else QUESTION_ROWS
     share = AttentionShare(SPANS, rows)
-    share.observe(layer, query, key, None, dim**-0.5, config, layers)
+    share.observe(layer, query, key, None, dim**-0.5, config, layers, None)
 
     keys = key[0].repeat_interleave(heads // kv_heads, dim=0)
     scores = (query[0] @ keys.transpose(-1, -2)) * dim**-0.5
@@ -82,4 +82,4 @@ def test_nothing_recorded_is_a_clear_error():
 def test_spans_outside_the_prompt_are_a_clear_error():
     share = AttentionShare([(0, 500)], QUESTION_ROWS)
     with pytest.raises(ValueError, match="do not fit a 200-token prompt"):
-        share.observe(0, torch.randn(1, 4, 200, 16), torch.randn(1, 2, 200, 16), None, 0.25, None, 6)
+        share.observe(0, torch.randn(1, 4, 200, 16), torch.randn(1, 2, 200, 16), None, 0.25, None, 6, None)

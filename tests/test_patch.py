@@ -26,6 +26,7 @@ from sra_rag import (
     enable_sra,
     is_patched,
     is_supported,
+    preset,
     sra_config,
     use_sra,
 )
@@ -225,3 +226,23 @@ def test_use_sra_blocks_on_an_unpatched_model_are_each_callers_own():
         thread.join()
     assert failures == [] and all(results)
     assert not is_patched(models["unpatched"]) and models["unpatched"].config._attn_implementation == "sdpa"
+
+
+def test_a_forward_reads_its_calls_state_once_per_layer(monkeypatch):
+    """One call, one context: the setting, spans, recorder and probe come from one read per layer,
+    and a block nested inside another changes only what it names."""
+    from sra_rag.engine import attention, call
+    from sra_rag.engine.diagnostics import record_diagnostics
+    from sra_rag.engine.spans import even_spans, use_spans
+
+    model = tiny_model("llama")
+    reads = []
+    monkeypatch.setattr(attention, "current_call", lambda: reads.append(1) or call.current_call())
+    ids = torch.randint(0, model.config.vocab_size, (1, 96))
+    with use_sra(model, preset("guided")), use_spans(even_spans(80, 4, 1.0)), record_diagnostics() as diag:
+        inner = call.current_call()
+        model(ids)
+    assert len(reads) == model.config.num_hidden_layers
+    assert inner.spans is not None and inner.recorder is diag and inner.settings  # all three kept
+    assert diag.summary()["layers_touched"] > 0
+    assert call.current_call() == call.Call()  # nothing left behind

@@ -1,6 +1,6 @@
 """The attention function registered with transformers' AttentionInterface under the name "sra".
 
-Fast path (DESIGN.md, "The attention path"): rows are computed by SDPA as before; then only the
+Fast path: rows are computed by SDPA as before; then only the
 rows SRA touches in this layer (an inter block of about n / (L + 3) rows and the question tail,
 or the transition intervals) are recomputed eagerly in float32 (float64 for a float64 model),
 edited by the rules, and written back. The rules are row-local, so this equals applying them to
@@ -19,14 +19,14 @@ from typing import Any
 import torch
 from transformers.integrations.sdpa_attention import sdpa_attention_forward
 
-from .attention_share import active_probe
+from .call import current_call
 from .config import AnyConfig
-from .diagnostics import active_recorder
+from .diagnostics import Diagnostics
 from .eager import attend, attention_weights
 from .errors import UnsupportedModelError
 from .policy import Step
 from .rules import plan, reallocate
-from .spans import active_spans, spans_for_sequence
+from .spans import PromptSpans, spans_for_sequence
 from .state import effective_config
 from .step_stats import StepStats
 
@@ -108,6 +108,7 @@ def _touched_rows(
     keep: torch.Tensor | None,
     scaling: float,
     layer_idx: int,
+    recorder: Diagnostics | None,
 ) -> list[tuple[int, torch.Tensor]]:
     """Recompute one sequence's touched rows: [(first row, output (rows, heads, dim))], in
     `eager.compute_dtype` (float32, or float64 for a float64 model).
@@ -119,7 +120,6 @@ def _touched_rows(
     """
     heads = query.shape[0]
     limit = BLOCK_ELEMENTS.get(query.device.type, BLOCK_ELEMENTS["cpu"])
-    recorder = active_recorder()
     results = []
     for step in steps:
         block = max(1, limit // (heads * step.rows[1]))
@@ -144,13 +144,14 @@ def _fast(
     num_layers: int,
     scaling: float,
     positions_to_check: torch.Tensor | None,
+    prompts: tuple[PromptSpans | None, ...] | None,
+    recorder: Diagnostics | None,
     **kwargs: Any,
 ) -> torch.Tensor:
     batch, _, length, _ = query.shape
     keep = _allowed(attention_mask)
     layer_idx = module.layer_idx
     spans = _sequence_spans(keep, batch, length, positions_to_check)
-    prompts = active_spans()
     plans = [
         plan(config, n, layer_idx, num_layers, spans_for_sequence(prompts, batch, b))
         for b, (_, n) in enumerate(spans)
@@ -177,7 +178,14 @@ def _fast(
         span = slice(start, start + n)
         seq_keep = None if keep is None else keep[b if keep.shape[0] > 1 else 0, :, span, span]
         rows = _touched_rows(
-            steps, query[b, :, span], key[b, :, span], value[b, :, span], seq_keep, scaling, layer_idx
+            steps,
+            query[b, :, span],
+            key[b, :, span],
+            value[b, :, span],
+            seq_keep,
+            scaling,
+            layer_idx,
+            recorder,
         )
         for r0, out in rows:
             output[b, start + r0 : start + r0 + out.shape[0]] = out.to(output.dtype)
@@ -208,6 +216,8 @@ def _naive(
     scaling: float,
     prefill: bool,
     positions_to_check: torch.Tensor | None,
+    prompts: tuple[PromptSpans | None, ...] | None,
+    recorder: Diagnostics | None,
 ) -> torch.Tensor:
     batch, _, length, _ = query.shape
     keys = key.shape[2]
@@ -217,8 +227,6 @@ def _naive(
         keep = torch.ones(length, keys, dtype=torch.bool, device=query.device).tril(keys - length)[None, None]
     weights = attention_weights(query, key, keep, scaling)
     if prefill:
-        prompts = active_spans()
-        recorder = active_recorder()
         for b, (start, n) in enumerate(_sequence_spans(keep, batch, length, positions_to_check)):
             span = slice(start, start + n)
             seq_keep = keep[b if keep.shape[0] > 1 else 0, :, span, span]
@@ -243,13 +251,14 @@ def sra_attention_forward(
     **kwargs: Any,
 ) -> tuple[torch.Tensor, None]:
     """transformers attention function: SDPA, plus the SRA rules on the rows they touch."""
-    found = effective_config(module.config)
+    call = current_call()  # the one read of this call's state per layer
+    found = effective_config(module.config, call)
     config = None if found is None else found[1]
-    probe = active_probe()
-    if probe is not None and found is not None and query.shape[2] == key.shape[2] > 1:
+    if call.probe is not None and found is not None and query.shape[2] == key.shape[2] > 1:
         scale = query.shape[-1] ** -0.5 if scaling is None else scaling
-        probe.observe(
-            module.layer_idx, query, key, _allowed(attention_mask), scale, config, found[0].num_layers
+        spans = spans_for_sequence(call.spans, query.shape[0], 0)
+        call.probe.observe(
+            module.layer_idx, query, key, _allowed(attention_mask), scale, config, found[0].num_layers, spans
         )
     if config is None or module.training:
         return sdpa_attention_forward(
@@ -282,6 +291,8 @@ def sra_attention_forward(
             scaling,
             prefill,
             positions_to_check,
+            call.spans,
+            call.recorder,
         )
         return output, None
     if not prefill:
@@ -296,6 +307,8 @@ def sra_attention_forward(
         state.num_layers,
         scaling,
         positions_to_check,
+        call.spans,
+        call.recorder,
         **kwargs,
     )
     return output, None

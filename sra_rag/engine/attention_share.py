@@ -12,15 +12,15 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from contextvars import ContextVar
 from dataclasses import dataclass, field
 
 import torch
 
+from .call import within
 from .config import AnyConfig
 from .eager import attention_weights
 from .rules import plan
-from .spans import active_spans, spans_for_sequence
+from .spans import PromptSpans
 
 Span = tuple[int, int]
 
@@ -56,9 +56,11 @@ class AttentionShare:
         scaling: float,
         config: AnyConfig | None,
         num_layers: int,
+        spans: PromptSpans | None,
     ) -> None:
         """Record one layer's prefill pass; query (1, heads, n, dim), key (1, kv_heads, n, dim),
-        keep: the layer's boolean mask (1, 1|heads, n, n), or None for plain causal attention."""
+        keep: the layer's boolean mask (1, 1|heads, n, n), or None for plain causal attention;
+        `spans`: the prompt's passages, for a guided setting."""
         if query.shape[0] != 1:
             raise ValueError("attention share is measured on one prompt at a time, not a padded batch")
         n = query.shape[2]
@@ -69,7 +71,7 @@ class AttentionShare:
         first = n - self.question_rows
         rows_keep = None if keep is None else keep[0, :, first:]
         weights = attention_weights(query[0, :, first:], key[0], rows_keep, scaling)
-        for step in plan(config, n, layer_idx, num_layers, spans_for_sequence(active_spans(), 1, 0)):
+        for step in plan(config, n, layer_idx, num_layers, spans):
             r0, r1 = max(step.rows[0], first), min(step.rows[1], n)
             if r0 < r1:
                 # rules are row-local (see rules.py): a sub-block is edited as in the full matrix
@@ -87,13 +89,6 @@ class AttentionShare:
         return torch.stack([self.heads[layer] for layer in sorted(self.heads)])
 
 
-_PROBE: ContextVar[AttentionShare | None] = ContextVar("sra_attention_share", default=None)
-
-
-def active_probe() -> AttentionShare | None:
-    return _PROBE.get()
-
-
 @contextmanager
 def record_attention_share(spans: Sequence[Span], question_rows: int) -> Iterator[AttentionShare]:
     """Measure the attention the last `question_rows` prompt tokens pay to each `(start, end)` span.
@@ -103,8 +98,5 @@ def record_attention_share(spans: Sequence[Span], question_rows: int) -> Iterato
     >>> share.by_span()  # e.g. [0.12, 0.31]
     """
     share = AttentionShare([tuple(s) for s in spans], question_rows)
-    token = _PROBE.set(share)
-    try:
+    with within(probe=share):
         yield share
-    finally:
-        _PROBE.reset(token)

@@ -8,7 +8,9 @@ inside a forward pass. Importing this module does not import torch.
 from __future__ import annotations
 
 import dataclasses
+import importlib
 import json
+import pkgutil
 from pathlib import Path
 from typing import Any, TypeAlias
 
@@ -23,10 +25,21 @@ from .transition import TransitionConfig
 AnyConfig: TypeAlias = Policy
 """Any SRA setting: `SRAConfig`, `TransitionConfig` or a guided rule."""
 
+
+def _import_guided_rules() -> None:
+    """Import every `guided_*.py` module of the engine: a rule registers itself on import
+    (`policy.POLICIES`), so a new one needs no list changed anywhere."""
+    for module in pkgutil.iter_modules([str(Path(__file__).parent)]):
+        if module.name.startswith("guided_"):
+            importlib.import_module(f"{__package__}.{module.name}")
+
+
+_import_guided_rules()
 GUIDED_RULES: dict[str, type[GuidedConfig]] = {
-    cls.rule: cls for cls in (GuidedDispense, GuidedFim, GuidedPasta)
+    cls.rule: cls for cls in POLICIES.values() if issubclass(cls, GuidedConfig)
 }
-"""Each guided rule by its short name."""
+"""Each guided rule by its short name: every `guided_*.py` module of the engine, so a new rule is
+one file (its class, parameters, checks and `edit`) and its tests."""
 
 PAPER = SRAConfig()
 """The reference code's defaults: what `enable_sra` and `load_model` apply unless told otherwise."""

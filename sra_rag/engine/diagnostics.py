@@ -8,10 +8,10 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
-from contextvars import ContextVar
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from .call import within
 from .step_stats import StepStats
 
 
@@ -82,13 +82,6 @@ class Diagnostics:
         }
 
 
-_RECORDER: ContextVar[Diagnostics | None] = ContextVar("sra_diagnostics", default=None)
-
-
-def active_recorder() -> Diagnostics | None:
-    return _RECORDER.get()
-
-
 @contextmanager
 def record_diagnostics() -> Iterator[Diagnostics]:
     """Collect what SRA does in the forward passes run inside this block.
@@ -98,8 +91,5 @@ def record_diagnostics() -> Iterator[Diagnostics]:
     >>> diag.summary()["rows_touched"]
     """
     diagnostics = Diagnostics()
-    token = _RECORDER.set(diagnostics)
-    try:
+    with within(recorder=diagnostics):
         yield diagnostics
-    finally:
-        _RECORDER.reset(token)

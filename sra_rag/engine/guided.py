@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from .lazy_torch import torch
-from .policy import Policy, Step
+from .policy import POLICIES, Policy, Step
 from .step_stats import StepStats
 
 if TYPE_CHECKING:
@@ -106,11 +106,6 @@ class GuidedStep:
         return None if before is None or counts is None else keys.stats(w, before, counts)
 
 
-_RULES_HINT = (
-    "GuidedDispense(...), GuidedFim(...) or GuidedPasta(...), or a preset (guided, guided_fim, guided_pasta)"
-)
-
-
 @dataclass(frozen=True)
 class GuidedConfig(Policy):
     """Retrieval-guided ReAttention (docs/algorithm.md, section 5), the base of the guided rules:
@@ -126,7 +121,8 @@ class GuidedConfig(Policy):
 
     def __new__(cls, *args: Any, **kwargs: Any) -> GuidedConfig:
         if cls is GuidedConfig:
-            raise TypeError(f"GuidedConfig is the base of the guided rules; use {_RULES_HINT}")
+            rules = [f"{c.__name__}(...)" for c in POLICIES.values() if issubclass(c, GuidedConfig)]
+            raise TypeError(f"GuidedConfig is the base of the guided rules; use one: {', '.join(rules)}")
         return super().__new__(cls)
 
     def __init_subclass__(cls, **kwargs: Any) -> None:

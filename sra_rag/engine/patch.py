@@ -159,6 +159,14 @@ def use_sra(model: PreTrainedModel, config: AnyConfig | None) -> Iterator[PreTra
     blocks meanwhile; to mix settings concurrently on such a model, `enable_sra(model, None)` once.
     """
     check_config(config, model)
+    with sra_call(model, config):
+        yield model
+
+
+@contextmanager
+def sra_call(model: PreTrainedModel, config: AnyConfig | None, **call: Any) -> Iterator[None]:
+    """`use_sra` for a setting already checked, entering the call's other fields (`call.Call`:
+    spans, recorder, probe) at the same time: a call's whole state in one place."""
     text_config = _text_config(model)
     with patch_lock():
         if not is_patched(model):
@@ -168,8 +176,8 @@ def use_sra(model: PreTrainedModel, config: AnyConfig | None) -> Iterator[PreTra
         if state.leases is not None:
             set_state(text_config, dataclasses.replace(state, leases=state.leases + 1))
     try:
-        with override(text_config, config):
-            yield model
+        with override(text_config, config, **call):
+            yield
     finally:
         with patch_lock():
             now = get_state(text_config)

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from .policy import Policy, Step
+from .policy import POLICIES, Policy, Step
 
 if TYPE_CHECKING:
     import torch
@@ -19,9 +19,9 @@ if TYPE_CHECKING:
 def require_setting(config: object) -> None:
     """TypeError unless `config` is an SRA setting or None."""
     if config is not None and not isinstance(config, Policy):
+        kinds = ", ".join(cls.__name__ for cls in POLICIES.values())
         raise TypeError(
-            "sra must be an SRA setting (SRAConfig, TransitionConfig, GuidedDispense, GuidedFim, "
-            f"GuidedPasta: see sra_rag.PRESETS) or None, got {type(config).__name__}"
+            f"sra must be an SRA setting ({kinds}: see sra_rag.PRESETS) or None, got {type(config).__name__}"
         )
 
 
@@ -33,8 +33,8 @@ def plan(
     spans: PromptSpans | None = None,
 ) -> list[Step]:
     """The steps layer `layer_idx` of `num_layers` applies to a prompt of `n` real tokens
-    (`spans`: where its passages and question are; the guided rules need them)."""
-    require_setting(config)
+    (`spans`: where its passages and question are; the guided rules need them). The setting was
+    checked where it entered (`patch.check_config`): this runs in every layer of every pass."""
     return [] if config is None else config.plan(n, layer_idx, num_layers, spans)
 
 
@@ -49,6 +49,7 @@ def reallocate(
     """Apply one layer's rules to full causal post-softmax weights `(..., n, n)` of an unpadded
     prompt; returns a new tensor, the input is untouched. `key_mask` (same shape or broadcastable,
     True = attendable) keeps added mass inside a sliding window."""
+    require_setting(config)
     if weights.shape[-1] != weights.shape[-2]:
         raise ValueError(f"weights must be square in the last two dims, got {tuple(weights.shape)}")
     out = weights.clone()

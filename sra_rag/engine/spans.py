@@ -4,7 +4,7 @@ the paper's SRA does not.
 `PromptSpans` names, in token positions counted from a sequence's first real token, each
 passage (with an optional relevance weight: see `rank_weight`) and where the question
 starts. `use_spans(...)` hands them to every prefill pass run inside the block; like the per-call
-SRA setting it lives in a ContextVar, so it belongs to one thread or asyncio task. A left-padded
+SRA setting it is part of the call (`call.Call`), so it belongs to one thread or asyncio task. A left-padded
 batch takes one `PromptSpans` per sequence. `locate_passages` maps passage texts found verbatim in
 a rendered prompt to token spans, so no caller ever counts tokens itself.
 
@@ -22,9 +22,10 @@ import math
 import numbers
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager, suppress
-from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import Any
+
+from .call import within
 
 Span = tuple[int, int]
 
@@ -121,30 +122,25 @@ class PromptSpans:
         }
 
 
-_SPANS: ContextVar[tuple[PromptSpans | None, ...] | None] = ContextVar("sra_prompt_spans", default=None)
-
-
-def active_spans() -> tuple[PromptSpans | None, ...] | None:
-    """The spans in force for this thread or task: one entry per sequence of the batch."""
-    return _SPANS.get()
+def batch_spans(
+    spans: PromptSpans | Sequence[PromptSpans | None] | None,
+) -> tuple[PromptSpans | None, ...] | None:
+    """Spans as the call holds them: one entry per sequence of the batch."""
+    if spans is None or isinstance(spans, PromptSpans):
+        return None if spans is None else (spans,)
+    value = tuple(spans)
+    for item in value:
+        if item is not None and not isinstance(item, PromptSpans):
+            raise TypeError(f"expected PromptSpans or None per sequence, got {type(item).__name__}")
+    return value
 
 
 @contextmanager
 def use_spans(spans: PromptSpans | Sequence[PromptSpans | None] | None) -> Iterator[None]:
     """Prefill passes inside the block know these spans (a list: one per sequence of a batch,
     None for a sequence without passages, which a guided setting refuses)."""
-    if spans is None or isinstance(spans, PromptSpans):
-        value: tuple[PromptSpans | None, ...] | None = None if spans is None else (spans,)
-    else:
-        value = tuple(spans)
-        for item in value:
-            if item is not None and not isinstance(item, PromptSpans):
-                raise TypeError(f"expected PromptSpans or None per sequence, got {type(item).__name__}")
-    token = _SPANS.set(value)
-    try:
+    with within(spans=batch_spans(spans)):
         yield
-    finally:
-        _SPANS.reset(token)
 
 
 def spans_for_sequence(

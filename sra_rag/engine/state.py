@@ -2,8 +2,9 @@
 
 A patched model keeps its default setting here, keyed by its text config (the object every
 attention layer holds as `module.config`), so nothing is written into the model or its config
-and `save_pretrained` stays clean. A per-call override lives in a ContextVar: it belongs to one
-thread or asyncio task, so concurrent calls on one model can each run with or without SRA.
+and `save_pretrained` stays clean. A per-call override is part of the call (`call.Call`): it
+belongs to one thread or asyncio task, so concurrent calls on one model can each run with or
+without SRA.
 """
 
 from __future__ import annotations
@@ -12,10 +13,10 @@ import threading
 import weakref
 from collections.abc import Iterator
 from contextlib import contextmanager
-from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import Any, Literal
 
+from .call import Call, current_call, within
 from .config import AnyConfig
 
 Mode = Literal["fast", "naive"]
@@ -36,7 +37,6 @@ class PatchState:
 _LOCK = threading.RLock()
 _STATES: dict[int, PatchState] = {}
 _FINALIZED: set[int] = set()
-_OVERRIDES: ContextVar[dict[int, AnyConfig | None] | None] = ContextVar("sra_overrides", default=None)
 
 
 def patch_lock() -> threading.RLock:
@@ -66,20 +66,20 @@ def clear_state(text_config: Any) -> None:
     _STATES.pop(id(text_config), None)
 
 
-def effective_config(text_config: Any) -> tuple[PatchState, AnyConfig | None] | None:
-    """The state of the model owning `text_config` and the config in force for this call."""
+def effective_config(
+    text_config: Any, call: Call | None = None
+) -> tuple[PatchState, AnyConfig | None] | None:
+    """The state of the model owning `text_config` and the config in force for `call` (None: the
+    current one)."""
     state = _STATES.get(id(text_config))
     if state is None:
         return None
-    overrides = _OVERRIDES.get() or {}
-    return state, overrides.get(id(text_config), state.config)
+    return state, (call or current_call()).settings.get(id(text_config), state.config)
 
 
 @contextmanager
-def override(text_config: Any, config: AnyConfig | None) -> Iterator[None]:
-    """Within this context (this thread or task only), use `config` for that model."""
-    token = _OVERRIDES.set({**(_OVERRIDES.get() or {}), id(text_config): config})
-    try:
+def override(text_config: Any, config: AnyConfig | None, **call: Any) -> Iterator[None]:
+    """Within this context (this thread or task only), use `config` for that model, and the other
+    fields of the call (`call.Call`) given."""
+    with within(settings={**current_call().settings, id(text_config): config}, **call):
         yield
-    finally:
-        _OVERRIDES.reset(token)

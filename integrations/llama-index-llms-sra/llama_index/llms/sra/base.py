@@ -212,7 +212,7 @@ class SRALLM(CustomLLM):
     )
     sra: Any = Field(
         default=DEFAULT,
-        description="SRAConfig, TransitionConfig, a guided rule (GuidedDispense, GuidedFim, GuidedPasta) "
+        description="An SRA setting (SRAConfig, TransitionConfig, a guided rule: a sra_rag.GuidedConfig) "
         "or None (baseline) for every call; DEFAULT keeps the model's own setting.",
     )
     diagnostics: bool = Field(
