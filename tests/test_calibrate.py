@@ -5,6 +5,8 @@ adapters."""
 
 import json
 import logging
+from pathlib import Path
+from typing import Any
 
 import pytest
 import torch
@@ -22,7 +24,7 @@ from sra_rag.eval.rag.settings import parse
 from sra_rag.eval.stats import mcnemar
 from sra_rag.generation import DEFAULT, Generator
 from sra_rag.model_identity import weights_fingerprint
-from sra_rag.rag import RagPipeline
+from sra_rag.rag import RagPipeline, order_passages
 from sra_rag.rag.profile import RagProfile, passage_setting, resolve_profile, same_model, shipped_profile
 
 FULL = CALIBRATION_PRESETS["full"]
@@ -184,6 +186,13 @@ def test_names_only_pick_a_candidate_profile():
     assert same_model("gemma-3-270m", "HuggingFaceTB/../gemma-3-270m")
     assert same_model("SmolLM2-135M-Instruct", "/models/SmolLM2-135M-Instruct-finetuned-medical")
     assert not same_model("SmolLM2-135M", "SmolLM2-1.7B-Instruct")
+    # the name must be the profile's whole name, first, and the file's or folder's own
+    assert not same_model("SmolLM2-135M", "SmolLM2-1350M-Instruct")  # a longer word, not a suffix
+    assert not same_model("SmolLM2-135M-Instruct", "SmolLM2-135M")  # the base of an instruct model
+    assert not same_model("SmolLM2-135M-Instruct", "smollm2-135m-instructdpo")
+    assert not same_model("SmolLM2-135M-Instruct", "my-SmolLM2-135M-Instruct")  # not first
+    assert not same_model("SmolLM2-135M-Instruct", "/models/SmolLM2-135M-Instruct/checkpoint-500")
+    assert not same_model("gemma-3-270m", "SmolLM2-135M-Instruct")
 
 
 def test_the_bundled_model_gets_its_shipped_profile_and_one_log_line_says_so(smollm2, caplog):
@@ -260,6 +269,31 @@ def test_the_test_phase_refuses_a_profile_chosen_under_other_rules():
         check_profile(RagProfile("m", 3, "retrieved", calibration=made))
 
 
+def adapters_place_as_the_pipeline(pipeline: RagPipeline, profile: Path, index: Any, embedder: Any) -> None:
+    """Both adapters, handed the 16 chunks a retriever returns and the profile's file, keep and
+    order exactly the chunks `RagPipeline` places in its prompt for the same question: the best
+    `keep` of them, in the profile's order."""
+    from langchain_core.documents import Document
+    from langchain_core.prompts import ChatPromptTemplate
+    from langchain_sra import stuff_passages
+    from llama_index.core.schema import NodeWithScore, TextNode
+    from llama_index.llms.sra import PassageReorder
+
+    question = "Who keeps the observatory's logbook?"
+    _, placed = pipeline.prompt(question)
+    expected = [chunk.text for chunk, _, _ in placed]
+    retrieved = index.search(embedder.embed([question]), 16)[0]  # what a retriever hands over
+    best = [chunk.text for chunk, _ in retrieved[: pipeline.top_k]]
+    assert pipeline.top_k < len(retrieved) and expected == order_passages(best, pipeline.order)
+    prompt = ChatPromptTemplate.from_messages([("human", "{context}\n\n{question}")])
+    documents = [Document(page_content=chunk.text) for chunk, _ in retrieved]
+    value = stuff_passages(prompt, profile=profile).invoke({"context": documents, "question": question})
+    assert [p["text"] for p in value.messages[-1].additional_kwargs["sra_passages"]] == expected
+    nodes = [NodeWithScore(node=TextNode(text=chunk.text), score=score) for chunk, score in retrieved]
+    kept = PassageReorder(profile=profile).postprocess_nodes(nodes)
+    assert [n.node.get_content() for n in kept] == expected
+
+
 @pytest.fixture(scope="module")
 def small_model_dir(tmp_path_factory, smollm2):
     """A model that is not the bundled one: two random llama layers behind SmolLM2's tokenizer."""
@@ -317,20 +351,7 @@ def test_calibrate_another_model_and_load_its_profile_everywhere(
     assert (pipeline.layout, pipeline.sra) == (profile.prompt, profile.sra)
     assert RagPipeline(index, embedder, Generator(model, tokenizer), profile=out, top_k=4).top_k == 4
 
-    from langchain_core.documents import Document
-    from langchain_core.prompts import ChatPromptTemplate
-    from langchain_sra import stuff_passages
-    from llama_index.core.schema import NodeWithScore, TextNode
-    from llama_index.llms.sra import PassageReorder
-
-    prompt = ChatPromptTemplate.from_messages([("human", "{context}\n\n{question}")])
-    docs = [Document(page_content=f"passage {i}") for i in range(1, 4)]
-    value = stuff_passages(prompt, profile=out).invoke({"context": docs, "question": "q?"})
-    kept = [p["text"] for p in value.messages[-1].additional_kwargs["sra_passages"]]
-    assert len(kept) == min(profile.keep, 3)
-    nodes = [NodeWithScore(node=TextNode(text=f"node {i}"), score=1 / i) for i in range(1, 4)]
-    reordered = PassageReorder(profile=out).postprocess_nodes(nodes)
-    assert len(reordered) == min(profile.keep, 3)
+    adapters_place_as_the_pipeline(pipeline, out, index, embedder)
 
 
 def test_the_test_phase_needs_a_committed_profile(small_model_dir, tmp_path, capsys):
@@ -342,11 +363,14 @@ def test_the_test_phase_needs_a_committed_profile(small_model_dir, tmp_path, cap
     one_line_error(capsys, "--ship copies a profile that passed the test phase: add --test")
 
 
-def test_the_test_phase_judges_the_profile_and_ships_it_only_if_it_passes(small_model_dir, tmp_path, capsys):
+def test_the_test_phase_judges_the_profile_and_ships_it_only_if_it_passes(
+    small_model_dir, tmp_path, capsys, monkeypatch
+):
     out, shipped = tmp_path / "profile.json", tmp_path / "shipped"
     base = ["calibrate", "--model", str(small_model_dir), "--preset", "smoke", "--out", str(out), "--quiet"]
     assert main(base) == 0
-    assert main([*base, "--test", "--uncommitted-profile", "--ship", str(shipped)]) == 0
+    judged = [*base, "--test", "--uncommitted-profile", "--ship", str(shipped)]
+    assert main(judged) == 0
     report = json.loads((tmp_path / "profile_test.json").read_text())
     assert report["test"]["questions"] == 2 and report["profile_commit"] is None
     chosen = parse(report["chosen"])
@@ -356,6 +380,25 @@ def test_the_test_phase_judges_the_profile_and_ships_it_only_if_it_passes(small_
     assert report["test"]["decision"]["ships"] is False  # two questions can prove nothing
     assert not shipped.exists()
     assert "does not ship" in capsys.readouterr().out
+
+    # a profile the ship rule passes (two questions cannot: the rule's verdict is set, the rest of
+    # the test phase and the copy run as they are) lands in the folder as the package loads it
+    from sra_rag.eval.rag import profile_verdict
+
+    monkeypatch.setattr(profile_verdict, "ships", lambda chosen, reference, diff: True)
+    assert main(judged) == 0
+    assert f"{report['chosen']}: ships" in capsys.readouterr().out
+    report = json.loads((tmp_path / "profile_test.json").read_text())
+    assert report["test"]["decision"]["ships"] is True
+    assert sorted(p.name for p in shipped.iterdir()) == ["tiny_llama.json"]
+    profile, copied = RagProfile.load(out), RagProfile.load(shipped / "tiny_llama.json")
+    assert copied == profile and copied.weights == profile.weights is not None  # setting and identity
+    measured = {k: v for k, v in profile.calibration.items() if k != "records"}  # records stay behind
+    assert measured and "records" in profile.calibration
+    assert copied.calibration == {
+        **measured,
+        "test": {"report": "profile_test.json", "decision": report["test"]["decision"]},
+    }
 
 
 def test_a_calibration_resumes_from_its_checkpoint(tmp_path):
@@ -422,14 +465,6 @@ def test_a_bad_questions_file_is_a_clear_error_before_loading(tmp_path, capsys, 
 def test_gemmas_committed_profile_loads_in_the_pipeline_and_both_adapters(demo_index, smollm2, caplog):
     """The profile `make calibrate-gemma` wrote for Gemma 3 270M (a model other than the bundled
     default), as a user would load it; on SmolLM2 the pipeline says it was measured elsewhere."""
-    from pathlib import Path
-
-    from langchain_core.documents import Document
-    from langchain_core.prompts import ChatPromptTemplate
-    from langchain_sra import stuff_passages
-    from llama_index.core.schema import NodeWithScore, TextNode
-    from llama_index.llms.sra import PassageReorder
-
     path = Path(__file__).parents[1] / "docs" / "results" / "profile_gemma_3_270m.json"
     profile = RagProfile.load(path)
     assert profile.model == "gemma-3-270m" and profile.calibration["preset"]["name"] == "full"
@@ -438,9 +473,4 @@ def test_gemmas_committed_profile_loads_in_the_pipeline_and_both_adapters(demo_i
         pipeline = RagPipeline(index, embedder, Generator(*smollm2), profile=path)
     assert (pipeline.top_k, pipeline.order, pipeline.sra) == (profile.keep, profile.order, None)
     assert "measured on gemma-3-270m" in caplog.text
-    prompt = ChatPromptTemplate.from_messages([("human", "{context}\n\n{question}")])
-    docs = [Document(page_content=f"passage {i}") for i in range(1, 17)]
-    value = stuff_passages(prompt, profile=path).invoke({"context": docs, "question": "q?"})
-    assert len(value.messages[-1].additional_kwargs["sra_passages"]) == profile.keep
-    nodes = [NodeWithScore(node=TextNode(text=f"node {i}"), score=1 / i) for i in range(1, 17)]
-    assert len(PassageReorder(profile=path).postprocess_nodes(nodes)) == profile.keep
+    adapters_place_as_the_pipeline(pipeline, path, index, embedder)

@@ -13,6 +13,7 @@ from conftest import one_line_error
 
 from sra_rag.cli import build_parser, main
 from sra_rag.demo import paired_lines
+from sra_rag.rag import order_passages
 from sra_rag.rag.profile import shipped_profile
 from sra_rag.rag.store import load_index
 
@@ -50,20 +51,44 @@ def test_ask_prints_the_answer_and_its_sources(index, smollm2, capsys):
     assert f"profile: {shipped.describe()}" in printed
 
 
-def test_ask_reads_the_shipped_profile_unless_told_none(index, smollm2, capsys):
-    """No --top-k: the shipped keep, order, prompt and attention run through the CLI."""
-    _, out = index
+@pytest.fixture(scope="module")
+def logbook(tmp_path_factory):
+    """An index of 20 one-chunk files: more than any keep a profile ships, and than 16."""
+    folder = tmp_path_factory.mktemp("logbook")
+    for day in range(1, 21):
+        (folder / f"day{day:02d}.txt").write_text(
+            f"Day {day} of the Quillon harbour log: {day + 2} boats came in and the harbour master "
+            f"counted {3 * day} crates of salted fish on the north quay."
+        )
+    out = folder.parent / "logbook-index"
+    assert main(["index", str(folder), "--out", str(out)]) == 0
+    assert len(load_index(out).chunks) == 20
+    return out
+
+
+def sources_printed(printed: str) -> list[int]:
+    """The retrieval ranks of the sources `ask` lists, in prompt order."""
+    return [
+        int(re.search(r"rank (\d+)\)$", line)[1]) for line in printed.splitlines() if line.startswith("[")
+    ]
+
+
+def test_ask_reads_the_shipped_profile_unless_told_none(logbook, smollm2, capsys):
+    """No --top-k: the shipped keep, order, prompt and attention run through the CLI, over an index
+    with more chunks than the keep (so the keep, not the index's size, is what counts)."""
     shipped = shipped_profile(smollm2[0])
-    assert main(["ask", "Who is the harbour master of Quillon?", "--index", str(out)]) == 0
+    assert shipped.keep < 16
+    question = ["ask", "How many crates did the harbour master count?", "--index", str(logbook)]
+    assert main([*question, "--max-new-tokens", "4"]) == 0
     printed = capsys.readouterr().out
-    kept = min(shipped.keep, len(load_index(out).chunks))
-    assert f"SRA: off, {kept} sources, order: {shipped.order}, prompt: {shipped.prompt}" in printed
-    assert f"profile: {shipped.describe()}" in printed
-    assert (
-        main(["ask", "Who is the harbour master of Quillon?", "--index", str(out), "--profile", "none"]) == 0
-    )
+    sra = shipped.sra.name if shipped.sra else "off"
+    facts = f"SRA: {sra}, {shipped.keep} sources, order: {shipped.order}, prompt: {shipped.prompt}"
+    assert facts in printed and f"profile: {shipped.describe()}" in printed
+    assert sources_printed(printed) == order_passages(list(range(1, shipped.keep + 1)), shipped.order)
+    assert main([*question, "--max-new-tokens", "4", "--profile", "none"]) == 0
     printed = capsys.readouterr().out
-    assert "SRA: sra," in printed and "order: retrieved" in printed and "profile: none" in printed
+    assert "SRA: sra, 16 sources, order: retrieved" in printed and "profile: none" in printed
+    assert sources_printed(printed) == list(range(1, 17))
 
 
 def test_ask_without_sra(index, capsys):

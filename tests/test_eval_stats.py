@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import itertools
 import math
 
 import pytest
 
 from sra_rag.eval.longprompt.summary import answer_summary, perplexity_summary, select_best
-from sra_rag.eval.stats import accuracy, excludes_zero, mean_interval, t95, wilson
+from sra_rag.eval.stats import Z95, accuracy, excludes_zero, mean_interval, t95, wilson
 
 
 @pytest.mark.parametrize(
@@ -38,12 +39,44 @@ def test_wilson_edges() -> None:
 
 def test_t_interval_known_values() -> None:
     got = mean_interval([1.0, 2.0, 3.0, 4.0, 5.0])
-    half = 2.776 * math.sqrt(2.5) / math.sqrt(5)
+    half = 2.7764451 * math.sqrt(2.5) / math.sqrt(5)  # t(0.975, 4)
     assert got["mean"] == 3.0
     assert got["low"] == pytest.approx(3.0 - half) and got["high"] == pytest.approx(3.0 + half)
     assert mean_interval([2.0])["low"] is None
-    assert t95(1) == 12.706 and t95(35) == 2.042 and t95(1000) == pytest.approx(1.96, abs=1e-3)
     assert excludes_zero({"low": 0.1, "high": 0.5}) and not excludes_zero({"low": -0.1, "high": 0.5})
+
+
+@pytest.mark.parametrize(
+    ("df", "quantile"),
+    [(1, 12.7062), (2, 4.3027), (10, 2.2281), (35, 2.0301), (120, 1.9799), (121, 1.9798), (1000, 1.9623)],
+)
+def test_t95_is_students_quantile_at_any_df(df: int, quantile: float) -> None:
+    """Printed tables' values (4 decimals), between their rows and past their last one, where
+    the normal's 1.96 would narrow every interval of 121 or more values."""
+    assert t95(df) == pytest.approx(quantile, abs=5e-5)
+
+
+def test_t95_matches_the_closed_forms_and_falls_towards_the_normal() -> None:
+    """Student's t has closed-form quantiles for 1, 2 and 4 degrees of freedom."""
+    p = 0.975
+    assert t95(1) == pytest.approx(math.tan(math.pi * (p - 0.5)), rel=1e-12)
+    assert t95(2) == pytest.approx((2 * p - 1) / math.sqrt(2 * p * (1 - p)), rel=1e-12)
+    alpha = 4 * p * (1 - p)
+    q = math.cos(math.acos(math.sqrt(alpha)) / 3) / math.sqrt(alpha)
+    assert t95(4) == pytest.approx(2 * math.sqrt(q - 1), rel=1e-12)
+    values = [t95(df) for df in range(1, 400)]
+    assert all(a > b for a, b in itertools.pairwise(values)) and values[-1] > Z95
+    assert t95(10**7) == pytest.approx(Z95, abs=1e-6)
+    with pytest.raises(ValueError, match="at least 1 degree"):
+        t95(0)
+    with pytest.raises(TypeError):
+        t95(3.5)  # type: ignore[arg-type]
+
+
+def test_t95_agrees_with_scipy_where_it_is_installed() -> None:
+    stats = pytest.importorskip("scipy.stats")
+    for df in [*range(1, 200), 500, 1000, 10_000]:
+        assert t95(df) == pytest.approx(stats.t.ppf(0.975, df), rel=1e-11), df
 
 
 def _records(setting: str, logprobs: list[float], contains: list[bool]) -> list[dict]:

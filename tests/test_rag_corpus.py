@@ -3,12 +3,17 @@ hard distractors that share the gold person's entities, and enough variety acros
 
 from __future__ import annotations
 
+import json
 import re
 from collections import Counter
+from pathlib import Path
 
 import pytest
 
 from sra_rag.eval.rag.corpus import RELATIONS, RagCase, make_case
+from sra_rag.eval.rag.samples import documents_for
+
+RESULTS = Path(__file__).resolve().parent.parent / "docs" / "results"
 
 CASES = [
     make_case(seed, split, index, documents=documents)
@@ -32,11 +37,30 @@ def gold_profession(case: RagCase) -> str:
     return re.search(r" was a (\w+) born", case.docs[case.gold_id].text).group(1)
 
 
-def test_same_arguments_same_case() -> None:
-    assert make_case(3, "dev", 5, documents=12) == make_case(3, "dev", 5, documents=12)
-    assert make_case(3, "dev", 5, documents=12, hard_distractors=4) == make_case(
-        3, "dev", 5, documents=12, hard_distractors=4
+def test_a_case_is_the_same_in_every_process() -> None:
+    """A case is a function of its arguments alone, not of the process that builds it: the one
+    pinned here, and every question a committed calibration scored in its own process (its records
+    keep each question's answer and relation), so a resumed or repeated run reads the same ones."""
+    case = make_case(3, "dev", 5, documents=12)
+    asked = "What is the home town of the surveyor Nell Osmorson? Answer with the town name only."
+    assert (case.question, case.answer, case.relation, case.gold_id) == (asked, "Travelbar", "birthplace", 8)
+    assert [doc.role for doc in case.docs] == [
+        "filler", "colleague", "filler", "filler", "namesake", "mention",
+        "mention", "profile", "gold", "filler", "profile", "filler",
+    ]  # fmt: skip
+    assert case.docs[8].text.startswith(
+        "(Title: Nell Osmorson)\nNell Osmorson was a surveyor born in the town of Travelbar. Nell kept a "
+        "workshop in the town of Zoner. Visitors to Corren often get lost in the ancient lanes behind"
     )
+    assert make_case(3, "dev", 5, documents=12, hard_distractors=4) == case  # its drawn count was 4
+
+    made = json.loads((RESULTS / "profile_smollm2_135m_instruct_asked.json").read_text(encoding="utf-8"))
+    preset = made["calibration"]["preset"]
+    scored = {(r["split"], r["index"]): (r["answer"], r["relation"]) for r in made["calibration"]["records"]}
+    assert len(scored) == preset["dev_questions"]
+    for (split, index), fact in scored.items():
+        case = make_case(preset["seed"], split, index, documents=documents_for(preset["retrieve"]))
+        assert (case.answer, case.relation) == fact, (split, index)
 
 
 def test_other_arguments_other_case() -> None:

@@ -7,6 +7,8 @@ corpus, and, for the framework blocks, the pieces they name as the reader's own 
 """
 
 import importlib.util
+import json
+import math
 import os
 import re
 from collections.abc import Iterator
@@ -20,6 +22,7 @@ from conftest import tiny_model
 from sra_rag.models import bundled_gguf_path, converted_gguf
 
 README = Path(__file__).resolve().parent.parent / "README.md"
+RESULTS = README.parent / "docs" / "results"
 BLOCKS = re.findall(r"```python\n(.*?)```", README.read_text(encoding="utf-8"), re.S)
 DOCS = {
     "lease.md": "The 2023 lease of the Harbour Street warehouse was signed by Ilse Marek.",
@@ -149,3 +152,71 @@ def test_the_zero_adapter_block(reader: Path) -> None:
 def test_the_loading_block(reader: Path) -> None:
     namespace = run(block("BitsAndBytesConfig(load_in_4bit=True"), reader)
     assert namespace["model"].is_quantized
+
+
+def _result(name: str) -> dict[str, Any]:
+    return json.loads((RESULTS / name).read_text(encoding="utf-8"))
+
+
+def _prose() -> str:
+    """The README with every run of whitespace as one space: a sentence may wrap anywhere."""
+    return " ".join(README.read_text(encoding="utf-8").split())
+
+
+def test_the_cost_prose_states_the_benchmark_files_numbers() -> None:
+    """The sentences under the generated cost tables quote numbers a table does not print (ranges,
+    spreads, GiB): each is computed here from the committed file, so a rerun that moves one fails
+    until the sentence is rewritten."""
+    text = _prose()
+    for name in ("speed_smollm2_135m_instruct.json", "speed_gemma_3_270m.json"):
+        fast = [
+            ratio["prefill"]
+            for result in _result(name)["results"]
+            for variant, ratio in result["ratio_to_baseline"].items()
+            if not variant.endswith("_naive")
+        ]
+        assert f"The fast path costs {min(fast):.2f}-{max(fast):.2f}x the baseline prefill at 1k-8k" in text
+    smollm2 = _result("speed_smollm2_135m_instruct.json")["results"]
+    sra = " / ".join(f"{r['ratio_to_baseline']['sra']['prefill']:.2f}x" for r in smollm2)
+    assert f"(`sra` {sra} at 1k / 4k / 8k)" in text
+    naive = [r["ratio_to_baseline"]["sra_naive"]["prefill"] for r in smollm2]
+    assert f"The naive path costs {naive[1]:.1f}x at 4k and {naive[2]:.1f}x at 8k" in text
+
+    gemma = _result("speed_gemma_3_270m.json")["results"]
+    naive = [r["ratio_to_baseline"]["sra_naive"]["prefill"] for r in gemma]
+    assert f"the naive path {naive[1]:.2f}x at 4k and {naive[2]:.2f}x at 8k" in text
+    peaks = [{v: cell["peak_mib"] for v, cell in r["best"].items()} for r in gemma]
+    fast = [[p[v] for v in p if v != "baseline" and not v.endswith("_naive")] for p in peaks]
+    above = sorted(round(m - peaks[1]["baseline"]) for m in fast[1])  # as the table rounds them
+    below = sorted(round(peaks[2]["baseline"] - m) for m in fast[2])
+    assert min(above) > 0 and min(below) > 0  # above the baseline at 4k, below it at 8k
+    assert f"at 4k every fast variant reads {above[0]}-{above[-1]} MiB above the baseline" in text
+    assert f"at 8k {below[0]}-{below[-1]} MiB below it" in text
+    spread = [max(f) - min(f) for f in fast]
+    assert (
+        f"peaks lie within {math.ceil(max(spread[:2]))} MiB of each other at 1k and 4k and "
+        f"{round(spread[2])} MiB apart at 8k, all three below the baseline's there"
+    ) in text
+    added = [(p["sra_naive"] - p["baseline"]) / 1024 for p in peaks]
+    assert f"The naive path adds {added[1]:.1f} GiB at 4k and {added[2]:.1f} GiB at 8k" in text
+
+
+def test_the_run_times_the_readme_quotes_are_the_files() -> None:
+    """Minutes as the files record them: a benchmark's own dev and test wall times, and a
+    calibration's summed record times."""
+    text = _prose()
+    for name, command in (
+        ("rag_smollm2_135m_instruct.json", "`make eval-rag-dev` then `make eval-rag-test`,"),
+        ("rag_gemma_3_270m.json", "then `make eval-rag-gemma-test`:"),
+    ):
+        report = _result(name)
+        dev, test = round(report["dev_seconds"] / 60), round(report["test_seconds"] / 60)
+        assert f"{command} {dev} and {test} minutes on 2 CPU cores" in text
+    made = _result("profile_smollm2_135m_instruct_asked.json")["calibration"]
+    records = made["records"]
+    minutes = round(sum(r["seconds"] for r in records) / 60)
+    questions = made["dev"]["settings"][made["reference"]]["accuracy"]["n"]
+    assert (
+        f"SmolLM2's {questions} dev questions x {len(made['candidates'])} candidates ({len(records)} "
+        f"records) took {minutes} minutes on 2 CPU cores"
+    ) in text

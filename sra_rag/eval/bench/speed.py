@@ -28,12 +28,11 @@ from typing import Any
 import torch
 import transformers
 
-from ...cli_options import loading_options
 from ...engine.diagnostics import record_diagnostics
 from ...engine.patch import disable_sra
 from ...engine.spans import PromptSpans, even_spans, use_spans
 from ...rag.profile import model_slug
-from ..model_choice import resolve_model
+from ..model_choice import load_eval_model, resolve_model
 from ..provenance import provenance
 from ..records import set_setting
 from . import peak_memory
@@ -239,20 +238,16 @@ def run_bench(args: argparse.Namespace) -> int:
 
     if args.report:
         return publish(json.loads(args.report.read_text(encoding="utf-8")), args.report)
-    os.environ.setdefault("HF_HUB_OFFLINE", "1")
     from ...generation import Generator
-    from ...models import load_model
     from ..passkey import passkey_prompt
 
     if short := [n for n in args.lengths if n < 64]:
         raise ValueError(f"--lengths {short}: prompts need at least 64 tokens")
     if args.repeats < 1 or args.decode_tokens < 1:
         raise ValueError("--repeats and --decode-tokens must be at least 1")
-    if args.threads:
-        torch.set_num_threads(args.threads)
     source, name = resolve_model(args.model)
     out = args.out or Path("docs/results") / f"speed_{model_slug(name)}.json"
-    model, tokenizer = load_model(source, sra=None, **loading_options(args))
+    model, tokenizer = load_eval_model(args, source)
     generator = Generator(model, tokenizer)
     prompts = [
         generator.encode(passkey_prompt(tokenizer, n).prompt, args.decode_tokens + 1).to(model.device)

@@ -15,9 +15,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from ...cli_options import loading_options
 from ...rag.profile import model_slug
-from ..model_choice import add_model_argument, resolve_model
+from ..model_choice import add_model_argument, load_eval_model, resolve_model
 from .presets import EVAL_PRESETS, EvalPreset, eval_preset
 
 logger = logging.getLogger(__name__)
@@ -149,19 +148,14 @@ def run_eval(args: argparse.Namespace) -> int:
 
     if args.report:
         return publish(*_resummarise(args.report, eval_preset(args.preset), args.out))
-    from ...models import load_model
     from ..tasks import prompt_style
     from .runner import run_evaluation
 
-    if args.threads:
-        import torch
-
-        torch.set_num_threads(args.threads)
     source, name = resolve_model(args.model)
     preset = eval_preset(args.preset)
     suffix = "" if args.preset == "full" else f"_{args.preset}"
     out = args.out or Path("docs/results") / f"eval_{model_slug(name)}{suffix}.json"
-    model, tokenizer = load_model(source, sra=None, **loading_options(args))
+    model, tokenizer = load_eval_model(args, source)
     style = prompt_style(tokenizer) if args.style == "auto" else args.style
     checkpoint = out.with_suffix(".partial.jsonl")
     if args.fresh and checkpoint.exists():

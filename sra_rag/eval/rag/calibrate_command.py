@@ -14,16 +14,14 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from ...cli_options import loading_options
 from ...rag.profile import RagProfile, model_slug
 from ..longprompt.command import format_interval
-from ..model_choice import add_model_argument, resolve_model
+from ..model_choice import add_model_argument, load_eval_model, resolve_model
 from .command import last_commit
 from .presets import CALIBRATION_PRESETS
 
@@ -76,8 +74,6 @@ def summary(rows: dict[str, dict[str, Any]], reference: str, title: str) -> str:
 
 
 def run_calibrate(args: argparse.Namespace) -> int:
-    os.environ.setdefault("HF_HUB_OFFLINE", "1")
-    os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
     source, name = resolve_model(args.model)
     out: Path = args.out or Path(f"profile_{model_slug(name)}.json")
     report_path = out.with_name(f"{out.stem}_test.json")
@@ -100,17 +96,12 @@ def run_calibrate(args: argparse.Namespace) -> int:
             raise ValueError(f"the profile {out} is not committed as it is: commit it before --test")
     elif out.is_file() and last_commit(out) is not None:
         raise ValueError(f"the profile {out} is committed: remove it (git rm) to calibrate again")
-    if args.threads:
-        import torch
-
-        torch.set_num_threads(args.threads)
-    from ...models import load_model
     from ...rag.embedding import Embedder
     from ..tasks import prompt_style
     from .calibrate import calibrate
     from .profile_verdict import judge_profile
 
-    model, tokenizer = load_model(source, sra=None, **loading_options(args))
+    model, tokenizer = load_eval_model(args, source)
     if args.fresh:
         checkpoint.unlink(missing_ok=True)
     out.parent.mkdir(parents=True, exist_ok=True)

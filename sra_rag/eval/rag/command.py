@@ -12,15 +12,13 @@ from __future__ import annotations
 import argparse
 import json
 import logging
-import os
 import subprocess
 import sys
 from pathlib import Path
 from typing import Any
 
-from ...cli_options import loading_options
 from ...rag.profile import model_slug
-from ..model_choice import add_model_argument, resolve_model
+from ..model_choice import add_model_argument, load_eval_model, resolve_model
 from .presets import RAG_PRESETS
 
 logger = logging.getLogger(__name__)
@@ -120,8 +118,6 @@ def run_rag(args: argparse.Namespace) -> int:
         return 0
     if args.phase is None:
         raise ValueError("give --phase dev, test or all (or --report FILE.json to reprint a saved report)")
-    os.environ.setdefault("HF_HUB_OFFLINE", "1")
-    os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
     source, name = resolve_model(args.model)
     files = paths(args.out_dir, name, args.preset)
     if args.phase == "test" and not files["plan"].is_file():
@@ -135,17 +131,12 @@ def run_rag(args: argparse.Namespace) -> int:
         )
     if args.phase in ("dev", "all") and files["plan"].is_file() and last_commit(files["plan"]) is not None:
         raise ValueError(f"the plan {files['plan']} is committed: remove it (git rm) to plan again")
-    if args.threads:
-        import torch
-
-        torch.set_num_threads(args.threads)
-    from ...models import load_model
     from ...rag.embedding import Embedder
     from ..plots import plot_rag
     from ..tasks import prompt_style
     from .run import run_dev, run_test
 
-    model, tokenizer = load_model(source, sra=None, **loading_options(args))
+    model, tokenizer = load_eval_model(args, source)
     embedder = Embedder()
     style = prompt_style(tokenizer)
     args.out_dir.mkdir(parents=True, exist_ok=True)

@@ -23,11 +23,10 @@ from typing import Any
 import torch
 from tqdm import tqdm
 
-from ...cli_options import loading_options
 from ...engine.attention_share import record_attention_share
 from ...engine.patch import use_sra
 from ...rag.profile import model_slug
-from ..model_choice import add_model_argument, resolve_model
+from ..model_choice import add_model_argument, load_eval_model, resolve_model
 from ..provenance import provenance
 from ..records import Checkpoint, Record, record_key, set_setting
 from ..scoring import score_answer
@@ -233,11 +232,10 @@ def main(argv: list[str] | None = None) -> int:
         parser.error("need --samples >= 4 and 1 <= --keep < --k")
     logging.basicConfig(level=logging.WARNING)
     from ...generation import Generator
-    from ...models import load_model
     from ...rag.embedding import Embedder
 
     source, name = resolve_model(args.model)
-    model, tokenizer = load_model(source, sra=None, **loading_options(args))
+    model, tokenizer = load_eval_model(args, source)
     generator = Generator(model, tokenizer)
     made = provenance(source, model)  # the code as the run starts, not as it ends
     report = run(
