@@ -474,3 +474,25 @@ def test_gemmas_committed_profile_loads_in_the_pipeline_and_both_adapters(demo_i
     assert (pipeline.top_k, pipeline.order, pipeline.sra) == (profile.keep, profile.order, None)
     assert "measured on gemma-3-270m" in caplog.text
     adapters_place_as_the_pipeline(pipeline, path, index, embedder)
+
+
+def test_smollm2s_committed_test_verdict_follows_the_rule_and_leaves_the_shipped_profile():
+    """The seed-7411 test report, scored as `ask` answers: its decision is the rule applied to its
+    own records, and the profile it judged is not the one the package ships unless it passed."""
+    results = Path(__file__).parents[1] / "docs" / "results"
+    report = json.loads((results / "profile_smollm2_135m_instruct_asked_test.json").read_text())
+    diff = report["test"]["settings"][report["chosen"]][f"vs_{report['reference']}"]
+    decision = report["test"]["decision"]
+    assert decision["ships"] == ships(report["chosen"], report["reference"], diff)
+    assert len({r["index"] for r in report["records"]}) == report["test"]["questions"] == 150
+    shipped = RagProfile.load(
+        Path(__file__).parents[1] / "sra_rag" / "profiles" / "smollm2_135m_instruct.json"
+    )
+    chosen = RagProfile.load(results / "profile_smollm2_135m_instruct_asked.json")
+    same = (shipped.keep, shipped.order, shipped.prompt, shipped.sra) == (
+        chosen.keep,
+        chosen.order,
+        chosen.prompt,
+        chosen.sra,
+    )
+    assert same == decision["ships"]

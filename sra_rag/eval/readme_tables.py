@@ -143,6 +143,25 @@ def profile_table(report: dict[str, Any]) -> str:
     return "\n".join(rows)
 
 
+def asked_profile_table(report: dict[str, Any]) -> str:
+    """A profile's test split answered as `ask` answers: free-form accuracy and its paired
+    difference from plain stuffing (with McNemar's p) first, the stem-forced measures beside."""
+    ref = report["reference"]
+    rows = [
+        "| setting | as asked: accuracy | vs plain, points | McNemar p | stem-forced accuracy "
+        "| vs plain, stem-forced gold log-prob (nats) |",
+        "| --- | ---: | ---: | ---: | ---: | ---: |",
+    ]
+    for name, row in report["test"]["settings"].items():
+        acc, forced, diff = row["accuracy"], row["forced_accuracy"], row[f"vs_{ref}"]
+        shown = f"{acc['correct']}/{acc['n']} ({acc['rate']:.0%}) [{acc['low']:.0%}, {acc['high']:.0%}]"
+        versus = "| |" if name == ref else f"| {_points(diff['accuracy'])} | {_p(diff['mcnemar_p'])} |"
+        nats = "" if name == ref else _nats(diff["logprob"])
+        label = _profile_setting(name, report)
+        rows.append(f"| {label} | {shown} {versus} {forced['correct']}/{forced['n']} | {nats} |")
+    return "\n".join(rows)
+
+
 def profile_dev_table(profile: dict[str, Any]) -> str:
     """A calibration's dev search, every candidate in the order it ran: free-form accuracy and its
     paired difference from plain stuffing, the stem-forced log-probability's beside it."""
@@ -237,6 +256,9 @@ TABLES: dict[str, Callable[[], str]] = {
     "profile-smollm2": lambda: profile_table(_load("profile_smollm2_135m_instruct_test.json")),
     "profile-gemma": lambda: profile_table(_load("profile_gemma_3_270m_test.json")),
     "profile-dev-smollm2": lambda: profile_dev_table(_load("profile_smollm2_135m_instruct_asked.json")),
+    "profile-asked-smollm2": lambda: asked_profile_table(
+        _load("profile_smollm2_135m_instruct_asked_test.json")
+    ),
 }
 
 
