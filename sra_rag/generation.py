@@ -18,6 +18,7 @@ from typing import Any, Literal
 
 import torch
 from transformers import (
+    LogitsProcessorList,
     PreTrainedModel,
     PreTrainedTokenizerBase,
     StoppingCriteria,
@@ -33,6 +34,7 @@ from .engine.diagnostics import Diagnostics
 from .engine.patch import check_config, sra_call
 from .engine.spans import PassageNotFoundError, PromptSpans, batch_spans, locate_passages
 from .engine.state import effective_config
+from .structured import GrammarLogitsProcessor, json_grammar
 
 logger = logging.getLogger(__name__)
 
@@ -200,7 +202,9 @@ class GenerationStream:
         self._worker = worker
 
     def __iter__(self) -> Iterator[str]:
-        return self._chunks
+        # a generator that holds the stream: `for text in generator.stream(...)` drops the stream
+        # object itself, and dropping it stops the generation (`__del__`)
+        yield from self._chunks
 
     def __enter__(self) -> GenerationStream:
         return self
@@ -349,6 +353,7 @@ class Generator:
         tools: Sequence[Any] | None = None,
         passages: Sequence[Passage] | None = None,
         question: str | None = None,
+        json_schema: Mapping[str, Any] | None = None,
     ) -> GenerationStream:
         """Start generating; the returned stream yields new text only (never the prompt).
 
@@ -361,6 +366,9 @@ class Generator:
 
         A per-call `sra` on a model that was never patched patches it once, inactive (its default
         stays the stock attention), so that each call's setting is private to that call.
+
+        `json_schema` (a JSON Schema) constrains the reply to a JSON document it accepts
+        (`structured`): valid whatever the model, given enough `max_new_tokens`.
         """
         if sra is not DEFAULT:
             check_config(sra, self.model)
@@ -409,6 +417,12 @@ class Generator:
             options.update(temperature=None, top_p=None, top_k=None)
         if stop:
             options.update(stop_strings=list(stop), tokenizer=self.tokenizer)
+        if json_schema is not None:
+            vocab = self.model.get_output_embeddings().weight.shape[0]
+            constraint = GrammarLogitsProcessor(
+                json_grammar(json_schema), self.tokenizer, vocab, input_ids.shape[1]
+            )
+            options["logits_processor"] = LogitsProcessorList([constraint])
 
         def work() -> None:
             recorder = Diagnostics() if diagnostics else None
@@ -426,7 +440,8 @@ class Generator:
 
         worker = threading.Thread(target=contextvars.copy_context().run, args=(work,), daemon=True)
         worker.start()
-        chunks = self._chunks(streamer, worker, outcome, cancel, stop or (), input_ids.shape[1])
+        constrained = max_new_tokens if json_schema is not None else None
+        chunks = self._chunks(streamer, worker, outcome, cancel, stop or (), input_ids.shape[1], constrained)
         return GenerationStream(chunks, outcome, cancel, worker, setting)
 
     def _chunks(
@@ -437,7 +452,10 @@ class Generator:
         cancel: threading.Event,
         stop: Sequence[str],
         prompt_length: int,
+        constrained: int | None,
     ) -> Iterator[str]:
+        """The new text, cut at the stop strings. `constrained`: the token limit of a reply held to
+        a JSON schema, which is an error to reach (the document would be cut short)."""
         stops = _StopFilter(stop)
         try:
             for chunk in streamer:
@@ -459,6 +477,11 @@ class Generator:
         ended = stops.stopped or (len(new_ids) > 0 and int(new_ids[-1]) in eos_ids)
         outcome.usage = Usage(prompt_length, len(new_ids))
         outcome.finish_reason = "stop" if ended else "length"
+        if constrained is not None and not ended:
+            raise ValueError(
+                f"the reply reached max_new_tokens={constrained} before its JSON document was complete; "
+                "raise max_new_tokens (max_tokens) for this schema"
+            )
 
     def astream(self, prompt: Prompt, **options: Any) -> AsyncGenerationStream:
         """`stream` for async code: `async for text in generator.astream(prompt)`; same options.

@@ -44,6 +44,11 @@ def test_stream_yields_the_same_text_in_pieces(generator):
     assert len(chunks) > 1
     assert "".join(chunks) == generator.generate("1, 2, 3, 4, 5,", max_new_tokens=12).text
     assert stream.usage.output_tokens == 12 and stream.finish_reason == "length"
+    # a for loop over the stream call drops the stream object at once: the generation must go on
+    text = ""
+    for chunk in generator.stream("1, 2, 3, 4, 5,", max_new_tokens=12):
+        text += chunk
+    assert text == "".join(chunks)
 
 
 @pytest.mark.parametrize("streaming", [False, True])
@@ -221,3 +226,22 @@ def test_default_survives_copy_and_pickle():
     from sra_rag.generation import DEFAULT
 
     assert copy.deepcopy(DEFAULT) is DEFAULT and pickle.loads(pickle.dumps(DEFAULT)) is DEFAULT
+
+
+def test_a_json_schema_holds_the_reply_to_it(generator):
+    """Constrained decoding (`structured`): a document the schema accepts, whatever the prompt."""
+    import json
+
+    schema = {
+        "type": "object",
+        "properties": {"name": {"type": "string"}, "year": {"type": "integer"}},
+        "required": ["name", "year"],
+        "additionalProperties": False,
+    }
+    prompt = [{"role": "user", "content": "Mira Voss was born in 1871. Who, and when?"}]
+    result = generator.generate(prompt, max_new_tokens=32, json_schema=schema)
+    document = json.loads(result.text)
+    assert set(document) == {"name", "year"} and isinstance(document["year"], int)
+    assert result.finish_reason == "stop"
+    with pytest.raises(ValueError, match="cannot be enforced"):
+        generator.generate(prompt, json_schema={"type": "object", "properties": {"a": {"$ref": "#/nowhere"}}})

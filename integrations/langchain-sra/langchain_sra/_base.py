@@ -32,7 +32,16 @@ from sra_rag.rag.profile import SHIPPED, RagProfile, resolve_profile
 
 from .passages import to_passages
 
-CALL_OPTIONS = ("max_tokens", "temperature", "top_p", "sra", "diagnostics", "passages", "question")
+CALL_OPTIONS = (
+    "max_tokens",
+    "temperature",
+    "top_p",
+    "sra",
+    "diagnostics",
+    "passages",
+    "question",
+    "json_schema",
+)
 """Keyword arguments accepted per call (and by `.bind`); anything else is a TypeError, not ignored.
 `passages` (retrieved Documents, texts or (text, score[, label]) tuples, as they appear in the
 prompt) and `question` (its text) tell guided SRA where they are."""
@@ -158,6 +167,7 @@ class SRAModelBase(BaseModel):
             "diagnostics": kwargs.get("diagnostics", self.diagnostics),
             "passages": None if kwargs.get("passages") is None else to_passages(kwargs["passages"]),
             "question": kwargs.get("question"),
+            "json_schema": kwargs.get("json_schema"),
         }
 
     def get_token_ids(self, text: str) -> list[int]:

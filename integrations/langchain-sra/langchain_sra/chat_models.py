@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable, Iterator, Sequence
+from collections.abc import AsyncIterator, Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from operator import itemgetter
+from typing import Any, Literal
 
 from langchain_core.callbacks import AsyncCallbackManagerForLLMRun, CallbackManagerForLLMRun
 from langchain_core.language_models import LangSmithParams, LanguageModelInput
@@ -14,10 +15,12 @@ from langchain_core.language_models.chat_models import (
     generate_from_stream,
 )
 from langchain_core.messages import AIMessage, AIMessageChunk, BaseMessage
+from langchain_core.output_parsers import JsonOutputParser, PydanticOutputParser
 from langchain_core.outputs import ChatGenerationChunk, ChatResult
-from langchain_core.runnables import Runnable
+from langchain_core.runnables import Runnable, RunnableMap, RunnablePassthrough
 from langchain_core.tools import BaseTool
-from langchain_core.utils.function_calling import convert_to_openai_tool
+from langchain_core.utils.function_calling import convert_to_json_schema, convert_to_openai_tool
+from langchain_core.utils.pydantic import is_basemodel_subclass
 from pydantic import ConfigDict
 
 from sra_rag.generation import GenerationStream
@@ -127,6 +130,48 @@ class ChatSRA(SRAModelBase, BaseChatModel):
         if tool_choice == "none":
             return self.bind(**kwargs)
         return self.bind(tools=[convert_to_openai_tool(t) for t in tools], **kwargs)
+
+    def with_structured_output(
+        self,
+        schema: Mapping[str, Any] | type,
+        *,
+        method: Literal["json_schema", "function_calling", "json_mode"] = "json_schema",
+        include_raw: bool = False,
+        strict: bool | None = None,
+        **kwargs: Any,
+    ) -> Runnable[LanguageModelInput, Any]:
+        """Replies that parse as `schema` (a Pydantic model, a TypedDict or a JSON Schema) every
+        time, on any model: the reply is constrained token by token to the schema's JSON
+        (`sra_rag.structured`), so no chat-template tool support is needed. `"function_calling"`
+        is served the same way (a local model has no other channel to hold to a schema);
+        `"json_mode"` constrains to any JSON object (describe the keys in the prompt). Every SRA
+        setting and `passages` work as in any call. With `include_raw`, a dict of the message
+        (`raw`), the parsed value (`parsed`) and any `parsing_error`. The schema is always enforced
+        exactly, whatever `strict` says. A reply needs the tokens its JSON takes: one that reaches
+        `max_tokens` first is an error saying so, never a cut document.
+        """
+        if kwargs:
+            raise TypeError(f"with_structured_output got unsupported argument(s) {sorted(kwargs)}")
+        if method not in ("json_schema", "function_calling", "json_mode"):
+            raise ValueError(
+                f"method={method!r} is not supported: 'json_schema' or 'function_calling' (constrained "
+                "to the schema) or 'json_mode' (constrained to a JSON object)"
+            )
+        if schema is None:
+            raise ValueError("with_structured_output needs a schema: a Pydantic model, a TypedDict or a dict")
+        described = convert_to_json_schema(schema)
+        constraint = described if method == "json_schema" else {"type": "object"}
+        llm = self.bind(
+            json_schema=constraint,
+            ls_structured_output_format={"kwargs": {"method": method}, "schema": described},
+        )
+        pydantic = isinstance(schema, type) and is_basemodel_subclass(schema)
+        parser = PydanticOutputParser(pydantic_object=schema) if pydantic else JsonOutputParser()
+        if not include_raw:
+            return llm | parser
+        parsed = RunnablePassthrough.assign(parsed=itemgetter("raw") | parser, parsing_error=lambda _: None)
+        unparsed = RunnablePassthrough.assign(parsed=lambda _: None)
+        return RunnableMap(raw=llm) | parsed.with_fallbacks([unparsed], exception_key="parsing_error")
 
     def _prepare(self, messages: list[BaseMessage], stop: list[str] | None, kwargs: dict[str, Any]) -> _Call:
         kwargs = dict(kwargs)
