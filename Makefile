@@ -10,7 +10,7 @@ export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 export TOKENIZERS_PARALLELISM := false
 
-.PHONY: install demo test test-gpu eval eval-gemma eval-rag-dev eval-rag-test eval-rag-gemma-dev eval-rag-gemma-test bench bench-gemma bench-guided bench-gpu bench-index eval-rankers calibrate calibrate-test calibrate-gemma calibrate-gemma-test lint clean
+.PHONY: install demo test test-gpu eval eval-gemma eval-rag-dev eval-rag-test eval-rag-gemma-dev eval-rag-gemma-test bench bench-gemma bench-guided bench-structured bench-gpu bench-index eval-rankers calibrate calibrate-test calibrate-gemma calibrate-gemma-test lint clean
 
 install: $(VENV)/.installed
 
@@ -93,6 +93,9 @@ calibrate-gemma-test: install
 # guided SRA's cost at the RAG benchmark's long prompts
 bench-guided: install
 	$(PY) -m sra_rag.eval.bench.speed --variants guided --lengths 4096 8000 --repeats 7 --out docs/results/speed_guided_smollm2_135m_instruct.json
+
+bench-structured: install
+	$(PY) -m sra_rag.eval.bench.structured_speed --threads 2 --out docs/results/speed_structured_smollm2_135m_instruct.json
 
 # the rankers' gate (dev questions only): does the reader's attention pick better passages than MiniLM?
 eval-rankers: install

@@ -5,7 +5,7 @@ the reply is constrained instead: at every step, tokens that cannot continue a v
 masked out of the logits, and generation can only end once the document is complete. The masks
 come from llguidance (MIT; the engine behind OpenAI's structured outputs, vLLM, SGLang and
 llama.cpp), chosen for its speed on a CPU (a mask in tens of microseconds, in Rust, so a step
-costs what an unconstrained one does: `make bench-structured`), its wide JSON Schema coverage,
+costs about what an unconstrained one does: `make bench-structured`), its wide JSON Schema coverage,
 and its use of Hugging Face fast tokenizers as they are. No chat template support is needed: the
 constraint acts on the reply's tokens, whatever the prompt.
 """

@@ -150,3 +150,12 @@ def test_the_weights_identity_is_the_tensor_values_not_the_file_bytes(tmp_path) 
         next(twin.parameters()).view(-1)[0] += 1e-6
     assert weights_sha256(twin) != weights_sha256(model)
     assert weights_sha256(model.double()) != weights_sha256(tiny_model("llama"))  # the dtype is part of it
+
+
+def test_the_structured_bench_decodes_both_ways_alike(smollm2):
+    from sra_rag.eval.bench.structured_speed import measure
+
+    report = measure(*smollm2, repeats=1)
+    assert len(report["runs"]) == 3 and report["setup_s"] > 0
+    assert all(r["tokens"] == r["free_tokens"] > 5 for r in report["runs"])
+    assert report["ratio_range"][0] <= report["ratio_median"] <= report["ratio_range"][1]
