@@ -61,10 +61,13 @@ CALL_OPTIONS = (
     "diagnostics",
     "passages",
     "question",
+    "json_schema",
 )
 """Keyword arguments every call accepts; each overrides the field of the same name for that call.
 `passages` (retrieved nodes, texts or (text, score[, label]) tuples, as they appear in the prompt)
-and `question` (its text) tell guided SRA where they are; `PassageSynthesizer` sends them."""
+and `question` (its text) tell guided SRA where they are; `PassageSynthesizer` sends them.
+`json_schema` holds the reply to a JSON Schema (`sra_rag.structured`); `structured_predict` sends
+its output class's."""
 
 T = TypeVar("T")
 _ROLE_ALIASES = {"chatbot": "assistant", "model": "assistant", "developer": "system"}
@@ -99,6 +102,11 @@ def node_passages(items: Sequence[Any] | None) -> list[Passage] | None:
     for (i, node), weight in zip(nodes, rank_weights(ranks), strict=True):
         passages[i] = (node.node.get_content(metadata_mode=MetadataMode.LLM), weight, node.node.node_id)
     return passages
+
+
+def _held_to(output_cls: type[Any], llm_kwargs: dict[str, Any] | None) -> dict[str, Any]:
+    """The call options of a structured prediction: its output class's JSON Schema, held to."""
+    return {"json_schema": output_cls.model_json_schema(), **(llm_kwargs or {})}
 
 
 @dataclass(frozen=True)
@@ -358,6 +366,7 @@ class SRALLM(CustomLLM):
             "diagnostics": kwargs.get("diagnostics", self.diagnostics),
             "passages": node_passages(kwargs.get("passages")),
             "question": kwargs.get("question"),
+            "json_schema": kwargs.get("json_schema"),
         }
 
     def _start(self, prompt: Prompt, kwargs: Mapping[str, Any]) -> Iterator[_Piece]:
@@ -414,6 +423,20 @@ class SRALLM(CustomLLM):
         return converted
 
     # -- LlamaIndex's interface --
+
+    def structured_predict(
+        self, output_cls: type[Any], prompt: Any, llm_kwargs: dict[str, Any] | None = None, **prompt_args: Any
+    ) -> Any:
+        """LlamaIndex's structured prediction, with the reply held to `output_cls`'s JSON by
+        constrained decoding, so it parses every time, on any model."""
+        held = _held_to(output_cls, llm_kwargs)
+        return super().structured_predict(output_cls, prompt, llm_kwargs=held, **prompt_args)
+
+    async def astructured_predict(
+        self, output_cls: type[Any], prompt: Any, llm_kwargs: dict[str, Any] | None = None, **prompt_args: Any
+    ) -> Any:
+        held = _held_to(output_cls, llm_kwargs)
+        return await super().astructured_predict(output_cls, prompt, llm_kwargs=held, **prompt_args)
 
     @llm_completion_callback()
     def complete(self, prompt: str, formatted: bool = False, **kwargs: Any) -> CompletionResponse:
