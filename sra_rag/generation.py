@@ -34,7 +34,7 @@ from .engine.diagnostics import Diagnostics
 from .engine.patch import check_config, sra_call
 from .engine.spans import PassageNotFoundError, PromptSpans, batch_spans, locate_passages
 from .engine.state import effective_config
-from .structured import GrammarLogitsProcessor, json_grammar
+from .structured import GrammarLogitsProcessor, IncompleteJSONError, json_grammar
 
 logger = logging.getLogger(__name__)
 
@@ -368,7 +368,8 @@ class Generator:
         stays the stock attention), so that each call's setting is private to that call.
 
         `json_schema` (a JSON Schema) constrains the reply to a JSON document it accepts
-        (`structured`): valid whatever the model, given enough `max_new_tokens`.
+        (`structured`): valid whatever the model. The grammar ends it, so `stop` does not apply;
+        a reply that reaches `max_new_tokens` first raises `structured.IncompleteJSONError`.
         """
         if sra is not DEFAULT:
             check_config(sra, self.model)
@@ -415,22 +416,26 @@ class Generator:
             options.update(temperature=temperature, top_p=top_p)
         else:  # greedy: clear sampling defaults a model's generation config may carry
             options.update(temperature=None, top_p=None, top_k=None)
+        if json_schema is not None:  # the grammar ends the reply: no stop string may cut it
+            stop = None
+            vocab = self.model.get_output_embeddings().weight.shape[0]
+            grammar, eos = json_grammar(json_schema), tuple(self._eos_ids())
+            held = GrammarLogitsProcessor(grammar, self.tokenizer, vocab, input_ids.shape[1], eos)
+            options["logits_processor"] = LogitsProcessorList([held])
         if stop:
             options.update(stop_strings=list(stop), tokenizer=self.tokenizer)
-        if json_schema is not None:
-            vocab = self.model.get_output_embeddings().weight.shape[0]
-            constraint = GrammarLogitsProcessor(
-                json_grammar(json_schema), self.tokenizer, vocab, input_ids.shape[1]
-            )
-            options["logits_processor"] = LogitsProcessorList([constraint])
 
         def work() -> None:
             recorder = Diagnostics() if diagnostics else None
-            try:  # the call's whole state, entered once (`engine.call`)
-                if sra is DEFAULT:
-                    call = within(spans=batch_spans(spans), recorder=recorder)
-                else:
-                    call = sra_call(self.model, sra, spans=batch_spans(spans), recorder=recorder)
+            # the call's whole state, entered once (`engine.call`); what this call does not give
+            # (spans, a recorder) stays the caller's, carried into this thread by copy_context
+            given: dict[str, Any] = {}
+            if spans is not None:
+                given["spans"] = batch_spans(spans)
+            if recorder is not None:
+                given["recorder"] = recorder
+            try:
+                call = within(**given) if sra is DEFAULT else sra_call(self.model, sra, **given)
                 with call, torch.inference_mode():
                     outcome.ids = self.model.generate(**options)
                 outcome.diagnostics = _summary(recorder, spans) if recorder else None
@@ -472,16 +477,19 @@ class Generator:
         if outcome.error is not None:
             raise outcome.error
         new_ids = outcome.ids[0, prompt_length:]
-        eos = self.model.generation_config.eos_token_id
-        eos_ids = set(eos if isinstance(eos, list) else [eos] if eos is not None else [])
-        ended = stops.stopped or (len(new_ids) > 0 and int(new_ids[-1]) in eos_ids)
+        ended = stops.stopped or (len(new_ids) > 0 and int(new_ids[-1]) in self._eos_ids())
         outcome.usage = Usage(prompt_length, len(new_ids))
         outcome.finish_reason = "stop" if ended else "length"
         if constrained is not None and not ended:
-            raise ValueError(
+            raise IncompleteJSONError(
                 f"the reply reached max_new_tokens={constrained} before its JSON document was complete; "
                 "raise max_new_tokens (max_tokens) for this schema"
             )
+
+    def _eos_ids(self) -> list[int]:
+        """The tokens `generate` ends a reply at (the generation config's)."""
+        eos = self.model.generation_config.eos_token_id
+        return list(eos) if isinstance(eos, list) else [] if eos is None else [eos]
 
     def astream(self, prompt: Prompt, **options: Any) -> AsyncGenerationStream:
         """`stream` for async code: `async for text in generator.astream(prompt)`; same options.

@@ -21,8 +21,12 @@ from typing import Any
 import torch
 from transformers import LogitsProcessor, PreTrainedTokenizerBase
 
-_TOKENIZERS: weakref.WeakKeyDictionary[PreTrainedTokenizerBase, Any] = weakref.WeakKeyDictionary()
+_TOKENIZERS: weakref.WeakKeyDictionary[PreTrainedTokenizerBase, dict[Any, Any]] = weakref.WeakKeyDictionary()
 _LOCK = threading.Lock()
+
+
+class IncompleteJSONError(ValueError):
+    """A constrained reply reached its token limit before its JSON document was complete."""
 
 
 def _llguidance() -> Any:
@@ -35,16 +39,19 @@ def _llguidance() -> Any:
     return llguidance
 
 
-def _grammar_tokenizer(tokenizer: PreTrainedTokenizerBase, vocab_size: int) -> Any:
-    """The tokenizer as llguidance reads it, made once per tokenizer (it takes about a second)."""
+def _grammar_tokenizer(tokenizer: PreTrainedTokenizerBase, vocab_size: int, eos: tuple[int, ...]) -> Any:
+    """The tokenizer as llguidance reads it, ending replies with the model's own end tokens (those
+    `generate` stops on); made once per tokenizer, vocabulary and end tokens (about a second)."""
     if not getattr(tokenizer, "is_fast", False):
         raise ValueError("structured output needs a fast (Rust) Hugging Face tokenizer")
     with _LOCK:
-        made = _TOKENIZERS.get(tokenizer)
-        if made is None or made[0] != vocab_size:
-            made = (vocab_size, _llguidance().hf.from_tokenizer(tokenizer, n_vocab=vocab_size))
-            _TOKENIZERS[tokenizer] = made
-    return made[1]
+        made = _TOKENIZERS.setdefault(tokenizer, {})
+        if (vocab_size, eos) not in made:
+            hf = _llguidance().hf
+            made[vocab_size, eos] = hf.from_tokenizer(
+                tokenizer, n_vocab=vocab_size, eos_token=list(eos) or None
+            )
+        return made[vocab_size, eos]
 
 
 def json_grammar(schema: Mapping[str, Any]) -> str:
@@ -65,14 +72,19 @@ def json_grammar(schema: Mapping[str, Any]) -> str:
 
 class GrammarLogitsProcessor(LogitsProcessor):
     """Masks every token that cannot continue a document of `grammar`; once the document is
-    complete only the end of the reply is allowed. One per generation (it follows one reply)."""
+    complete only an end token (`eos`) is allowed. One per generation (it follows one reply)."""
 
     def __init__(
-        self, grammar: str, tokenizer: PreTrainedTokenizerBase, vocab_size: int, prompt_length: int
+        self,
+        grammar: str,
+        tokenizer: PreTrainedTokenizerBase,
+        vocab_size: int,
+        prompt_length: int,
+        eos: tuple[int, ...] = (),
     ) -> None:
         llguidance = _llguidance()
         self._torch = llguidance.torch
-        self.matcher = llguidance.LLMatcher(_grammar_tokenizer(tokenizer, vocab_size), grammar)
+        self.matcher = llguidance.LLMatcher(_grammar_tokenizer(tokenizer, vocab_size, eos), grammar)
         self.mask = llguidance.torch.allocate_token_bitmask(1, vocab_size)
         self.prompt_length = prompt_length
         self.consumed = 0

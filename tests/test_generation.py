@@ -87,6 +87,10 @@ def test_sra_per_call_and_diagnostics(generator):
     assert on.diagnostics["rows_touched"] > 0 and on.diagnostics["redistributed_mass"] > 0
     assert off.diagnostics["rows_touched"] == 0
     assert on.sra == SMALL_SRA and off.sra is None
+    # the caller's own recorder (and spans) reach a call that gives none of its own
+    with record_diagnostics() as outer:
+        generator.generate(prompt, max_new_tokens=4, sra=SMALL_SRA)
+    assert outer.summary()["rows_touched"] == on.diagnostics["rows_touched"]
 
 
 def test_a_per_call_setting_leaves_the_attention_implementation_as_it_was():

@@ -25,7 +25,7 @@ from .diagnostics import Diagnostics
 from .eager import attend, attention_weights
 from .errors import UnsupportedModelError
 from .policy import Step
-from .rules import plan, reallocate
+from .rules import reallocate
 from .spans import PromptSpans, spans_for_sequence
 from .state import effective_config
 from .step_stats import StepStats
@@ -153,7 +153,7 @@ def _fast(
     layer_idx = module.layer_idx
     spans = _sequence_spans(keep, batch, length, positions_to_check)
     plans = [
-        plan(config, n, layer_idx, num_layers, spans_for_sequence(prompts, batch, b))
+        config.plan(n, layer_idx, num_layers, spans_for_sequence(prompts, batch, b))
         for b, (_, n) in enumerate(spans)
     ]
     # Without padding or windows every sequence is the whole prompt; a step that owns the

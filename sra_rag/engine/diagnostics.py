@@ -1,7 +1,7 @@
 """What SRA did during a forward pass, layer by layer.
 
 Counting costs a device sync per step, so it happens only inside `record_diagnostics()`; the
-recorder is a ContextVar, so concurrent calls each see only their own passes.
+recorder is part of the call (`call.Call`), so concurrent calls each see only their own passes.
 """
 
 from __future__ import annotations

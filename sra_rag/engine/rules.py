@@ -33,8 +33,9 @@ def plan(
     spans: PromptSpans | None = None,
 ) -> list[Step]:
     """The steps layer `layer_idx` of `num_layers` applies to a prompt of `n` real tokens
-    (`spans`: where its passages and question are; the guided rules need them). The setting was
-    checked where it entered (`patch.check_config`): this runs in every layer of every pass."""
+    (`spans`: where its passages and question are; the guided rules need them). The attention
+    path calls `config.plan` itself: its setting was checked once, where the call entered."""
+    require_setting(config)
     return [] if config is None else config.plan(n, layer_idx, num_layers, spans)
 
 
@@ -49,7 +50,6 @@ def reallocate(
     """Apply one layer's rules to full causal post-softmax weights `(..., n, n)` of an unpadded
     prompt; returns a new tensor, the input is untouched. `key_mask` (same shape or broadcastable,
     True = attendable) keeps added mass inside a sliding window."""
-    require_setting(config)
     if weights.shape[-1] != weights.shape[-2]:
         raise ValueError(f"weights must be square in the last two dims, got {tuple(weights.shape)}")
     out = weights.clone()

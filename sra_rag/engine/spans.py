@@ -21,7 +21,7 @@ import itertools
 import math
 import numbers
 from collections.abc import Iterator, Sequence
-from contextlib import contextmanager, suppress
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
@@ -213,21 +213,24 @@ def _normalised(
 
 
 def _placed(
-    text: str, items: list[tuple[str, float | None, str]], start: int
+    text: str, items: list[tuple[str, float | None, str]], start: int, question: Span | None
 ) -> list[tuple[int, int, float | None, str]]:
-    """Each passage at its first occurrence from character `start` that no other passage holds,
-    the longest first (so a passage that is part of another is found where it stands alone)."""
+    """Each passage at its first occurrence from character `start` that neither another passage
+    nor the question (characters [a, b)) holds, the longest first (so a passage that is part of
+    another is found where it stands alone)."""
+    taken: list[Span] = [] if question is None else [question]
     found: list[tuple[int, int, float | None, str]] = []
     for i in sorted(range(len(items)), key=lambda i: -len(items[i][0])):
         passage, weight, label = items[i]
         at = text.find(passage, start)
-        while at >= 0 and any(at < e and at + len(passage) > s for s, e, *_ in found):
+        while at >= 0 and any(at < e and at + len(passage) > s for s, e in taken):
             at = text.find(passage, at + 1)  # the same text twice: take the next free occurrence
         if at < 0:
             raise PassageNotFoundError(
                 f"passage {label} {_excerpt(passage)} does not appear verbatim in the prompt's "
                 "message that carries the passages"
             )
+        taken.append((at, at + len(passage)))
         found.append((at, at + len(passage), weight, label))
     return sorted(found)
 
@@ -246,11 +249,10 @@ def locate_passages(
     searched), whose tokens have character `offsets`. A blank passage has no tokens to weigh and
     is left out; passages may repeat or contain one another.
 
-    A prompt may ask its question before the context ("Question: ... Context: ... Answer:"):
-    when every passage occurs after the question, they are looked for there, never inside the
-    question. The guided rows (`question_start`) begin at `question`'s last occurrence when it
-    follows the passages, else at the first token after the last passage, the rows that read
-    the passages."""
+    A passage is never looked for inside the question (its first occurrence from `search_from`),
+    which may come before the context ("Question: ... Context: ... Answer:"). The guided rows
+    (`question_start`) begin at `question`'s last occurrence when it follows the passages, else
+    at the first token after the last passage, the rows that read the passages."""
     if isinstance(passages, str):  # a string is a sequence too: of one-character "passages"
         raise TypeError("passages must be a list of texts (or (text, score[, label]) tuples), not one string")
     if not passages:
@@ -259,12 +261,8 @@ def locate_passages(
     if not items:
         raise PassageNotFoundError("every passage is blank: there is nothing to locate in the prompt")
     asked_at = -1 if question is None else text.find(question, search_from)
-    found = None
-    if asked_at >= 0:
-        with suppress(PassageNotFoundError):  # found after the question: it comes first
-            found = _placed(text, items, asked_at + len(question))  # type: ignore[arg-type]
-    if found is None:
-        found = _placed(text, items, search_from)
+    asked = None if asked_at < 0 else (asked_at, asked_at + len(question))  # type: ignore[arg-type]
+    found = _placed(text, items, search_from, asked)
     spans: list[tuple[Span, float | None, str]] = []
     for s, e, weight, label in found:
         first, last = token_span(offsets, s, e)

@@ -41,14 +41,20 @@ def resolve_model(model: str | None) -> tuple[str | None, str]:
     return model, Path(model).stem
 
 
+def go_offline() -> None:
+    """Switch the hub off for this process; first thing in a command, since huggingface_hub reads
+    the setting once, when it is imported."""
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+
+
 def load_eval_model(
     args: argparse.Namespace, source: str | None
 ) -> tuple[PreTrainedModel, PreTrainedTokenizerBase]:
     """What every eval command does before its run: the hub switched off, `--threads` applied,
     and the model loaded with stock attention (each setting is applied where it is measured) as
     `--device`, `--device-map` and `--dtype` say."""
-    os.environ.setdefault("HF_HUB_OFFLINE", "1")
-    os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+    go_offline()
     if getattr(args, "threads", None):
         import torch
 

@@ -155,7 +155,7 @@ def asked_profile_table(report: dict[str, Any]) -> str:
     for name, row in report["test"]["settings"].items():
         acc, forced, diff = row["accuracy"], row["forced_accuracy"], row[f"vs_{ref}"]
         shown = f"{acc['correct']}/{acc['n']} ({acc['rate']:.0%}) [{acc['low']:.0%}, {acc['high']:.0%}]"
-        versus = "| |" if name == ref else f"| {_points(diff['accuracy'])} | {_p(diff['mcnemar_p'])} |"
+        versus = "| | |" if name == ref else f"| {_points(diff['accuracy'])} | {_p(diff['mcnemar_p'])} |"
         nats = "" if name == ref else _nats(diff["logprob"])
         label = _profile_setting(name, report)
         rows.append(f"| {label} | {shown} {versus} {forced['correct']}/{forced['n']} | {nats} |")

@@ -119,12 +119,12 @@ def score_as_asked(
     The prompt (exactly `RagPipeline.ask`'s tokens) is prefilled whole under the model's current
     setting, so SRA acts on it as in `ask`. From that one cache: the free-form greedy reply
     (`free_tokens`, cut at the prompt's `stops` as `ask` cuts it; `free_contains`: the gold answer
-    is in it), and, after the reply stem that
-    restates the question (`stem`), the gold answer's teacher-forced log-probability and the
-    stem-forced greedy reply (`contains`, `forced_tokens`). The stem and the answer continue the
-    cache as decode-side passes, which SRA leaves to the stock kernel as generation does. With no
-    stem (your own questions, `sra-rag calibrate --questions`), the answer follows the prompt;
-    `continuation` is the answer as it continues what precedes it (default: after a space).
+    is in it), and, after the reply stem that restates the question (`stem`), the gold answer's
+    teacher-forced log-probability and the stem-forced greedy reply (`contains`, `forced_tokens`).
+    The stem and the answer continue the cache as decode-side passes, which SRA leaves to the
+    stock kernel as generation does. With no stem (your own questions, `sra-rag calibrate
+    --questions`), the answer follows the prompt; `continuation` is the answer as it continues
+    what precedes it (default: after a space).
     """
     start = time.perf_counter()
     device = model.device

@@ -180,6 +180,11 @@ class ChatSRA(SRAModelBase, BaseChatModel):
         _take_passages(messages, options)
         chat = to_chat_dicts(messages)
         reader = None
+        if tools and options["json_schema"] is not None:
+            raise ValueError(
+                "a reply held to a JSON schema cannot call tools (the grammar leaves no room for the "
+                "call's markup): bind tools or ask for structured output, not both"
+            )
         if tools:
             reason = tool_support_error(self.tokenizer, self.model)
             if reason is not None:

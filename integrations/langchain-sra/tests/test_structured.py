@@ -9,6 +9,8 @@ from langchain_sra import ChatSRA
 from pydantic import BaseModel, Field
 from sra_fixtures import ACTIVE_ON_SHORT_PROMPTS
 
+from sra_rag.structured import IncompleteJSONError
+
 PEOPLE = [
     ("Mira Voss", "Tallow", 1871),
     ("Teodora Vask", "Quillon", 1902),
@@ -74,8 +76,10 @@ def test_a_typeddict_a_json_schema_and_the_raw_message(roomy: ChatSRA) -> None:
 
 def test_a_reply_out_of_tokens_is_an_error_not_cut_json(chat: ChatSRA) -> None:
     short = chat.model_copy(update={"max_tokens": 4}).with_structured_output(Person)
-    with pytest.raises(ValueError, match="reached max_new_tokens=4 before its JSON document was complete"):
+    with pytest.raises(IncompleteJSONError, match="reached max_new_tokens=4 before its JSON document"):
         short.invoke(PROMPTS[0])
+    stopped = chat.model_copy(update={"max_tokens": 48, "stop": ['"']}).with_structured_output(Person)
+    assert isinstance(stopped.invoke(PROMPTS[0]), Person)  # no stop string cuts a held reply
 
 
 def test_bad_structured_options_are_clear_errors(chat: ChatSRA) -> None:

@@ -21,7 +21,7 @@ from typing import Any
 
 from ...rag.profile import RagProfile, model_slug
 from ..longprompt.command import format_interval
-from ..model_choice import add_model_argument, load_eval_model, resolve_model
+from ..model_choice import add_model_argument, go_offline, load_eval_model, resolve_model
 from .command import last_commit
 from .presets import CALIBRATION_PRESETS
 
@@ -74,6 +74,7 @@ def summary(rows: dict[str, dict[str, Any]], reference: str, title: str) -> str:
 
 
 def run_calibrate(args: argparse.Namespace) -> int:
+    go_offline()  # before anything imports huggingface_hub
     source, name = resolve_model(args.model)
     out: Path = args.out or Path(f"profile_{model_slug(name)}.json")
     report_path = out.with_name(f"{out.stem}_test.json")

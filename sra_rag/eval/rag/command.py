@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from ...rag.profile import model_slug
-from ..model_choice import add_model_argument, load_eval_model, resolve_model
+from ..model_choice import add_model_argument, go_offline, load_eval_model, resolve_model
 from .presets import RAG_PRESETS
 
 logger = logging.getLogger(__name__)
@@ -116,6 +116,7 @@ def run_rag(args: argparse.Namespace) -> int:
         plot_rag(report, args.report.with_suffix(".png"), _plotted(report))
         sys.stdout.write(headline(report) + "\n")
         return 0
+    go_offline()  # before anything imports huggingface_hub
     if args.phase is None:
         raise ValueError("give --phase dev, test or all (or --report FILE.json to reprint a saved report)")
     source, name = resolve_model(args.model)
