@@ -31,6 +31,7 @@ from .default_setting import DEFAULT
 from .engine.call import within
 from .engine.config import AnyConfig
 from .engine.diagnostics import Diagnostics
+from .engine.passage import Passage, PassageLike, as_passages
 from .engine.patch import check_config, sra_call
 from .engine.spans import PassageNotFoundError, PromptSpans, batch_spans, locate_passages
 from .engine.state import effective_config
@@ -41,9 +42,6 @@ logger = logging.getLogger(__name__)
 Message = Mapping[str, Any]
 Prompt = str | Sequence[Message]
 FinishReason = Literal["stop", "length"]
-Passage = str | tuple[str, float | None] | tuple[str, float | None, str]
-"""A passage's text as it appears in the prompt, optionally with its relevance weight (>= 0, higher
-= more relevant) and a label that names it in the diagnostics (default: its index)."""
 
 
 @dataclass(frozen=True)
@@ -66,10 +64,9 @@ def _carrier_start(prompt: Prompt, text: str, passages: Sequence[Passage]) -> in
     Chat history before it is never searched, so a follow-up turn finds this turn's passages."""
     if isinstance(prompt, str):
         return 0
-    texts = [p if isinstance(p, str) else p[0] for p in passages]
     for message in reversed(prompt):
         content = message.get("content")
-        if isinstance(content, str) and all(isinstance(t, str) and t in content for t in texts):
+        if isinstance(content, str) and all(p.text in content for p in passages):
             for candidate in (content, content.strip()):
                 if (at := text.rfind(candidate)) >= 0:
                     return at
@@ -303,7 +300,7 @@ class Generator:
         *,
         max_new_tokens: int = 0,
         tools: Sequence[Any] | None = None,
-        passages: Sequence[Passage] | None = None,
+        passages: Sequence[PassageLike] | None = None,
         question: str | None = None,
         require_spans: bool = True,
     ) -> PreparedPrompt:
@@ -322,6 +319,7 @@ class Generator:
         spans = None
         if passages is not None:
             offsets = [tuple(pair) for pair in encoded["offset_mapping"][0].tolist()]
+            passages = as_passages(passages)
             start = _carrier_start(prompt, text, passages)
             try:
                 spans = locate_passages(text, offsets, passages, question=question, search_from=start)
@@ -351,18 +349,19 @@ class Generator:
         sra: AnyConfig | None = DEFAULT,
         diagnostics: bool = False,
         tools: Sequence[Any] | None = None,
-        passages: Sequence[Passage] | None = None,
+        passages: Sequence[PassageLike] | None = None,
         question: str | None = None,
         json_schema: Mapping[str, Any] | None = None,
     ) -> GenerationStream:
         """Start generating; the returned stream yields new text only (never the prompt).
 
-        `passages` are the retrieved texts as they appear in the prompt (each optionally with its
-        relevance weight, higher = more relevant): their token spans, and the question's
-        (`question`'s text where it follows the passages, else what follows the last passage),
-        reach the prefill, where a guided SRA setting uses them. Only a guided setting needs them:
-        a passage not found in the prompt is a `PassageNotFoundError` then, and otherwise the
-        call goes on without spans. A `PreparedPrompt` (from `prepare`) brings its spans along.
+        `passages` are the retrieved passages as they appear in the prompt (`Passage`s with their
+        rank, relevance weight and label; or texts, or (text, weight[, label]) tuples): their
+        token spans, and the question's (`question`'s text where it follows the passages, else
+        what follows the last passage), reach the prefill, where a guided SRA setting uses them.
+        Only a guided setting needs them: a passage not found in the prompt is a
+        `PassageNotFoundError` then, and otherwise the call goes on without spans. A
+        `PreparedPrompt` (from `prepare`) brings its spans along.
 
         A per-call `sra` on a model that was never patched patches it once, inactive (its default
         stays the stock attention), so that each call's setting is private to that call.

@@ -26,8 +26,9 @@ from sra_rag import (
 from sra_rag.engine import attention
 from sra_rag.engine.config import GUIDED_RULES
 from sra_rag.engine.guided import passage_shares
+from sra_rag.engine.passage import rank_weight, rank_weights
 from sra_rag.engine.rules import reallocate
-from sra_rag.engine.spans import PassageNotFoundError, locate_passages, rank_weight, rank_weights
+from sra_rag.engine.spans import PassageNotFoundError, locate_passages
 
 RULES = {
     "dispense": GuidedDispense(strength=2.0, eliminate=0.5),

@@ -11,7 +11,7 @@ import pytest
 
 from sra_rag import GuidedFim
 from sra_rag.engine.config import PAPER
-from sra_rag.engine.spans import rank_weight
+from sra_rag.engine.passage import rank_weight
 from sra_rag.generation import Generator
 from sra_rag.rag import (
     ChunkingParams,
@@ -351,7 +351,7 @@ def test_the_pipeline_places_sources_by_order_and_hands_their_spans_to_guided_sr
     assert [s.chunk.source for s in answer.sources] == [s.chunk.source for s in reversed(retrieved.sources)]
     passages = answer.diagnostics["passages"]
     assert [p["label"] for p in passages] == ["1", "2", "3"]  # the numbers the prompt cites
-    # weights follow the retriever's rank, not its raw cosine (spans.rank_weight)
+    # weights follow the retriever's rank, not its raw cosine (passage.rank_weight)
     assert [p["weight"] for p in passages] == pytest.approx([1 / 3, 2 / 3, 1.0])
     # the best source (now last, [3]) gains attention mass; FiM keeps the total on passages
     assert passages[2]["mass_change"] > 0 > min(p["mass_change"] for p in passages[:2])

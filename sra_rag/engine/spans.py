@@ -2,30 +2,23 @@
 the paper's SRA does not.
 
 `PromptSpans` names, in token positions counted from a sequence's first real token, each
-passage (with an optional relevance weight: see `rank_weight`) and where the question
+passage (with its relevance weight and label, from its `passage.Passage`) and where the question
 starts. `use_spans(...)` hands them to every prefill pass run inside the block; like the per-call
 SRA setting it is part of the call (`call.Call`), so it belongs to one thread or asyncio task. A left-padded
 batch takes one `PromptSpans` per sequence. `locate_passages` maps passage texts found verbatim in
 a rendered prompt to token spans, so no caller ever counts tokens itself.
-
-One score convention (`rank_weight`): retrievers, rerankers and vector stores return passages best
-first, but their scores come on every scale and in both senses (cosine or inner-product
-similarities that may be negative, squared L2 distances where lower is better, reranker logits,
-BM25, some missing after a postprocessor). A passage's weight is therefore its place in that order,
-never its raw score: it cannot invert, and it does not depend on the embedding model's scale.
 """
 
 from __future__ import annotations
 
 import itertools
-import math
-import numbers
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
 from .call import within
+from .passage import Passage, PassageLike, as_passages, check_weight
 
 Span = tuple[int, int]
 
@@ -51,12 +44,12 @@ class PassageSpan:
                 raise ValueError(f"passage {name} must be an integer >= 0, got {value!r}")
         if self.end <= self.start:
             raise ValueError(f"passage span [{self.start}, {self.end}) is empty; a passage needs tokens")
-        if self.weight is not None:
-            if isinstance(self.weight, bool) or not isinstance(self.weight, numbers.Real):
-                raise ValueError(f"passage weight must be a finite number >= 0 or None, got {self.weight!r}")
-            object.__setattr__(self, "weight", float(self.weight))  # numpy scores (FAISS) too
-            if not math.isfinite(self.weight) or self.weight < 0:
-                raise ValueError(f"passage weight must be a finite number >= 0 or None, got {self.weight!r}")
+        object.__setattr__(self, "weight", check_weight(self.weight))
+
+    @classmethod
+    def of(cls, passage: Passage, start: int, end: int) -> PassageSpan:
+        """Where `passage` sits: tokens [start, end), with its weight and label."""
+        return cls(start, end, passage.weight, passage.label)
 
 
 @dataclass(frozen=True)
@@ -157,28 +150,6 @@ def spans_for_sequence(
     return spans[b]
 
 
-def rank_weight(rank: int, count: int) -> float:
-    """The relevance weight of the passage the retriever ranked `rank`-th (1 = best) of `count`:
-    (count - rank + 1) / count, so the best weighs 1, each next one 1/count less, the last
-    1/count (> 0: every retrieved passage stays a candidate)."""
-    if isinstance(rank, bool) or not isinstance(rank, int) or not 1 <= rank <= count:
-        raise ValueError(f"a retrieval rank must be an integer from 1 to {count}, got {rank!r}")
-    return (count - rank + 1) / count
-
-
-def rank_weights(ranks: Sequence[int]) -> list[float]:
-    """The weights of passages by their retrieval ranks (1 = best), as given: a filter or reranker
-    may have dropped some (ranks 1 and 3 of 4 kept), so each weighs by its place among the ranks
-    that are there (`rank_weight`), and the ranks themselves are never renumbered."""
-    for rank in ranks:
-        if isinstance(rank, bool) or not isinstance(rank, int) or rank < 1:
-            raise ValueError(f"a retrieval rank must be an integer >= 1 (1 = best), got {rank!r}")
-    if len(set(ranks)) != len(ranks):
-        raise ValueError(f"two passages have the same retrieval rank: {sorted(ranks)}")
-    place = {rank: i for i, rank in enumerate(sorted(ranks), 1)}
-    return [rank_weight(place[rank], len(ranks)) for rank in ranks]
-
-
 def even_spans(question_start: int, count: int, weight: float | None = None) -> PromptSpans:
     """`count` equal passages over tokens [1, question_start), then the question: a RAG-shaped
     layout for text without real passages (benchmarks, held text)."""
@@ -199,52 +170,39 @@ def _excerpt(text: str, limit: int = 60) -> str:
     return repr(flat if len(flat) <= limit else flat[: limit - 3] + "...")
 
 
-def _normalised(
-    passages: Sequence[str | tuple[str, float | None] | tuple[str, float | None, str]],
-) -> list[tuple[str, float | None, str]]:
-    """Each passage as (text, weight, label), its label defaulting to its index."""
-    items = []
-    for i, item in enumerate(passages):
-        passage, weight, label = (item, None, str(i)) if isinstance(item, str) else (*item, str(i))[:3]
-        if not isinstance(passage, str):
-            raise ValueError(f"passage {i} is not a string: {passage!r}")
-        items.append((passage, weight, str(label)))
-    return items
-
-
 def _placed(
-    text: str, items: list[tuple[str, float | None, str]], start: int, question: Span | None
-) -> list[tuple[int, int, float | None, str]]:
+    text: str, passages: list[Passage], start: int, question: Span | None
+) -> list[tuple[int, int, Passage]]:
     """Each passage at its first occurrence from character `start` that neither another passage
     nor the question (characters [a, b)) holds, the longest first (so a passage that is part of
     another is found where it stands alone)."""
     taken: list[Span] = [] if question is None else [question]
-    found: list[tuple[int, int, float | None, str]] = []
-    for i in sorted(range(len(items)), key=lambda i: -len(items[i][0])):
-        passage, weight, label = items[i]
-        at = text.find(passage, start)
-        while at >= 0 and any(at < e and at + len(passage) > s for s, e in taken):
-            at = text.find(passage, at + 1)  # the same text twice: take the next free occurrence
+    found: list[tuple[int, int, Passage]] = []
+    for passage in sorted(passages, key=lambda p: -len(p.text)):
+        length = len(passage.text)
+        at = text.find(passage.text, start)
+        while at >= 0 and any(at < e and at + length > s for s, e in taken):
+            at = text.find(passage.text, at + 1)  # the same text twice: take the next free occurrence
         if at < 0:
             raise PassageNotFoundError(
-                f"passage {label} {_excerpt(passage)} does not appear verbatim in the prompt's "
-                "message that carries the passages"
+                f"passage {passage.label} {_excerpt(passage.text)} does not appear verbatim in the "
+                "prompt's message that carries the passages"
             )
-        taken.append((at, at + len(passage)))
-        found.append((at, at + len(passage), weight, label))
-    return sorted(found)
+        taken.append((at, at + length))
+        found.append((at, at + length, passage))
+    return sorted(found, key=lambda hit: hit[:2])
 
 
 def locate_passages(
     text: str,
     offsets: Sequence[tuple[int, int]],
-    passages: Sequence[str | tuple[str, float | None] | tuple[str, float | None, str]],
+    passages: Sequence[PassageLike],
     *,
     question: str | None = None,
     search_from: int = 0,
 ) -> PromptSpans:
-    """Token spans of `passages` (texts, or (text, weight) or (text, weight, label) tuples; the
-    label defaults to the passage's index) found verbatim in the rendered prompt `text` from
+    """Token spans of `passages` (`Passage`s, or texts or (text, weight[, label]) tuples, labelled
+    by their index unless they name themselves) found verbatim in the rendered prompt `text` from
     character `search_from` on (the message that carries them: chat history before it is never
     searched), whose tokens have character `offsets`. A blank passage has no tokens to weigh and
     is left out; passages may repeat or contain one another.
@@ -253,22 +211,21 @@ def locate_passages(
     which may come before the context ("Question: ... Context: ... Answer:"). The guided rows
     (`question_start`) begin at `question`'s last occurrence when it follows the passages, else
     at the first token after the last passage, the rows that read the passages."""
-    if isinstance(passages, str):  # a string is a sequence too: of one-character "passages"
-        raise TypeError("passages must be a list of texts (or (text, score[, label]) tuples), not one string")
-    if not passages:
+    given = as_passages(passages)
+    if not given:
         raise ValueError("passages is empty: give the texts of the passages that appear in the prompt")
-    items = [item for item in _normalised(passages) if item[0].strip()]
+    items = [p for p in given if p.text.strip()]
     if not items:
         raise PassageNotFoundError("every passage is blank: there is nothing to locate in the prompt")
     asked_at = -1 if question is None else text.find(question, search_from)
     asked = None if asked_at < 0 else (asked_at, asked_at + len(question))  # type: ignore[arg-type]
     found = _placed(text, items, search_from, asked)
-    spans: list[tuple[Span, float | None, str]] = []
-    for s, e, weight, label in found:
+    spans: list[PassageSpan] = []
+    for s, e, passage in found:
         first, last = token_span(offsets, s, e)
         if spans:  # a token that straddles two passages belongs to the first
-            first = max(first, spans[-1][0][1])
-        spans.append(((first, last), weight, label))
+            first = max(first, spans[-1].end)
+        spans.append(PassageSpan.of(passage, first, last))
     last_end_char = found[-1][1]
     at = -1 if question is None else text.rfind(question)
     if at >= last_end_char:
@@ -281,7 +238,5 @@ def locate_passages(
                 "the passages (the question, or at least the answer cue)"
             )
         question_start = after[0]
-    question_start = max(question_start, spans[-1][0][1])
-    return PromptSpans(
-        tuple(PassageSpan(s, e, weight, label) for (s, e), weight, label in spans), question_start
-    )
+    question_start = max(question_start, spans[-1].end)
+    return PromptSpans(tuple(spans), question_start)

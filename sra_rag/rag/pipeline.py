@@ -10,8 +10,8 @@ from typing import Any
 
 from ..engine.attention_share import record_attention_share
 from ..engine.config import AnyConfig
+from ..engine.passage import rank_weights
 from ..engine.patch import check_config
-from ..engine.spans import rank_weights
 from ..generation import DEFAULT, Generator, Usage
 from ..models import load_model
 from .chunking import Chunk
@@ -55,8 +55,9 @@ def place_passages(
     its retrieval rank; and the sources in prompt order as (chunk, score, retriever rank)."""
     ranked = [(c, s, rank) for rank, (c, s) in enumerate(retrieved, start=1)]
     placed = order_passages(ranked, order)
-    weights = rank_weights([rank for _, _, rank in placed])  # the retriever's order
-    return build_prompt(generator, question, [c for c, _, _ in placed], weights, layout), placed
+    ranks = [rank for _, _, rank in placed]
+    chunks = [c for c, _, _ in placed]
+    return build_prompt(generator, question, chunks, rank_weights(ranks), layout, ranks), placed
 
 
 class RagPipeline:

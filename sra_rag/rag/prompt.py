@@ -14,6 +14,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from ..engine.passage import Passage
 from ..engine.spans import PromptSpans
 from ..generation import Generator, PreparedPrompt, Prompt
 from .chunking import Chunk
@@ -67,17 +68,20 @@ def build_prompt(
     chunks: Sequence[Chunk],
     weights: Sequence[float] | None = None,
     layout: str = DEFAULT_LAYOUT,
+    ranks: Sequence[int] | None = None,
 ) -> RagPrompt:
-    """The sources numbered from 1 in the order given (each with its relevance weight, if given:
-    see `spans.rank_weight`) and the question, in `layout`; chat messages when the tokenizer has
-    a chat template."""
+    """The sources numbered from 1 in the order given (each with its relevance weight and
+    retrieval rank, if given: see `passage.rank_weight`) and the question, in `layout`; chat
+    messages when the tokenizer has a chat template. Each source is a `Passage` labelled by its
+    number, located in the prompt here."""
     check_layout(layout)
     if not question.strip():
         raise ValueError("the question is empty")
     if not chunks:
         raise ValueError("no sources to build a prompt from")
-    if weights is not None and len(weights) != len(chunks):
-        raise ValueError(f"got {len(weights)} weights for {len(chunks)} sources")
+    for name, values in (("weights", weights), ("ranks", ranks)):
+        if values is not None and len(values) != len(chunks):
+            raise ValueError(f"got {len(values)} {name} for {len(chunks)} sources")
     blocks = [_source_block(i, c) for i, c in enumerate(chunks, start=1)]
     shape = LAYOUTS[layout]
     ask = shape.ask.format(question=question.strip())
@@ -88,6 +92,13 @@ def build_prompt(
         messages = [{"role": "system", "content": shape.system}, {"role": "user", "content": user}]
     else:
         messages = f"{shape.system}\n\n{user}"
-    given = [None] * len(blocks) if weights is None else [float(w) for w in weights]
-    numbered = [(block, w, str(i)) for i, (block, w) in enumerate(zip(blocks, given, strict=True), 1)]
+    numbered = [
+        Passage(
+            block,
+            rank=None if ranks is None else ranks[i],
+            weight=None if weights is None else weights[i],
+            label=str(i + 1),
+        )
+        for i, block in enumerate(blocks)
+    ]
     return RagPrompt(messages, generator.prepare(messages, passages=numbered, question=ask))

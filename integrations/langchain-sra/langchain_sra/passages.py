@@ -3,16 +3,17 @@
 An LCEL RAG chain formats the retriever's `Document`s into the prompt as one string, so the chat
 model only sees flat text. `stuff_passages(prompt)` takes the place of the prompt template (and of
 the usual `format_docs` step): it puts the documents, in the chosen passage order, into the
-prompt's context variable and attaches each one's text, retrieval rank, score and name to the
-prompt's last message (`additional_kwargs["sra_passages"]`), where `ChatSRA` finds them (in that
-message only: chat history is never searched). Guided SRA then knows where every passage and the
-question are; without guided SRA nothing changes but the order, and nothing can fail on passages.
+prompt's context variable and attaches each one as a `Passage` (its text, retrieval rank, weight
+and name, as JSON) to the prompt's last message (`additional_kwargs["sra_passages"]`), where
+`ChatSRA` finds them (in that message only: chat history is never searched). Guided SRA then knows
+where every passage and the question are; without guided SRA nothing changes but the order, and
+nothing can fail on passages.
 
 The question may come before or after the context in the prompt: guided SRA acts on the question's
 rows where it follows the passages, else on the rows after the last passage. A passage's weight is
-its retrieval rank (`sra_rag.engine.spans.rank_weights`), never its raw score: retrievers return documents
-best first, and scores come on every scale and in both senses (similarities, distances, reranker
-logits, BM25), some missing.
+its retrieval rank (`sra_rag.engine.passage.rank_weights`), never its raw score: retrievers return
+documents best first, and scores come on every scale and in both senses (similarities, distances,
+reranker logits, BM25), some missing.
 """
 
 from __future__ import annotations
@@ -26,63 +27,49 @@ from langchain_core.prompt_values import ChatPromptValue
 from langchain_core.prompts import BasePromptTemplate, format_document
 from langchain_core.runnables import Runnable, RunnableLambda
 
-from sra_rag.engine.spans import rank_weights
-from sra_rag.generation import Passage
+from sra_rag.engine.passage import Passage, PassageLike, as_passage, ranked_passages
 from sra_rag.rag.order import order_passages
 from sra_rag.rag.profile import RagProfile, passage_setting
 
 PASSAGES_KEY = "sra_passages"
-"""The message `additional_kwargs` entry that carries the passages: dicts of text, rank, score, label."""
+"""The message `additional_kwargs` entry that carries the passages: `Passage.to_dict()`s, so the
+message stays JSON for the stores and servers that keep or send it."""
 QUESTION_KEY = "sra_question"
 """The message `additional_kwargs` entry that carries the question's text."""
-SCORE_KEYS = ("relevance_score", "score")
-"""Document metadata reported as the retriever's score (rerankers write `relevance_score`): shown in
-the diagnostics, never used as a weight."""
 
 
-def document_passage(
-    document: Document, rank: int, document_prompt: BasePromptTemplate | None = None
-) -> dict[str, Any]:
-    """One retrieved document as a passage: its text (as `document_prompt` formats it, if given),
-    its 1-based retrieval rank, its score if the metadata has one, and a label (its id, else its
-    rank) that names it in the diagnostics."""
-    score = next((document.metadata[k] for k in SCORE_KEYS if document.metadata.get(k) is not None), None)
-    return {
-        "text": document.page_content
-        if document_prompt is None
-        else format_document(document, document_prompt),
-        "rank": rank,
-        "score": None if score is None else float(score),
-        "label": document.id or str(rank),
-    }
+def document_text(document: Document, document_prompt: BasePromptTemplate | None = None) -> str:
+    """A document's text as the prompt shows it (as `document_prompt` formats it, if given)."""
+    return document.page_content if document_prompt is None else format_document(document, document_prompt)
 
 
-def to_passages(items: Sequence[Document | str | tuple[Any, ...] | Mapping[str, Any]]) -> list[Passage]:
-    """The per-call `passages` option as the engine takes them: Documents (best first: weighted by
-    that rank), texts, (text, weight[, label]) tuples (weights >= 0, higher = more relevant), or
-    the dicts `stuff_passages` attaches (weighted by the retrieval ranks they carry, among those
-    that are there: `sra_rag.engine.spans.rank_weights`)."""
+def to_passages(items: Sequence[Document | PassageLike]) -> list[Passage]:
+    """The per-call `passages` option as the engine takes them: Documents (best first: each
+    weighed by its place among them, labelled by its id), `Passage`s or the dicts `stuff_passages`
+    attaches (weighed by the retrieval ranks they carry, among those that are there; a document
+    without one ranks after them: `sra_rag.engine.passage.ranked_passages`), texts, or
+    (text, weight[, label]) tuples (weights >= 0, higher = more relevant)."""
     if isinstance(items, (str, Document)):
         raise TypeError("passages must be a list of documents or texts, not a single one")
-    passages: list[Passage] = []
-    ranked: list[tuple[int, int]] = []  # (where in `passages`, retrieval rank)
+    given: list[Passage] = []
+    ranked: list[tuple[int, Passage]] = []  # (where in `given`, a passage weighed by its rank)
     for position, item in enumerate(items, 1):
         if isinstance(item, Document):
-            item = document_passage(item, position)
-        if isinstance(item, Mapping):
-            ranked.append((len(passages), int(item.get("rank", position))))
-            passages.append((item["text"], None, str(item.get("label") or position)))
-        elif isinstance(item, (str, tuple)):
-            passages.append(item)  # type: ignore[arg-type]
+            passage = Passage(document_text(item), label=item.id or str(position))
+        elif isinstance(item, (Passage, Mapping, str, tuple)):
+            passage = as_passage(item, position - 1)
         else:
             raise TypeError(
-                f"passage {position - 1} is a {type(item).__name__}; give a Document, a text, or a "
-                "(text, score[, label]) tuple"
+                f"passage {position - 1} is a {type(item).__name__}; give a Document, a Passage, a "
+                "text, or a (text, weight[, label]) tuple"
             )
-    for (i, _), weight in zip(ranked, rank_weights([rank for _, rank in ranked]), strict=True):
-        text, _, label = passages[i]
-        passages[i] = (text, weight, label)
-    return passages
+        if isinstance(item, (Document, Mapping)) or passage.rank is not None:
+            ranked.append((len(given), passage))
+        given.append(passage)
+    weighed = ranked_passages([(p.text, p.rank, p.label) for _, p in ranked])
+    for (i, _), passage in zip(ranked, weighed, strict=True):
+        given[i] = passage
+    return given
 
 
 def stuff_passages(
@@ -129,15 +116,18 @@ def stuff_passages(
             )
         if not documents:
             raise ValueError(f"no documents in {document_variable_name!r}: the retriever found nothing")
-        passages = [document_passage(d, rank, document_prompt) for rank, d in enumerate(documents[:keep], 1)]
-        arranged = order_passages(passages, order)
-        value = prompt.invoke({**inputs, document_variable_name: separator.join(p["text"] for p in arranged)})
+        kept = [
+            (document_text(d, document_prompt), rank, d.id or str(rank))
+            for rank, d in enumerate(documents[:keep], 1)
+        ]
+        arranged = ranked_passages(order_passages(kept, order))
+        value = prompt.invoke({**inputs, document_variable_name: separator.join(p.text for p in arranged)})
         if not isinstance(value, ChatPromptValue):
             raise TypeError(
                 "stuff_passages needs a chat prompt (ChatPromptTemplate) for ChatSRA; with SRALLM, "
                 "pass the documents per call: llm.invoke(text, passages=documents)"
             )
-        extra: dict[str, Any] = {PASSAGES_KEY: arranged}
+        extra: dict[str, Any] = {PASSAGES_KEY: [p.to_dict() for p in arranged]}
         if question_variable_name is not None:
             extra[QUESTION_KEY] = str(inputs[question_variable_name])
         *before, last = value.messages

@@ -13,6 +13,7 @@ from langchain_sra import ChatSRA, stuff_passages
 from langchain_sra.passages import to_passages
 
 from sra_rag import preset
+from sra_rag.engine.passage import Passage
 from sra_rag.rag.order import DEFAULT_ORDER
 from sra_rag.rag.profile import RagProfile
 
@@ -83,7 +84,7 @@ def test_any_scores_become_weights_by_retrieval_rank(chat: ChatSRA, scores: list
         ("d1", 0.75),
         ("d0", 1.0),
     ]
-    assert to_passages(documents(scores))[0][1] == 1.0
+    assert to_passages(documents(scores))[0].weight == 1.0
     gains = [p["mass_change"] for p in reached]
     assert max(gains) == gains[-1], gains  # the weights decide: the best document (placed last) gains most
 
@@ -166,6 +167,18 @@ def test_a_document_that_is_part_of_the_question_is_found_in_the_context(chat: C
 def test_carried_ranks_weigh_by_the_ranks_that_are_there() -> None:
     """Passages a step dropped some of (ranks 1 and 3 of 4 kept) weigh by those ranks, kept as given."""
     carried = [{"text": FACTS[2], "rank": 3, "label": "d2"}, {"text": FACTS[0], "rank": 1, "label": "d0"}]
-    assert to_passages(carried) == [(FACTS[2], 0.5, "d2"), (FACTS[0], 1.0, "d0")]
+    assert to_passages(carried) == [Passage(FACTS[2], 3, 0.5, "d2"), Passage(FACTS[0], 1, 1.0, "d0")]
     with pytest.raises(ValueError, match="two passages have the same retrieval rank"):
         to_passages([carried[0], carried[0]])
+
+
+def test_a_document_added_after_the_reorder_ranks_after_the_carried_ones() -> None:
+    """A Document with no carried rank, beside passages that carry ranks 1 and 2, ranks third
+    (it used to take rank 1 by its place and collide with the carried rank 1)."""
+    carried = [{"text": FACTS[1], "rank": 2, "label": "d1"}, {"text": FACTS[0], "rank": 1, "label": "d0"}]
+    added = Document(page_content=FACTS[3], id="late")
+    assert to_passages([added, *carried]) == [
+        Passage(FACTS[3], 3, 1 / 3, "late"),
+        Passage(FACTS[1], 2, 2 / 3, "d1"),
+        Passage(FACTS[0], 1, 1.0, "d0"),
+    ]

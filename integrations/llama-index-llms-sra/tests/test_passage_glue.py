@@ -16,6 +16,7 @@ from llama_index.core.node_parser import SentenceSplitter
 from llama_index.core.postprocessor import SimilarityPostprocessor
 from llama_index.core.schema import NodeWithScore, TextNode
 from llama_index.llms.sra import SRALLM, PassageReorder, PassageSynthesizer
+from llama_index.llms.sra.base import node_passages
 from llama_index.vector_stores.faiss import FaissVectorStore
 
 from sra_rag import preset
@@ -151,3 +152,16 @@ def test_blank_repeated_and_nested_nodes_are_located_where_the_prompt_has_them(
     prompt = events.of(LLMChatEndEvent)[-1].messages[-1].content
     question_tokens = len(llm.tokenizer.encode(prompt[: prompt.index("Context:")]))
     assert found[0]["start"] >= question_tokens  # after the question, never inside it
+
+
+def test_a_node_added_after_the_reorder_ranks_after_the_reordered_ones() -> None:
+    """A plain node beside `RankedNode`s ranked 1 and 2 ranks third (it used to take rank 1 by its
+    place in the list and collide with the reordered rank 1)."""
+    arranged = PassageReorder(order="best_last").postprocess_nodes(nodes([0.9, 0.8]))
+    added = NodeWithScore(node=TextNode(text=CORPUS["library"], id_="late"), score=None)
+    passages = node_passages([added, *arranged])
+    assert [(p.label, p.rank, p.weight) for p in passages] == [
+        ("late", 3, 1 / 3),
+        ("n1", 2, 2 / 3),
+        ("n0", 1, 1.0),
+    ]

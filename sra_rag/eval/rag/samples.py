@@ -116,7 +116,7 @@ def build(
     placed = order_passages(ranked, order)
     chunks = chunks_for(case, [doc_id for doc_id, _ in placed])
     # the committed RAG results weighted passages by MiniLM cosine (clamped at 0), kept so that they
-    # reproduce; the pipeline and the adapters weight by retrieval rank (spans.rank_weight)
+    # reproduce; the pipeline and the adapters weight by retrieval rank (passage.rank_weight)
     prompt = build_prompt(generator, case.question, chunks, [max(s, 0.0) for _, s in placed])
     opener = reply_prefix(case) if style == "chat" else f" {reply_prefix(case)}"
     text = generator.render(prompt.messages) + opener

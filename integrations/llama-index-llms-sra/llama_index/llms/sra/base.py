@@ -37,12 +37,11 @@ from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
 from sra_rag.async_stream import iterate_in_thread
 from sra_rag.engine.config import PAPER, AnyConfig
-from sra_rag.engine.spans import rank_weights
+from sra_rag.engine.passage import Passage, PassageLike, as_passage, ranked_passages
 from sra_rag.generation import (
     DEFAULT,
     GenerationStream,
     Generator,
-    Passage,
     Prompt,
     check_setting,
     describe_setting,
@@ -85,23 +84,35 @@ class RankedNode(NodeWithScore):
     retrieval_rank: int
 
 
-def node_passages(items: Sequence[Any] | None) -> list[Passage] | None:
-    """Nodes, texts or (text, weight[, label]) tuples as passages. A node is its text as the
-    prompt shows it, a weight by its retrieval rank among the nodes given (its `RankedNode` rank
-    if it has one, else its place in the list; `sra_rag.engine.spans.rank_weights`: a filter or
-    reranker after `PassageReorder` may have dropped some), and its id. The node's score is
-    never the weight: vector stores return similarities or distances (FAISS over `IndexFlatL2`:
-    lower is better), rerankers logits, some nodes none at all."""
+def node_passages(items: Sequence[NodeWithScore | PassageLike] | None) -> list[Passage] | None:
+    """Nodes, `Passage`s, texts or (text, weight[, label]) tuples as passages. A node is its text
+    as the prompt shows it, weighed by its retrieval rank among the nodes given (its `RankedNode`
+    rank if it has one; a node without one ranks after those, in the order given:
+    `sra_rag.engine.passage.ranked_passages`, since a filter or reranker after `PassageReorder`
+    may have dropped some), and labelled by its id. The node's score is never the weight: vector
+    stores return similarities or distances (FAISS over `IndexFlatL2`: lower is better),
+    rerankers logits, some nodes none at all."""
     if items is None:
         return None
     if isinstance(items, (str, NodeWithScore)):
         raise TypeError("passages must be a list of nodes or texts, not a single one")
+    passages = [
+        None if isinstance(item, NodeWithScore) else as_passage(item, i) for i, item in enumerate(items)
+    ]
     nodes = [(i, item) for i, item in enumerate(items) if isinstance(item, NodeWithScore)]
-    ranks = [n.retrieval_rank if isinstance(n, RankedNode) else i + 1 for i, n in nodes]
-    passages: list[Passage] = list(items)
-    for (i, node), weight in zip(nodes, rank_weights(ranks), strict=True):
-        passages[i] = (node.node.get_content(metadata_mode=MetadataMode.LLM), weight, node.node.node_id)
-    return passages
+    weighed = ranked_passages(
+        [
+            (
+                node.node.get_content(metadata_mode=MetadataMode.LLM),
+                node.retrieval_rank if isinstance(node, RankedNode) else None,
+                node.node.node_id,
+            )
+            for _, node in nodes
+        ]
+    )
+    for (i, _), passage in zip(nodes, weighed, strict=True):
+        passages[i] = passage
+    return passages  # type: ignore[return-value]
 
 
 def _held_to(output_cls: type[Any], llm_kwargs: dict[str, Any] | None) -> dict[str, Any]:

@@ -11,7 +11,7 @@ permutation as `order="long_context"` for similarity scores).
 Ranks, not scores: retrievers and rerankers hand nodes over best first, while `node.score` may be a
 similarity, a distance (FAISS over `IndexFlatL2`: lower is better), a logit, or missing. So the
 order the nodes arrive in is their rank; `PassageReorder` keeps it on each node (`RankedNode`), and
-a passage's weight follows that rank (`sra_rag.engine.spans.rank_weight`), never its raw score. Put
+a passage's weight follows that rank (`sra_rag.engine.passage.rank_weight`), never its raw score. Put
 `PassageReorder` where you would put `LongContextReorder`: the latter sorts by score, which inverts
 a distance store's order.
 """
