@@ -30,13 +30,14 @@ from .cli_options import (
 )
 from .default_setting import DEFAULT
 from .demo import add_demo_arguments
-from .engine.config import PRESETS, AnyConfig, load_config
+from .engine.config import PRESETS, load_config
+from .engine.setting import Setting
 from .eval.bench.options import add_bench_arguments
 from .eval.longprompt.command import add_eval_arguments
 from .eval.rag.calibrate_command import add_calibrate_arguments
 from .eval.rag.command import add_rag_arguments
 from .rag.order import DEFAULT_ORDER, ORDERS
-from .rag.profile import DEFAULT_TOP_K, NO_PROFILE, SHIPPED
+from .rag.profile import DEFAULT_KEEP, NO_PROFILE, SHIPPED
 from .rag.prompt_layout import DEFAULT_LAYOUT, LAYOUTS
 
 logger = logging.getLogger("sra_rag.cli")
@@ -66,7 +67,7 @@ def _console() -> Any:
     return Console()
 
 
-def _pipeline(index_path: str | Path, args: argparse.Namespace, sra: AnyConfig | None) -> Any:
+def _pipeline(index_path: str | Path, args: argparse.Namespace, sra: Setting | None) -> Any:
     """The arguments and the index are checked before torch and the model load."""
     from .rag.store import load_index
 
@@ -80,7 +81,7 @@ def _pipeline(index_path: str | Path, args: argparse.Namespace, sra: AnyConfig |
         args.model,
         sra=sra,
         load_kwargs=load,
-        top_k=args.top_k,
+        keep=args.keep,
         order=args.order,
         prompt=args.prompt,
         profile=None if args.profile == NO_PROFILE else args.profile or SHIPPED,
@@ -153,9 +154,11 @@ def _compare(args: argparse.Namespace) -> int:
 def _add_retrieval_options(parser: argparse.ArgumentParser) -> None:
     add_model_option(parser)
     parser.add_argument(
+        "--keep",
         "--top-k",
+        dest="keep",
         type=int,
-        help=f"chunks stuffed into the prompt (default: the model's profile's, else {DEFAULT_TOP_K})",
+        help=f"chunks stuffed into the prompt (default: the model's profile's, else {DEFAULT_KEEP})",
     )
     add_max_new_tokens(parser)
     parser.add_argument(

@@ -59,7 +59,7 @@ def add_max_new_tokens(parser: argparse.ArgumentParser) -> None:
 
 def check_counts(args: argparse.Namespace) -> None:
     """The count arguments a command has, checked before anything loads."""
-    for name, least in (("top_k", 1), ("max_new_tokens", 1), ("limit", 0)):
+    for name, least in (("keep", 1), ("max_new_tokens", 1), ("limit", 0)):
         value = getattr(args, name, None)
         if value is not None and value < least:
             raise ValueError(f"--{name.replace('_', '-')} must be >= {least}, got {value}")

@@ -73,7 +73,7 @@ def run_demo(args: argparse.Namespace) -> int:
     from .generation import DEFAULT, Generator
     from .models import default_cache_dir, load_model
     from .rag import Embedder, RagPipeline, demo_corpus_dir, demo_questions, index_folder
-    from .rag.profile import DEFAULT_TOP_K
+    from .rag.profile import DEFAULT_KEEP
 
     console = Console()
     out = Path(args.index) if args.index else default_cache_dir() / "demo-index"
@@ -88,7 +88,7 @@ def run_demo(args: argparse.Namespace) -> int:
         index,
         embedder,
         generator,
-        top_k=DEFAULT_TOP_K,
+        keep=DEFAULT_KEEP,
         order="retrieved",
         sra=None,
         max_new_tokens=args.max_new_tokens,
@@ -98,10 +98,10 @@ def run_demo(args: argparse.Namespace) -> int:
     rows += [(f"{DEFAULT_ROW} + {name}", default, config) for name, config in also.items()]
     attention = generator.sra_in_force(default.sra)
     console.print(
-        f"default: {default.top_k} chunks, {default.order}, prompt {default.layout}, attention "
+        f"default: {default.keep} chunks, {default.order}, prompt {default.layout}, attention "
         f"{attention.name if attention else 'stock'} "
         f"({'the profile of ' + default.profile.model if default.profile else 'no profile'}); "
-        f"plain stuffing: {DEFAULT_TOP_K} chunks, retrieved, stock attention",
+        f"plain stuffing: {DEFAULT_KEEP} chunks, retrieved, stock attention",
         soft_wrap=True,
     )
     # one row per answer under its question: two columns read in an 80-column terminal

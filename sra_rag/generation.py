@@ -29,10 +29,10 @@ from transformers import (
 from .async_stream import AsyncGenerationStream
 from .default_setting import DEFAULT
 from .engine.call import within
-from .engine.config import AnyConfig
 from .engine.diagnostics import Diagnostics
 from .engine.passage import Passage, PassageLike, as_passages
 from .engine.patch import check_config, sra_call
+from .engine.setting import Setting
 from .engine.spans import PassageNotFoundError, PromptSpans, batch_spans, locate_passages
 from .engine.state import effective_config
 from .structured import GrammarLogitsProcessor, IncompleteJSONError, json_grammar
@@ -106,7 +106,7 @@ class Generation:
     text: str
     usage: Usage
     finish_reason: FinishReason
-    sra: AnyConfig | None = None  # the setting the text was generated with
+    sra: Setting | None = None  # the setting the text was generated with
     diagnostics: dict[str, Any] | None = None
 
 
@@ -190,7 +190,7 @@ class GenerationStream:
         outcome: _Outcome,
         cancel: threading.Event,
         worker: threading.Thread,
-        sra: AnyConfig | None,
+        sra: Setting | None,
     ) -> None:
         self.sra = sra  # the setting this generation runs with
         self._chunks = chunks
@@ -265,7 +265,7 @@ class Generator:
             native = context_window
         self.context_window: int | None = native
 
-    def sra_in_force(self, sra: AnyConfig | None = DEFAULT) -> AnyConfig | None:
+    def sra_in_force(self, sra: Setting | None = DEFAULT) -> Setting | None:
         """The SRA setting a call given `sra` runs with: its own, else the model's (including an
         enclosing `use_sra` block of the caller's)."""
         if sra is not DEFAULT:
@@ -346,7 +346,7 @@ class Generator:
         temperature: float = 0.0,
         top_p: float = 1.0,
         stop: Sequence[str] | None = None,
-        sra: AnyConfig | None = DEFAULT,
+        sra: Setting | None = DEFAULT,
         diagnostics: bool = False,
         tools: Sequence[Any] | None = None,
         passages: Sequence[PassageLike] | None = None,

@@ -23,8 +23,9 @@ import torch
 from safetensors.torch import save_model
 from transformers import AutoModelForCausalLM, AutoTokenizer, PreTrainedModel, PreTrainedTokenizerBase
 
-from .engine.config import PAPER, AnyConfig
+from .engine.config import PAPER
 from .engine.patch import check_config, enable_sra
+from .engine.setting import Setting
 
 logger = logging.getLogger(__name__)
 
@@ -178,7 +179,7 @@ def _prepare_tokenizer(tokenizer: PreTrainedTokenizerBase) -> PreTrainedTokenize
 def load_model(
     model: str | os.PathLike[str] | None = None,
     *,
-    sra: AnyConfig | None = PAPER,
+    sra: Setting | None = PAPER,
     dtype: torch.dtype | str = "auto",
     device: str | torch.device | None = None,
     device_map: str | dict[str, Any] | None = None,

@@ -250,15 +250,15 @@ def test_the_default_pipeline_runs_the_shipped_profiles_attention_setting(smollm
     enable_sra(model, PAPER)  # as RagPipeline.from_index and load_model leave it
     try:
         pipeline = RagPipeline(index, embedder, Generator(model, tokenizer), max_new_tokens=4)
-        assert (pipeline.profile, pipeline.top_k, pipeline.order) == (shipped, shipped.keep, shipped.order)
+        assert (pipeline.profile, pipeline.keep, pipeline.order) == (shipped, shipped.keep, shipped.order)
         assert (pipeline.layout, pipeline.sra) == (shipped.prompt, shipped.sra)
         answer = pipeline.ask("Who keeps the observatory's logbook?", attention=True)
         assert answer.sra == shipped.sra and len(answer.sources) == shipped.keep
         plain = RagPipeline(index, embedder, Generator(model, tokenizer), profile=None)
-        assert (plain.profile, plain.top_k, plain.order, plain.sra) == (None, 16, "retrieved", DEFAULT)
+        assert (plain.profile, plain.keep, plain.order, plain.sra) == (None, 16, "retrieved", DEFAULT)
         assert plain.generator.sra_in_force(plain.sra) == PAPER  # no profile: the model's own
         told = RagPipeline(index, embedder, Generator(model, tokenizer), sra=PRESETS["transition"])
-        assert told.sra == PRESETS["transition"] and told.top_k == shipped.keep  # the caller wins
+        assert told.sra == PRESETS["transition"] and told.keep == shipped.keep  # the caller wins
     finally:
         disable_sra(model)
 
@@ -283,8 +283,8 @@ def adapters_place_as_the_pipeline(pipeline: RagPipeline, profile: Path, index: 
     _, placed = pipeline.prompt(question)
     expected = [chunk.text for chunk, _, _ in placed]
     retrieved = index.search(embedder.embed([question]), 16)[0]  # what a retriever hands over
-    best = [chunk.text for chunk, _ in retrieved[: pipeline.top_k]]
-    assert pipeline.top_k < len(retrieved) and expected == order_passages(best, pipeline.order)
+    best = [chunk.text for chunk, _ in retrieved[: pipeline.keep]]
+    assert pipeline.keep < len(retrieved) and expected == order_passages(best, pipeline.order)
     prompt = ChatPromptTemplate.from_messages([("human", "{context}\n\n{question}")])
     documents = [Document(page_content=chunk.text) for chunk, _ in retrieved]
     value = stuff_passages(prompt, profile=profile).invoke({"context": documents, "question": question})
@@ -347,9 +347,9 @@ def test_calibrate_another_model_and_load_its_profile_everywhere(
     tokenizer = transformers.AutoTokenizer.from_pretrained(small_model_dir)
     assert profile.weights == weights_fingerprint(model)
     pipeline = RagPipeline(index, embedder, Generator(model, tokenizer), profile=out)
-    assert (pipeline.top_k, pipeline.order, pipeline.profile) == (profile.keep, profile.order, profile)
+    assert (pipeline.keep, pipeline.order, pipeline.profile) == (profile.keep, profile.order, profile)
     assert (pipeline.layout, pipeline.sra) == (profile.prompt, profile.sra)
-    assert RagPipeline(index, embedder, Generator(model, tokenizer), profile=out, top_k=4).top_k == 4
+    assert RagPipeline(index, embedder, Generator(model, tokenizer), profile=out, keep=4).keep == 4
 
     adapters_place_as_the_pipeline(pipeline, out, index, embedder)
 
@@ -374,7 +374,7 @@ def test_the_test_phase_judges_the_profile_and_ships_it_only_if_it_passes(
     report = json.loads((tmp_path / "profile_test.json").read_text())
     assert report["test"]["questions"] == 2 and report["profile_commit"] is None
     chosen = parse(report["chosen"])
-    plain = "retrieved" if chosen.top_k is None else f"{chosen.order}+top{chosen.top_k}"
+    plain = "retrieved" if chosen.keep is None else f"{chosen.order}+top{chosen.keep}"
     assert set(report["test"]["settings"]) == {report["reference"], report["chosen"], plain, "retrieved+gold"}
     assert {"accuracy", "forced_accuracy", "logprob"} <= set(report["test"]["settings"]["retrieved"])
     assert report["test"]["decision"]["ships"] is False  # two questions can prove nothing
@@ -471,7 +471,7 @@ def test_gemmas_committed_profile_loads_in_the_pipeline_and_both_adapters(demo_i
     _, index, embedder = demo_index
     with caplog.at_level(logging.WARNING):
         pipeline = RagPipeline(index, embedder, Generator(*smollm2), profile=path)
-    assert (pipeline.top_k, pipeline.order, pipeline.sra) == (profile.keep, profile.order, None)
+    assert (pipeline.keep, pipeline.order, pipeline.sra) == (profile.keep, profile.order, None)
     assert "measured on gemma-3-270m" in caplog.text
     adapters_place_as_the_pipeline(pipeline, path, index, embedder)
 

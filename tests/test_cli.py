@@ -41,7 +41,7 @@ def test_index_then_reindex_embeds_nothing_new(index, capsys):
 
 def test_ask_prints_the_answer_and_its_sources(index, smollm2, capsys):
     _, out = index
-    code = main(["ask", "Who is the harbour master of Quillon?", "--index", str(out), "--top-k", "2"])
+    code = main(["ask", "Who is the harbour master of Quillon?", "--index", str(out), "--keep", "2"])
     assert code == 0
     printed = capsys.readouterr().out
     assert "Vask" in printed and "[1] harbour.md" in printed
@@ -74,7 +74,7 @@ def sources_printed(printed: str) -> list[int]:
 
 
 def test_ask_reads_the_shipped_profile_unless_told_none(logbook, smollm2, capsys):
-    """No --top-k: the shipped keep, order, prompt and attention run through the CLI, over an index
+    """No --keep: the shipped keep, order, prompt and attention run through the CLI, over an index
     with more chunks than the keep (so the keep, not the index's size, is what counts)."""
     shipped = shipped_profile(smollm2[0])
     assert shipped.keep < 16
@@ -93,14 +93,14 @@ def test_ask_reads_the_shipped_profile_unless_told_none(logbook, smollm2, capsys
 
 def test_ask_without_sra(index, capsys):
     _, out = index
-    assert main(["ask", "When does the bakery open?", "--index", str(out), "--top-k", "2", "--no-sra"]) == 0
+    assert main(["ask", "When does the bakery open?", "--index", str(out), "--keep", "2", "--no-sra"]) == 0
     assert "SRA: off" in capsys.readouterr().out
 
 
 def test_compare_shows_both_answers_and_per_source_attention(index, capsys):
     _, out = index
     question = "Who is the harbour master of Quillon?"
-    assert main(["compare", question, "--index", str(out), "--top-k", "2"]) == 0
+    assert main(["compare", question, "--index", str(out), "--keep", "2"]) == 0
     printed = capsys.readouterr().out
     assert "baseline:" in printed and "SRA (sra):" in printed
     assert "the question's attention per source" in printed and "│ 1 │ harbour.md │" in printed
@@ -208,7 +208,7 @@ def test_an_unknown_order_is_a_usage_error(index, capsys):
 def test_compare_with_guided_sra_on_the_best_last_order(index, capsys):
     _, out = index
     question = "Who is the harbour master of Quillon?"
-    argv = ["compare", question, "--index", str(out), "--top-k", "2", "--config", "guided_fim"]
+    argv = ["compare", question, "--index", str(out), "--keep", "2", "--config", "guided_fim"]
     assert main([*argv, "--order", "best_last"]) == 0
     printed = capsys.readouterr().out
     assert "SRA (guided_fim):" in printed and "(best_last order)" in printed

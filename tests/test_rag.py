@@ -307,7 +307,7 @@ def test_answer_matching_ignores_case_and_punctuation():
 def test_a_demo_question_is_answered_from_the_corpus(smollm2, demo_index):
     model, tokenizer = smollm2
     _, index, embedder = demo_index
-    pipeline = RagPipeline(index, embedder, Generator(model, tokenizer), top_k=16)
+    pipeline = RagPipeline(index, embedder, Generator(model, tokenizer), keep=16)
     question = next(q for q in demo_questions() if q.id == ANSWERED)
     baseline, sra = pipeline.compare(question.question, sra=PAPER)
     assert 3000 <= sra.prompt_tokens <= 6000
@@ -342,10 +342,12 @@ def test_the_pipeline_places_sources_by_order_and_hands_their_spans_to_guided_sr
     index, _ = build_index(_corpus(tmp_path), embedder)
     generator = Generator(*smollm2)
     question = "Who is the harbour master of Quillon?"
-    retrieved = RagPipeline(index, embedder, generator, top_k=3, order="retrieved").ask(question, sra=None)
+    retrieved = RagPipeline(index, embedder, generator, keep=3, order="retrieved").ask(question, sra=None)
     assert [s.rank for s in retrieved.sources] == [1, 2, 3]
     assert retrieved.sources[0].chunk.source == "harbour.md"
-    last = RagPipeline(index, embedder, generator, top_k=3, order="best_last")
+    with pytest.warns(DeprecationWarning, match=r"top_k=\.\.\.\) is now keep"):  # the old name still works
+        assert RagPipeline(index, embedder, generator, top_k=3, order="best_last").keep == 3
+    last = RagPipeline(index, embedder, generator, keep=3, order="best_last")
     answer = last.ask(question, sra=GuidedFim(temperature=0.05))
     assert [s.rank for s in answer.sources] == [3, 2, 1] and answer.sources[-1].chunk.source == "harbour.md"
     assert [s.chunk.source for s in answer.sources] == [s.chunk.source for s in reversed(retrieved.sources)]
@@ -364,10 +366,10 @@ def test_the_bundled_model_reads_its_shipped_profile_unless_told_otherwise(smoll
     shipped = shipped_profile(smollm2[0])
     assert shipped is not None and shipped.calibration["test"]["decision"]["ships"]
     pipeline = RagPipeline(index, embedder, generator)
-    assert (pipeline.profile, pipeline.top_k, pipeline.order) == (shipped, shipped.keep, shipped.order)
+    assert (pipeline.profile, pipeline.keep, pipeline.order) == (shipped, shipped.keep, shipped.order)
     assert (pipeline.layout, pipeline.sra) == (shipped.prompt, shipped.sra)
     plain = RagPipeline(index, embedder, generator, profile=None)
-    assert (plain.profile, plain.top_k, plain.order, plain.layout) == (None, 16, "retrieved", "sources_first")
+    assert (plain.profile, plain.keep, plain.order, plain.layout) == (None, 16, "retrieved", "sources_first")
 
 
 def test_an_unknown_order_is_refused_before_any_model_loads(tmp_path):
@@ -405,7 +407,7 @@ def test_a_pipeline_answer_renders_and_tokenises_its_prompt_once(smollm2, tmp_pa
     index, _ = build_index(_corpus(tmp_path), embedder)
     counting = _CountingTokenizer(smollm2[1])
     generator = Generator(smollm2[0], counting)
-    pipeline = RagPipeline(index, embedder, generator, top_k=3, order="retrieved", max_new_tokens=4)
+    pipeline = RagPipeline(index, embedder, generator, keep=3, order="retrieved", max_new_tokens=4)
     answer = pipeline.ask("Who is the harbour master of Quillon?", sra=GuidedFim())
     assert (counting.renders, counting.calls) == (1, 1)
     assert [p["weight"] for p in answer.diagnostics["passages"]] == pytest.approx([1.0, 2 / 3, 1 / 3])
@@ -425,7 +427,7 @@ def test_a_completion_prompt_answer_ends_where_a_reader_stops(smollm2, tmp_path,
     tokenizer.chat_template = None
     generator = Generator(smollm2[0], tokenizer)
     question = "When does the Minnow Street bakery open?"
-    options = dict(top_k=3, profile=None, sra=None, max_new_tokens=48)
+    options = dict(keep=3, profile=None, sra=None, max_new_tokens=48)
     raw = RagPipeline(index, embedder, generator, stop=(), **options).ask(question)
     assert "\n" in raw.answer.strip()  # what the stops are for: it goes on past its line
     answer = RagPipeline(index, embedder, generator, **options).ask(question)

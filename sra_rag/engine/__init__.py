@@ -1,4 +1,4 @@
-"""The SRA engine: settings (`policy`, `sra`, `transition`, the guided rules), the prompt's spans,
+"""The SRA engine: settings (`setting`, `sra`, `transition`, the guided rules), the prompt's spans,
 the attention function, the eager recompute, the per-model state, diagnostics and patching.
 
 It depends on torch and transformers only, never on the application around it (generation,

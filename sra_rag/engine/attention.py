@@ -20,12 +20,11 @@ import torch
 from transformers.integrations.sdpa_attention import sdpa_attention_forward
 
 from .call import current_call
-from .config import AnyConfig
 from .diagnostics import Diagnostics
 from .eager import attend, attention_weights
 from .errors import UnsupportedModelError
-from .policy import Step
 from .rules import reallocate
+from .setting import Setting, Step
 from .spans import PromptSpans, spans_for_sequence
 from .state import effective_config
 from .step_stats import StepStats
@@ -140,7 +139,7 @@ def _fast(
     key: torch.Tensor,
     value: torch.Tensor,
     attention_mask: torch.Tensor | None,
-    config: AnyConfig,
+    config: Setting,
     num_layers: int,
     scaling: float,
     positions_to_check: torch.Tensor | None,
@@ -211,7 +210,7 @@ def _naive(
     key: torch.Tensor,
     value: torch.Tensor,
     attention_mask: torch.Tensor | None,
-    config: AnyConfig,
+    config: Setting,
     num_layers: int,
     scaling: float,
     prefill: bool,

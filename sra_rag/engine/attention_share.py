@@ -17,9 +17,9 @@ from dataclasses import dataclass, field
 import torch
 
 from .call import within
-from .config import AnyConfig
 from .eager import attention_weights
 from .rules import plan
+from .setting import Setting
 from .spans import PromptSpans
 
 Span = tuple[int, int]
@@ -54,7 +54,7 @@ class AttentionShare:
         key: torch.Tensor,
         keep: torch.Tensor | None,
         scaling: float,
-        config: AnyConfig | None,
+        config: Setting | None,
         num_layers: int,
         spans: PromptSpans | None,
     ) -> None:

@@ -18,8 +18,8 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from .attention_share import AttentionShare
-    from .config import AnyConfig
     from .diagnostics import Diagnostics
+    from .setting import Setting
     from .spans import PromptSpans
 
 
@@ -27,7 +27,7 @@ if TYPE_CHECKING:
 class Call:
     """The state of one call; every field defaults to "nothing given"."""
 
-    settings: Mapping[int, AnyConfig | None] = field(default_factory=dict)
+    settings: Mapping[int, Setting | None] = field(default_factory=dict)
     """The setting for this call, by model (the id of its text config); a model not named here
     runs its default setting (`state.PatchState.config`)."""
     spans: tuple[PromptSpans | None, ...] | None = None

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from .lazy_torch import torch
-from .policy import POLICIES, Policy, Step
+from .setting import SETTING_CLASSES, Setting, Step
 from .step_stats import StepStats
 
 if TYPE_CHECKING:
@@ -98,7 +98,7 @@ class GuidedStep:
     def apply(
         self, w: torch.Tensor, key_mask: torch.Tensor | None = None, stats: bool = False
     ) -> StepStats | None:
-        """Edit `w` (..., rows, keys) in place (see `policy.Step`)."""
+        """Edit `w` (..., rows, keys) in place (see `setting.Step`)."""
         passages = tuple((p.start, p.end) for p in self.spans.passages)
         keys = passage_keys(passages, w.device, w.dtype)
         before = w.clone() if stats else None
@@ -107,11 +107,11 @@ class GuidedStep:
 
 
 @dataclass(frozen=True)
-class GuidedConfig(Policy):
+class GuidedConfig(Setting):
     """Retrieval-guided ReAttention (docs/algorithm.md, section 5), the base of the guided rules:
     the question's rows only, aimed at the prompt's passages (given per call with `use_spans` or
     `passages=`), in layers `first_layer..last_layer` (inclusive; negative counts from the end, as
-    in Python). A subclass sets `rule` (its short name; the policy name is `guided_<rule>`)."""
+    in Python). A subclass sets `rule` (its short name; the setting's `name` is `guided_<rule>`)."""
 
     rule: ClassVar[str]
     needs_spans: ClassVar[bool] = True
@@ -121,7 +121,7 @@ class GuidedConfig(Policy):
 
     def __new__(cls, *args: Any, **kwargs: Any) -> GuidedConfig:
         if cls is GuidedConfig:
-            rules = [f"{c.__name__}(...)" for c in POLICIES.values() if issubclass(c, GuidedConfig)]
+            rules = [f"{c.__name__}(...)" for c in SETTING_CLASSES.values() if issubclass(c, GuidedConfig)]
             raise TypeError(f"GuidedConfig is the base of the guided rules; use one: {', '.join(rules)}")
         return super().__new__(cls)
 

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, ClassVar
 
 from .guided import Counts, GuidedConfig, PassageKeys, passage_shares
 from .lazy_torch import torch
-from .policy import check_number
+from .setting import check_number
 
 if TYPE_CHECKING:
     from .spans import PromptSpans

@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, ClassVar
 
 from .guided import Counts, GuidedConfig, PassageKeys
 from .lazy_torch import torch
-from .policy import check_int, check_number
+from .setting import check_int, check_number
 
 if TYPE_CHECKING:
     from .spans import PromptSpans

@@ -19,9 +19,10 @@ from transformers.masking_utils import AttentionMaskInterface, sdpa_mask
 from transformers.modeling_utils import ALL_ATTENTION_FUNCTIONS
 
 from .attention import ATTENTION_NAME, sra_attention_forward
-from .config import PAPER, AnyConfig
+from .config import PAPER
 from .errors import UnsupportedModelError
 from .rules import require_setting
+from .setting import Setting
 from .state import Mode, PatchState, clear_state, get_state, override, patch_lock, set_state
 
 _PATCH_IDS = itertools.count()
@@ -92,7 +93,7 @@ def check_config(config: Any, model: PreTrainedModel | None = None) -> None:
 
 
 def enable_sra(
-    model: PreTrainedModel, config: AnyConfig | None = PAPER, *, mode: Mode = "fast"
+    model: PreTrainedModel, config: Setting | None = PAPER, *, mode: Mode = "fast"
 ) -> PreTrainedModel:
     """Patch `model` in place so its prefill passes apply `config` (None: routed, but inactive).
 
@@ -138,7 +139,7 @@ def disable_sra(model: PreTrainedModel) -> PreTrainedModel:
     return model
 
 
-def sra_config(model: PreTrainedModel) -> AnyConfig | None:
+def sra_config(model: PreTrainedModel) -> Setting | None:
     """The model's default SRA setting (None when unpatched or patched inactive)."""
     state = get_state(_text_config(model))
     return None if state is None else state.config
@@ -149,7 +150,7 @@ def is_patched(model: PreTrainedModel) -> bool:
 
 
 @contextmanager
-def use_sra(model: PreTrainedModel, config: AnyConfig | None) -> Iterator[PreTrainedModel]:
+def use_sra(model: PreTrainedModel, config: Setting | None) -> Iterator[PreTrainedModel]:
     """Run the block with `config` (None: baseline); the previous state is back afterwards.
 
     The setting belongs to this thread or asyncio task only, on a patched model and an unpatched
@@ -164,7 +165,7 @@ def use_sra(model: PreTrainedModel, config: AnyConfig | None) -> Iterator[PreTra
 
 
 @contextmanager
-def sra_call(model: PreTrainedModel, config: AnyConfig | None, **call: Any) -> Iterator[None]:
+def sra_call(model: PreTrainedModel, config: Setting | None, **call: Any) -> Iterator[None]:
     """`use_sra` for a setting already checked, entering the call's other fields (`call.Call`:
     spans, recorder, probe) at the same time: a call's whole state in one place."""
     text_config = _text_config(model)

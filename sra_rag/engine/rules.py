@@ -1,6 +1,6 @@
 """Applying a setting's rules: `plan` (one layer's steps) and `reallocate` (the rules on full
 matrices, the reference the fast path is tested against). Coordinates are local: position 0 is
-the sequence's first real token. Each policy plans its own steps (`policy.Policy.plan`); this
+the sequence's first real token. Each setting plans its own steps (`setting.Setting.plan`); this
 module is where a config, or None, meets them.
 """
 
@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from .policy import POLICIES, Policy, Step
+from .setting import SETTING_CLASSES, Setting, Step
 
 if TYPE_CHECKING:
     import torch
@@ -18,15 +18,15 @@ if TYPE_CHECKING:
 
 def require_setting(config: object) -> None:
     """TypeError unless `config` is an SRA setting or None."""
-    if config is not None and not isinstance(config, Policy):
-        kinds = ", ".join(cls.__name__ for cls in POLICIES.values())
+    if config is not None and not isinstance(config, Setting):
+        kinds = ", ".join(cls.__name__ for cls in SETTING_CLASSES.values())
         raise TypeError(
             f"sra must be an SRA setting ({kinds}: see sra_rag.PRESETS) or None, got {type(config).__name__}"
         )
 
 
 def plan(
-    config: Policy | None,
+    config: Setting | None,
     n: int,
     layer_idx: int,
     num_layers: int,
@@ -41,7 +41,7 @@ def plan(
 
 def reallocate(
     weights: torch.Tensor,
-    config: Policy | None,
+    config: Setting | None,
     layer_idx: int,
     num_layers: int,
     key_mask: torch.Tensor | None = None,

@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, ClassVar
 
 from .lazy_torch import torch
-from .policy import Policy, Step, check_int, check_number
+from .setting import Setting, Step, check_int, check_number
 from .step_stats import StepStats
 
 if TYPE_CHECKING:
@@ -30,7 +30,7 @@ class Dispense:
     def apply(
         self, w: torch.Tensor, key_mask: torch.Tensor | None = None, stats: bool = False
     ) -> StepStats | None:
-        """Edit `w` (..., rows, keys) in place (see `policy.Step`)."""
+        """Edit `w` (..., rows, keys) in place (see `setting.Step`)."""
         t0, t1 = self.target
         row_mass = w.sum(-1, keepdim=True) if stats else None
         qualifies = (w[..., t0:t1] > self.tau).any(-1, keepdim=True)
@@ -58,7 +58,7 @@ class Dispense:
 
 
 @dataclass(frozen=True)
-class SRAConfig(Policy):
+class SRAConfig(Setting):
     """Scaled ReAttention (docs/algorithm.md, section 1). Defaults are the reference code's (`paper`)."""
 
     name: ClassVar[str] = "sra"

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 from .call import Call, current_call, within
-from .config import AnyConfig
+from .setting import Setting
 
 Mode = Literal["fast", "naive"]
 
@@ -26,7 +26,7 @@ Mode = Literal["fast", "naive"]
 class PatchState:
     """What `enable_sra` set on one model, and what `disable_sra` must restore."""
 
-    config: AnyConfig | None
+    config: Setting | None
     mode: Mode
     previous_implementation: str | dict[str, Any]  # per sub-config on composite models
     num_layers: int
@@ -66,9 +66,7 @@ def clear_state(text_config: Any) -> None:
     _STATES.pop(id(text_config), None)
 
 
-def effective_config(
-    text_config: Any, call: Call | None = None
-) -> tuple[PatchState, AnyConfig | None] | None:
+def effective_config(text_config: Any, call: Call | None = None) -> tuple[PatchState, Setting | None] | None:
     """The state of the model owning `text_config` and the config in force for `call` (None: the
     current one)."""
     state = _STATES.get(id(text_config))
@@ -78,7 +76,7 @@ def effective_config(
 
 
 @contextmanager
-def override(text_config: Any, config: AnyConfig | None, **call: Any) -> Iterator[None]:
+def override(text_config: Any, config: Setting | None, **call: Any) -> Iterator[None]:
     """Within this context (this thread or task only), use `config` for that model, and the other
     fields of the call (`call.Call`) given."""
     with within(settings={**current_call().settings, id(text_config): config}, **call):

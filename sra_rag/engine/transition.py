@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, ClassVar
 
 from .lazy_torch import torch
-from .policy import Policy, Step, check_int, check_number
+from .setting import Setting, Step, check_int, check_number
 from .step_stats import StepStats
 
 if TYPE_CHECKING:
@@ -27,7 +27,7 @@ class Transition:
     def apply(
         self, w: torch.Tensor, key_mask: torch.Tensor | None = None, stats: bool = False
     ) -> StepStats | None:
-        """Edit `w` (..., rows, keys) in place (see `policy.Step`)."""
+        """Edit `w` (..., rows, keys) in place (see `setting.Step`)."""
         p, e = self.rows
         span = self.interval
         bound = self.alpha / e
@@ -58,7 +58,7 @@ class Transition:
 
 
 @dataclass(frozen=True)
-class TransitionConfig(Policy):
+class TransitionConfig(Setting):
     """Attention Transition, the paper's first version (docs/algorithm.md, section 2)."""
 
     name: ClassVar[str] = "transition"

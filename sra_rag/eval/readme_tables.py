@@ -105,7 +105,7 @@ def _profile_setting(name: str, report: dict[str, Any]) -> str:
     if setting.gold_only:
         return "the gold passage alone (the ceiling)"
     retrieved = report["preset"]["retrieve"]
-    count = setting.top_k or retrieved
+    count = setting.keep or retrieved
     label = f"{'best' if count < retrieved else 'all'} {count}, {_ORDER_NAMES[setting.order]}"
     if setting.layout != DEFAULT_LAYOUT:
         label += f", {setting.layout} prompt"

@@ -14,8 +14,8 @@ import torch
 import transformers
 from transformers import PreTrainedModel
 
-from ..engine.config import AnyConfig
 from ..engine.patch import disable_sra, enable_sra
+from ..engine.setting import Setting
 
 logger = logging.getLogger(__name__)
 
@@ -77,7 +77,7 @@ def versions() -> dict[str, str]:
     }
 
 
-def set_setting(model: PreTrainedModel, config: AnyConfig | None, mode: str = "fast") -> None:
+def set_setting(model: PreTrainedModel, config: Setting | None, mode: str = "fast") -> None:
     """Make `config` the model's setting for the passes that follow; None restores the stock model
     itself (not a patched one running stock attention), so baselines measure exactly that."""
     if config is None:

@@ -3,21 +3,22 @@
 from __future__ import annotations
 
 import time
+import warnings
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from ..engine.attention_share import record_attention_share
-from ..engine.config import AnyConfig
 from ..engine.passage import rank_weights
 from ..engine.patch import check_config
+from ..engine.setting import Setting
 from ..generation import DEFAULT, Generator, Usage
 from ..models import load_model
 from .chunking import Chunk
 from .embedding import Embedder
 from .order import check_order, order_passages
-from .profile import DEFAULT_TOP_K, SHIPPED, RagProfile, passage_setting, resolve_profile
+from .profile import DEFAULT_KEEP, SHIPPED, RagProfile, passage_setting, resolve_profile
 from .prompt import RagPrompt, build_prompt
 from .prompt_layout import DEFAULT_LAYOUT, check_layout
 from .store import RagIndex, load_index
@@ -37,7 +38,7 @@ class RagAnswer:
     question: str
     answer: str
     sources: list[Source]
-    sra: AnyConfig | None  # the setting the answer was generated with
+    sra: Setting | None  # the setting the answer was generated with
     prompt_tokens: int
     usage: Usage
     seconds: float
@@ -63,7 +64,7 @@ def place_passages(
 class RagPipeline:
     """One index, one embedder, one generator; `ask` answers with the pipeline's setting.
 
-    `top_k` chunks are retrieved and placed in the prompt in `order` (`rag.order`) and `prompt`
+    The best `keep` chunks are retrieved and placed in the prompt in `order` (`rag.order`) and `prompt`
     layout (`rag.prompt_layout`), and answered with the `sra` setting. Where the caller leaves
     them out, the `profile` decides all four, as they were measured together (a `RagProfile`, its
     JSON file, or "shipped": the package's measured profile for this model's weights, if it ships
@@ -80,14 +81,18 @@ class RagPipeline:
         embedder: Embedder,
         generator: Generator,
         *,
-        top_k: int | None = None,
+        keep: int | None = None,
         max_new_tokens: int = 48,
         order: str | None = None,
         prompt: str | None = None,
-        sra: AnyConfig | None = DEFAULT,
+        sra: Setting | None = DEFAULT,
         profile: RagProfile | str | Path | None = SHIPPED,
         stop: Sequence[str] | None = None,
+        top_k: int | None = None,
     ) -> None:
+        if top_k is not None:
+            warnings.warn("RagPipeline(top_k=...) is now keep=...", DeprecationWarning, stacklevel=2)
+            keep = top_k if keep is None else keep
         if isinstance(stop, str):
             raise TypeError(f"stop must be a list of stop strings, not one string: use [{stop!r}]")
         if index.embedding_model != embedder.name or index.dimension != embedder.dimension:
@@ -95,15 +100,15 @@ class RagPipeline:
                 f"the index was built with {index.embedding_model!r} ({index.dimension} dimensions), "
                 f"the embedder is {embedder.name!r} ({embedder.dimension}); use the same model"
             )
-        if top_k is not None and top_k < 1:
-            raise ValueError(f"top_k must be >= 1, got {top_k}")
+        if keep is not None and keep < 1:
+            raise ValueError(f"keep must be >= 1, got {keep}")
         if prompt is not None:
             check_layout(prompt)
         if sra is not DEFAULT:
             check_config(sra)
         self.profile = resolve_profile(profile, generator.model)
-        keep, self.order = passage_setting(self.profile, top_k, order)
-        self.top_k = keep or DEFAULT_TOP_K
+        keep, self.order = passage_setting(self.profile, keep, order)
+        self.keep = keep or DEFAULT_KEEP
         self.layout = prompt or (self.profile.prompt if self.profile else DEFAULT_LAYOUT)
         # the setting `ask` uses (DEFAULT: the model's own)
         self.sra = self.profile.sra if sra is DEFAULT and self.profile else sra
@@ -119,7 +124,7 @@ class RagPipeline:
         index: str | Path | RagIndex,
         model: str | Path | None = None,
         *,
-        sra: AnyConfig | None = DEFAULT,
+        sra: Setting | None = DEFAULT,
         load_kwargs: Mapping[str, Any] | None = None,
         **options: Any,
     ) -> RagPipeline:
@@ -143,14 +148,14 @@ class RagPipeline:
         return cls(index, embedder, Generator(loaded, tokenizer), sra=sra, **options)
 
     def retrieve(self, question: str) -> list[tuple[Chunk, float]]:
-        """The top-k chunks for `question`, best first."""
-        return self.index.search(self.embedder.embed([question]), self.top_k)[0]
+        """The best `keep` chunks for `question`, best first."""
+        return self.index.search(self.embedder.embed([question]), self.keep)[0]
 
     def prompt(self, question: str) -> tuple[RagPrompt, list[tuple[Chunk, float, int]]]:
         """The prompt, and its sources in prompt order as (chunk, score, retriever rank)."""
         return place_passages(self.generator, question, self.retrieve(question), self.order, self.layout)
 
-    def ask(self, question: str, *, sra: AnyConfig | None = DEFAULT, attention: bool = False) -> RagAnswer:
+    def ask(self, question: str, *, sra: Setting | None = DEFAULT, attention: bool = False) -> RagAnswer:
         """Answer from the retrieved sources with `sra` (DEFAULT: the pipeline's setting); with
         `attention`, measure the question's attention on each source during the same prefill pass
         (SRA rules included)."""
@@ -159,7 +164,7 @@ class RagPipeline:
         prompt, retrieved = self.prompt(question)
         return self._answer(question, prompt, retrieved, self.sra if sra is DEFAULT else sra, attention)
 
-    def compare(self, question: str, sra: AnyConfig | None = DEFAULT) -> tuple[RagAnswer, RagAnswer]:
+    def compare(self, question: str, sra: Setting | None = DEFAULT) -> tuple[RagAnswer, RagAnswer]:
         """The same retrieved prompt answered without SRA and with it (the model's setting by
         default), each with the attention each source received."""
         setting = self.generator.sra_in_force(sra)
@@ -175,7 +180,7 @@ class RagPipeline:
         question: str,
         prompt: RagPrompt,
         retrieved: list[tuple[Chunk, float, int]],
-        sra: AnyConfig | None,
+        sra: Setting | None,
         attention: bool,
     ) -> RagAnswer:
         setting = self.generator.sra_in_force(sra)

@@ -20,14 +20,14 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-from ..engine.config import AnyConfig, config_from_dict
-from ..engine.policy import Policy
+from ..engine.config import config_from_dict
+from ..engine.setting import Setting
 from .order import DEFAULT_ORDER, check_order
 from .prompt_layout import DEFAULT_LAYOUT, check_layout
 
 logger = logging.getLogger(__name__)
 
-DEFAULT_TOP_K = 16
+DEFAULT_KEEP = 16
 """Chunks `RagPipeline` retrieves when neither the caller nor a profile says."""
 SHIPPED = "shipped"
 """`profile="shipped"`: the package's profile for the model's weights, if it ships one, else none."""
@@ -45,7 +45,7 @@ class RagProfile:
     """Where they go (`rag.order`: retrieved, best_last or long_context)."""
     prompt: str = DEFAULT_LAYOUT
     """The prompt layout (`rag.prompt_layout`) the pipeline builds."""
-    sra: AnyConfig | None = None
+    sra: Setting | None = None
     """The attention setting the answers were measured with (None: stock attention)."""
     weights: str | None = None
     """`model_identity.weights_fingerprint` of the model it was measured on (None: not recorded)."""
@@ -57,7 +57,7 @@ class RagProfile:
             raise ValueError(f"a profile's keep must be an integer >= 1, got {self.keep!r}")
         check_order(self.order)
         check_layout(self.prompt)
-        if self.sra is not None and not isinstance(self.sra, Policy):
+        if self.sra is not None and not isinstance(self.sra, Setting):
             raise TypeError(f"a profile's sra must be an SRA setting or None, got {type(self.sra).__name__}")
 
     def describe(self) -> str:

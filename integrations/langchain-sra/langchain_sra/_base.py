@@ -24,7 +24,8 @@ from pydantic import (
 )
 from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
-from sra_rag.engine.config import PAPER, AnyConfig
+from sra_rag.engine.config import PAPER
+from sra_rag.engine.setting import Setting
 from sra_rag.generation import DEFAULT, GenerationStream, Generator, check_setting, describe_setting
 from sra_rag.hints import check_known, warn_if_without_sra
 from sra_rag.models import BUNDLED_MODEL_NAME, load_model
@@ -114,7 +115,7 @@ class SRAModelBase(BaseModel):
         cls,
         model_id: str | os.PathLike[str] | None = None,
         *,
-        sra: AnyConfig | None = DEFAULT,
+        sra: Setting | None = DEFAULT,
         dtype: torch.dtype | str = "auto",
         device: str | torch.device | None = None,
         device_map: str | dict[str, Any] | None = None,

@@ -6,10 +6,11 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from ...engine.config import PRESETS, AnyConfig
+from ...engine.config import PRESETS
+from ...engine.setting import Setting
 from ..model_choice import add_model_argument
 
-VARIANTS: dict[str, tuple[AnyConfig | None, str]] = {
+VARIANTS: dict[str, tuple[Setting | None, str]] = {
     "baseline": (None, "fast"),
     "sra": (PRESETS["paper"], "fast"),
     "transition": (PRESETS["transition"], "fast"),

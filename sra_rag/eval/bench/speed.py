@@ -1,7 +1,7 @@
 """`sra-rag bench` (`python -m sra_rag.eval.bench.speed`): what SRA costs against the baseline, in one run.
 
 Prefill time, decode time per token and peak memory at each prompt length, for the fast path
-with both policies (`sra`, `transition`), for the guided policy (`guided`, its passages the
+with both reallocating settings (`sra`, `transition`), for the guided setting (`guided`, its passages the
 prompt cut into 16 equal spans and its question the last 48 tokens, as in a RAG prompt), and for
 the authors'-style full-eager path (`sra_naive`). Every variant runs on the same model and
 passkey prompt, interleaved repeat by repeat after a warm-up pass, so ratios compare like with

@@ -13,7 +13,8 @@ from __future__ import annotations
 
 import dataclasses
 
-from ...engine.config import PAPER, PRESETS, AnyConfig, TransitionConfig
+from ...engine.config import PAPER, PRESETS, TransitionConfig
+from ...engine.setting import Setting
 
 BASELINE = "baseline"
 
@@ -24,7 +25,7 @@ def _transition_name(config: TransitionConfig) -> str:
     return f"transition_a{config.alpha}_b{config.beta}_l{config.intervals_per_layer}"
 
 
-TRANSITION_GRID: dict[str, AnyConfig] = {
+TRANSITION_GRID: dict[str, Setting] = {
     _transition_name(config): config
     for config in (
         TransitionConfig(alpha=alpha, beta=beta, intervals_per_layer=lay)
@@ -35,18 +36,18 @@ TRANSITION_GRID: dict[str, AnyConfig] = {
 }
 """The seed's 36 points."""
 
-XSUM_REGION: dict[str, AnyConfig] = {
+XSUM_REGION: dict[str, Setting] = {
     "transition_a1.0_b0.3_l3": TransitionConfig(alpha=1.0, beta=0.3, intervals_per_layer=3)
 }
 
-SRA_SWEEP: dict[str, AnyConfig] = {
+SRA_SWEEP: dict[str, Setting] = {
     "sra_strength2": dataclasses.replace(PAPER, inter_strength=2.0, outer_strength=2.0),
     "sra_strength8": dataclasses.replace(PAPER, inter_strength=8.0, outer_strength=8.0),
     "sra_eliminate1": dataclasses.replace(PAPER, inter_eliminate=1.0, outer_eliminate=1.0),
     "sra_question50": dataclasses.replace(PAPER, question_length=50),
 }
 
-SETTINGS: dict[str, AnyConfig | None] = {
+SETTINGS: dict[str, Setting | None] = {
     BASELINE: None,
     "paper": PRESETS["paper"],
     "paper_demo": PRESETS["paper_demo"],
@@ -57,7 +58,7 @@ SETTINGS: dict[str, AnyConfig | None] = {
 """Every named setting; a harness preset picks which of them run on dev and on test."""
 
 
-def setting(name: str) -> AnyConfig | None:
+def setting(name: str) -> Setting | None:
     """A harness setting by name, or any library preset (e.g. a shipped `*_best`)."""
     if name in SETTINGS:
         return SETTINGS[name]

@@ -53,7 +53,7 @@ class AskedScorer:
 
     def _record(self, rag: RagSample, setting: RagSetting, name: str, phase: str) -> Record:
         case = rag.case
-        ranked = ((case.gold_id, 1.0),) if setting.gold_only else rag.ranked[: setting.top_k or rag.k]
+        ranked = ((case.gold_id, 1.0),) if setting.gold_only else rag.ranked[: setting.keep or rag.k]
         retrieved = list(zip(chunks_for(case, [i for i, _ in ranked]), [s for _, s in ranked], strict=True))
         prompt, placed = place_passages(
             self.generator, case.question, retrieved, setting.order, setting.layout
@@ -84,7 +84,7 @@ class AskedScorer:
             "setting": name,
             "relation": case.relation,
             "prompt_tokens": prompt.length,
-            "gold_rank": 1 if setting.gold_only else rag.gold_rank(setting.top_k or rag.k),
+            "gold_rank": 1 if setting.gold_only else rag.gold_rank(setting.keep or rag.k),
             "cell_gold_rank": rag.gold_rank(),
             "gold_position": position,
             "passages": len(placed),

@@ -7,7 +7,8 @@ from __future__ import annotations
 
 import logging
 
-from ...engine.config import PRESETS, AnyConfig
+from ...engine.config import PRESETS
+from ...engine.setting import Setting
 from ...rag.order import ORDERS, order_passages
 from ...rag.prompt_layout import DEFAULT_LAYOUT, LAYOUTS
 from .presets import CalibrationPreset
@@ -68,7 +69,7 @@ def with_attention(names: list[str], num_layers: int | None = None) -> list[str]
     return [f"{name}+{attention}" for name in names for attention in attention_names(num_layers)]
 
 
-def setting_of(name: str, preset: CalibrationPreset) -> tuple[int, str, str, AnyConfig | None]:
+def setting_of(name: str, preset: CalibrationPreset) -> tuple[int, str, str, Setting | None]:
     """(keep, order, prompt layout, attention setting) of a candidate's name."""
     setting = parse(name)
-    return setting.top_k or preset.retrieve, setting.order, setting.layout, setting.sra()
+    return setting.keep or preset.retrieve, setting.order, setting.layout, setting.sra()

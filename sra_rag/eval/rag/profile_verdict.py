@@ -38,7 +38,7 @@ def alternatives(preset: CalibrationPreset, chosen: str) -> list[str]:
     if preset.retrieve > 5:
         names += [SHIPPED_BEFORE, f"{SHIPPED_BEFORE}+paper"]
     setting = parse(chosen)
-    plain = setting_name(setting.order, setting.top_k or preset.retrieve, preset.retrieve)
+    plain = setting_name(setting.order, setting.keep or preset.retrieve, preset.retrieve)
     return [*names, plain, GOLD_ALONE]
 
 

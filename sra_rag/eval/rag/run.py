@@ -61,7 +61,7 @@ class Scorer:
             built: dict[tuple[str, int | None, bool], BuiltPrompt] = {}
             for name in names:
                 setting = parse(name)
-                key = (setting.order, setting.top_k, setting.gold_only)
+                key = (setting.order, setting.keep, setting.gold_only)
                 if key not in built:
                     built[key] = build(self.generator, rag, *key[:2], self.style, gold_only=setting.gold_only)
                 prompt = built[key]

@@ -13,11 +13,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 
-from ...engine.config import GUIDED_RULES, PAPER, PRESETS, AnyConfig
+from ...engine.config import GUIDED_RULES, PAPER, PRESETS
 from ...engine.guided import GuidedConfig
 from ...engine.guided_dispense import GuidedDispense
 from ...engine.guided_fim import GuidedFim
 from ...engine.guided_pasta import GuidedPasta
+from ...engine.setting import Setting
 from ...rag.order import ORDERS
 from ...rag.prompt_layout import DEFAULT_LAYOUT, LAYOUTS
 
@@ -37,9 +38,9 @@ GUIDED_CANDIDATES: dict[str, GuidedConfig] = {
 """Dev candidates for each guided rule: strength and temperature (dispense), mix and temperature
 (fim), scale and the number of emphasised passages (pasta); layers 1..L-2 throughout."""
 
-CONFIGS: dict[str, AnyConfig] = {"paper": PAPER, **GUIDED_CANDIDATES}
+CONFIGS: dict[str, Setting] = {"paper": PAPER, **GUIDED_CANDIDATES}
 """The RAG benchmark's SRA candidates (its committed plans record them)."""
-ATTENTION: dict[str, AnyConfig] = {**CONFIGS, "transition": PRESETS["transition"]}
+ATTENTION: dict[str, Setting] = {**CONFIGS, "transition": PRESETS["transition"]}
 """Every attention setting a setting name may carry."""
 
 
@@ -52,7 +53,7 @@ def config_dicts() -> dict[str, dict]:
 @dataclass(frozen=True)
 class RagSetting:
     order: str = BASELINE
-    top_k: int | None = None
+    keep: int | None = None
     config: str | None = None
     weights: str = "retriever"
     gold_only: bool = False
@@ -63,8 +64,8 @@ class RagSetting:
         parts = [self.order]
         if self.gold_only:
             parts.append("gold")
-        if self.top_k is not None:
-            parts.append(f"top{self.top_k}")
+        if self.keep is not None:
+            parts.append(f"top{self.keep}")
         if self.layout != DEFAULT_LAYOUT:
             parts.append(self.layout)
         if self.config is not None:
@@ -73,7 +74,7 @@ class RagSetting:
             parts.append("oracle")
         return "+".join(parts)
 
-    def sra(self) -> AnyConfig | None:
+    def sra(self) -> Setting | None:
         return None if self.config is None else ATTENTION[self.config]
 
     @property
@@ -90,7 +91,7 @@ def parse(name: str) -> RagSetting:
     setting = RagSetting(order)
     for part in rest:
         if part.startswith("top") and part[3:].isdigit():
-            setting = replace(setting, top_k=int(part[3:]))
+            setting = replace(setting, keep=int(part[3:]))
         elif part == "oracle":
             setting = replace(setting, weights="oracle")
         elif part == "gold":
@@ -103,7 +104,7 @@ def parse(name: str) -> RagSetting:
             raise ValueError(f"unknown part {part!r} in setting {name!r}")
     if setting.weights == "oracle" and not setting.guided:
         raise ValueError(f"setting {name!r}: oracle weights need a guided config")
-    if setting.gold_only and setting.top_k is not None:
+    if setting.gold_only and setting.keep is not None:
         raise ValueError(f"setting {name!r}: the gold passage alone has no top-k")
     return setting
 

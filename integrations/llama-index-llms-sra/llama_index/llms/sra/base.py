@@ -36,8 +36,9 @@ from llama_index.core.schema import MetadataMode, NodeWithScore
 from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
 from sra_rag.async_stream import iterate_in_thread
-from sra_rag.engine.config import PAPER, AnyConfig
+from sra_rag.engine.config import PAPER
 from sra_rag.engine.passage import Passage, PassageLike, as_passage, ranked_passages
+from sra_rag.engine.setting import Setting
 from sra_rag.generation import (
     DEFAULT,
     GenerationStream,
@@ -249,7 +250,7 @@ class SRALLM(CustomLLM):
         model: PreTrainedModel | str | os.PathLike[str] | None = None,
         tokenizer: PreTrainedTokenizerBase | None = None,
         *,
-        sra: AnyConfig | None = DEFAULT,
+        sra: Setting | None = DEFAULT,
         profile: RagProfile | str | Path | None = SHIPPED,
         context_window: int | None = None,
         model_name: str | None = None,

@@ -1,6 +1,6 @@
 """What every SRA setting is: a frozen, validated dataclass that plans each layer's steps.
 
-A policy (the paper's SRA, Attention Transition, each guided rule) is one class, like a kvpress
+A setting (the paper's SRA, Attention Transition, each guided rule) is one class, like a kvpress
 press: its parameters, their checks and its `plan`, which turns a prompt length and a layer into
 steps. A step names a span of query rows and edits their post-softmax weights in place; every step
 is row-local, so it may be applied to any block of its rows (that is what makes the fast path
@@ -53,12 +53,12 @@ class Step(Protocol):
         costs a device sync, so it is opt-in."""
 
 
-POLICIES: dict[str, type[Policy]] = {}
-"""Every concrete policy by `name`: filled by subclassing."""
+SETTING_CLASSES: dict[str, type[Setting]] = {}
+"""Every concrete setting class by `name` (its `policy` in JSON): filled by subclassing."""
 
 
 @dataclasses.dataclass(frozen=True)
-class Policy(ABC):
+class Setting(ABC):
     """The base of every SRA setting."""
 
     name: ClassVar[str]
@@ -68,7 +68,7 @@ class Policy(ABC):
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
         if "name" in cls.__dict__:
-            POLICIES[cls.name] = cls
+            SETTING_CLASSES[cls.name] = cls
 
     @abstractmethod
     def plan(self, n: int, layer_idx: int, num_layers: int, spans: PromptSpans | None) -> list[Step]:
