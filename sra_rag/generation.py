@@ -110,6 +110,12 @@ class Generation:
     diagnostics: dict[str, Any] | None = None
 
 
+def eos_ids(model: PreTrainedModel) -> tuple[int, ...]:
+    """The tokens `generate` ends a reply at (the model's generation config's)."""
+    eos = model.generation_config.eos_token_id
+    return tuple(eos) if isinstance(eos, list) else () if eos is None else (eos,)
+
+
 def first_stop(text: str, stops: Sequence[str]) -> int | None:
     """Where the first of `stops` begins in `text` (None: nowhere)."""
     hits = [i for i in (text.find(s) for s in stops if s) if i >= 0]
@@ -418,7 +424,7 @@ class Generator:
         if json_schema is not None:  # the grammar ends the reply: no stop string may cut it
             stop = None
             vocab = self.model.get_output_embeddings().weight.shape[0]
-            grammar, eos = json_grammar(json_schema), tuple(self._eos_ids())
+            grammar, eos = json_grammar(json_schema), eos_ids(self.model)
             held = GrammarLogitsProcessor(grammar, self.tokenizer, vocab, input_ids.shape[1], eos)
             options["logits_processor"] = LogitsProcessorList([held])
         if stop:
@@ -476,7 +482,7 @@ class Generator:
         if outcome.error is not None:
             raise outcome.error
         new_ids = outcome.ids[0, prompt_length:]
-        ended = stops.stopped or (len(new_ids) > 0 and int(new_ids[-1]) in self._eos_ids())
+        ended = stops.stopped or (len(new_ids) > 0 and int(new_ids[-1]) in eos_ids(self.model))
         outcome.usage = Usage(prompt_length, len(new_ids))
         outcome.finish_reason = "stop" if ended else "length"
         if constrained is not None and not ended:
@@ -484,11 +490,6 @@ class Generator:
                 f"the reply reached max_new_tokens={constrained} before its JSON document was complete; "
                 "raise max_new_tokens (max_tokens) for this schema"
             )
-
-    def _eos_ids(self) -> list[int]:
-        """The tokens `generate` ends a reply at (the generation config's)."""
-        eos = self.model.generation_config.eos_token_id
-        return list(eos) if isinstance(eos, list) else [] if eos is None else [eos]
 
     def astream(self, prompt: Prompt, **options: Any) -> AsyncGenerationStream:
         """`stream` for async code: `async for text in generator.astream(prompt)`; same options.

@@ -21,7 +21,7 @@ from typing import Any
 import torch
 from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
-from ..generation import cut_at_stop
+from ..generation import cut_at_stop, eos_ids
 from .tasks import Sample, encode
 
 _ATTENTION_LOGGER = logging.getLogger("sra_rag.engine.attention")
@@ -68,13 +68,7 @@ def score_answer(
             forced = model(gold[:, :-1], cache=copy.deepcopy(cache), use_cache=True)
             logits += list(forced.logits[0].float().log_softmax(-1))
         token_logprobs = [float(lp[t]) for lp, t in zip(logits, gold[0].tolist(), strict=True)]
-        eos = model.generation_config.eos_token_id
-        eos_ids = set(eos if isinstance(eos, list) else [eos] if eos is not None else [])
-        new = [int(first.argmax())]
-        while len(new) < max_new_tokens and new[-1] not in eos_ids:
-            step = model(torch.tensor([[new[-1]]], device=device), cache=cache, use_cache=True)
-            cache = step.cache
-            new.append(int(step.logits[0, -1].argmax()))
+        new = _greedy(model, first, cache, max_new_tokens)
     text = tokenizer.decode(new, skip_special_tokens=True)
     answer = normalize(sample.answer)
     return {
@@ -91,10 +85,9 @@ def score_answer(
 def _greedy(model: PreTrainedModel, first: torch.Tensor, cache: Any, count: int) -> list[int]:
     """Up to `count` greedy tokens from `first` (the next-token log-probabilities) and `cache`,
     ending early at the end of the reply."""
-    eos = model.generation_config.eos_token_id
-    eos_ids = set(eos if isinstance(eos, list) else [eos] if eos is not None else [])
+    ends = eos_ids(model)
     new = [int(first.argmax())]
-    while len(new) < count and new[-1] not in eos_ids:
+    while len(new) < count and new[-1] not in ends:
         step = model(torch.tensor([[new[-1]]], device=model.device), cache=cache, use_cache=True)
         cache = step.cache
         new.append(int(step.logits[0, -1].argmax()))
