@@ -24,11 +24,12 @@ from langchain_core.utils.pydantic import is_basemodel_subclass
 from pydantic import ConfigDict
 
 from sra_rag.generation import GenerationStream
+from sra_rag.tool_calls import ReplyReader, required_call, tool_reader, tool_support_error
 
 from ._base import SRAModelBase
 from .messages import to_chat_dicts
 from .passages import PASSAGES_KEY, QUESTION_KEY, to_passages
-from .tools import ToolCallReader, response_template, tool_support_error
+from .tools import as_chunks
 
 
 @dataclass
@@ -37,14 +38,20 @@ class _Call:
 
     messages: list[dict[str, Any]]
     options: dict[str, Any]
-    reader: ToolCallReader | None
+    reader: ReplyReader | None
 
     def split(self, text: str) -> tuple[str, list[Any]]:
         """Content and tool-call chunks in the next piece of model output."""
-        return self.reader.feed(text) if self.reader else (text, [])
+        if self.reader is None:
+            return text, []
+        content, calls = self.reader.feed(text)
+        return content, as_chunks(calls)
 
     def rest(self) -> tuple[str, list[Any]]:
-        return self.reader.finish() if self.reader else ("", [])
+        if self.reader is None:
+            return "", []
+        content, calls = self.reader.finish()
+        return content, as_chunks(calls)
 
 
 def _take_passages(messages: list[BaseMessage], options: dict[str, Any]) -> None:
@@ -111,29 +118,31 @@ class ChatSRA(SRAModelBase, BaseChatModel):
         self,
         tools: Sequence[dict[str, Any] | type | Callable[..., Any] | BaseTool],
         *,
-        tool_choice: str | None = None,
+        tool_choice: str | bool | dict[str, Any] | None = None,
         **kwargs: Any,
     ) -> Runnable[LanguageModelInput, AIMessage]:
         """Offer tools through the chat template; raises NotImplementedError if it cannot render them.
 
-        `tool_choice` may be None, "auto" or "none": generation is not constrained, so a call to a
-        particular tool (or to any tool) cannot be forced.
+        `tool_choice`: None or "auto" (the model decides), "none" (no tools), or a required call:
+        "any"/"required"/True (to any tool), a tool's name or {"type": "function", "function":
+        {"name": ...}} (to that tool). A required call is held by constrained decoding to the
+        call's JSON and the tool's argument schema (`sra_rag.tool_calls.required_call`), so it
+        parses whatever the model's size.
         """
         reason = tool_support_error(self.tokenizer, self.model)
         if reason is not None:
             raise NotImplementedError(reason)
-        if tool_choice not in (None, "auto", "none"):
-            raise ValueError(
-                f"tool_choice={tool_choice!r} cannot be enforced by a local model without constrained "
-                "decoding; use None/'auto' (the model decides) or 'none'"
-            )
         if tool_choice == "none":
             return self.bind(**kwargs)
-        return self.bind(tools=[convert_to_openai_tool(t) for t in tools], **kwargs)
+        offered = [convert_to_openai_tool(t) for t in tools]
+        required_call(tool_choice, offered)  # a choice that names no tool fails here, not at the call
+        if tool_choice in (None, "auto"):
+            return self.bind(tools=offered, **kwargs)
+        return self.bind(tools=offered, tool_choice=tool_choice, **kwargs)
 
     def with_structured_output(
         self,
-        schema: Mapping[str, Any] | type,
+        schema: Mapping[str, Any] | type | None = None,
         *,
         method: Literal["json_schema", "function_calling", "json_mode"] = "json_schema",
         include_raw: bool = False,
@@ -157,10 +166,13 @@ class ChatSRA(SRAModelBase, BaseChatModel):
                 f"method={method!r} is not supported: 'json_schema' or 'function_calling' (constrained "
                 "to the schema) or 'json_mode' (constrained to a JSON object)"
             )
-        if schema is None:
-            raise ValueError("with_structured_output needs a schema: a Pydantic model, a TypedDict or a dict")
-        described = convert_to_json_schema(schema)
-        constraint = described if method == "json_schema" else {"type": "object"}
+        if schema is None and method != "json_mode":
+            raise ValueError(
+                f"method={method!r} needs a schema: a Pydantic model, a TypedDict or a dict "
+                "(method='json_mode' takes None: any JSON object)"
+            )
+        described = None if schema is None else convert_to_json_schema(schema)
+        constraint = {"type": "object"} if method == "json_mode" else described
         llm = self.bind(
             json_schema=constraint,
             ls_structured_output_format={"kwargs": {"method": method}, "schema": described},
@@ -176,22 +188,21 @@ class ChatSRA(SRAModelBase, BaseChatModel):
     def _prepare(self, messages: list[BaseMessage], stop: list[str] | None, kwargs: dict[str, Any]) -> _Call:
         kwargs = dict(kwargs)
         tools = kwargs.pop("tools", None) or None
+        tool_choice = kwargs.pop("tool_choice", None)
         options = self._options(stop, kwargs)
         _take_passages(messages, options)
         chat = to_chat_dicts(messages)
         reader = None
-        if tools and options["json_schema"] is not None:
-            raise ValueError(
-                "a reply held to a JSON schema cannot call tools (the grammar leaves no room for the "
-                "call's markup): bind tools or ask for structured output, not both"
-            )
         if tools:
-            reason = tool_support_error(self.tokenizer, self.model)
-            if reason is not None:
-                raise NotImplementedError(reason)
-            template = response_template(self.tokenizer, self.model)
-            reader = ToolCallReader(self.tokenizer, template, self.generator.render(chat, tools), tools)
-            options["tools"] = tools
+            if options["json_schema"] is not None:
+                raise ValueError(
+                    "a reply held to a JSON schema cannot call tools (the grammar leaves no room for the "
+                    "call's markup): bind tools or ask for structured output, not both"
+                )
+            reader, offered = tool_reader(self.generator, chat, tools, tool_choice)
+            options.update(offered)
+        elif tool_choice is not None:
+            raise ValueError(f"tool_choice={tool_choice!r} was given without tools: bind_tools(tools, ...)")
         return _Call(chat, options, reader)
 
     def _chunk(self, call: _Call, text: str) -> ChatGenerationChunk | None:

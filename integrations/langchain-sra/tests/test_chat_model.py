@@ -14,7 +14,7 @@ from langchain_core.language_models import base as language_models_base
 from langchain_core.messages import AIMessage, AIMessageChunk, HumanMessage, SystemMessage, ToolMessage
 from langchain_sra import ChatSRA
 from langchain_sra.messages import to_chat_dicts
-from langchain_sra.tools import ToolCallReader, template_renders_tools
+from langchain_sra.tools import ToolCallReader, as_chunks, template_renders_tools
 from sra_fixtures import ACTIVE_ON_SHORT_PROMPTS, TokenCollector
 
 from sra_rag import TransitionConfig
@@ -232,6 +232,10 @@ ADD_TOOL = {
         },
     },
 }
+MULTIPLY_TOOL = {
+    "type": "function",
+    "function": {**ADD_TOOL["function"], "name": "multiply", "description": "Multiply two integers."},
+}
 
 
 @pytest.fixture(scope="module")
@@ -249,8 +253,28 @@ def test_tools_are_rendered_where_the_template_supports_them(chat: ChatSRA, tool
     rendered = tool_chat.generator.render([{"role": "user", "content": "1+2?"}], bound.kwargs["tools"])
     assert '"name": "add"' in rendered
     assert isinstance(bound.invoke("What is 1+2?"), AIMessage)
-    with pytest.raises(ValueError, match="cannot be enforced"):
-        tool_chat.bind_tools([ADD_TOOL], tool_choice="any")
+    with pytest.raises(ValueError, match="names no tool offered"):
+        tool_chat.bind_tools([ADD_TOOL], tool_choice="multiply")
+
+
+@pytest.mark.parametrize("choice", ["any", "add", {"type": "function", "function": {"name": "add"}}])
+@pytest.mark.parametrize("sra", [None, PAPER], ids=["off", "paper"])
+def test_a_required_call_parses_whatever_the_model(
+    chat: ChatSRA, tool_tokenizer: Any, choice: Any, sra: Any
+) -> None:
+    """A 135M model told to call a tool rarely writes a call that parses; held to the call's schema
+    it always does, with the arguments the tool takes."""
+    tool_chat = ChatSRA(model=chat.model, tokenizer=tool_tokenizer, max_tokens=48, sra=sra)
+    bound = tool_chat.bind_tools([ADD_TOOL, MULTIPLY_TOOL], tool_choice=choice)
+    for question in ("What is 2 plus 3?", "Add 40 and 2.", "Sum of 7 and 8?"):
+        message = bound.invoke(question)
+        assert message.content == "" and not message.invalid_tool_calls
+        (call,) = message.tool_calls
+        assert call["name"] in (("add", "multiply") if choice == "any" else ("add",))
+        assert set(call["args"]) == {"a", "b"} and all(isinstance(v, int) for v in call["args"].values())
+        assert call["id"].startswith("call_")
+    streamed = list(bound.stream("What is 2 plus 3?"))
+    assert sum(len(chunk.tool_call_chunks) for chunk in streamed) == 1
 
 
 def test_tool_calls_are_parsed_from_streamed_output(tool_tokenizer: Any) -> None:
@@ -260,9 +284,9 @@ def test_tool_calls_are_parsed_from_streamed_output(tool_tokenizer: Any) -> None
     content, calls = "", []
     for i in range(0, len(output), 5):  # fed in pieces, as a stream delivers it
         text, found = reader.feed(output[i : i + 5])
-        content, calls = content + text, calls + found
+        content, calls = content + text, calls + as_chunks(found)
     text, found = reader.finish()
-    content, calls = content + text, calls + found
+    content, calls = content + text, calls + as_chunks(found)
     assert content == "Let me add."
     assert len(calls) == 1 and calls[0]["name"] == "add"
     message = AIMessageChunk(content=content, tool_call_chunks=calls, chunk_position="last")
@@ -272,7 +296,7 @@ def test_tool_calls_are_parsed_from_streamed_output(tool_tokenizer: Any) -> None
 def test_a_malformed_tool_call_becomes_an_invalid_tool_call(tool_tokenizer: Any) -> None:
     reader = ToolCallReader(tool_tokenizer, RESPONSE_TEMPLATE, "", [ADD_TOOL])
     content, calls = reader.feed("<tool_call>{not json}</tool_call> sorry")
-    merged = AIMessageChunk(content=content, tool_call_chunks=calls, chunk_position="last")
+    merged = AIMessageChunk(content=content, tool_call_chunks=as_chunks(calls), chunk_position="last")
     assert merged.tool_calls == []
     assert len(merged.invalid_tool_calls) == 1
     assert "not json" in merged.invalid_tool_calls[0]["args"]

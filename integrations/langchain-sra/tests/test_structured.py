@@ -89,3 +89,12 @@ def test_bad_structured_options_are_clear_errors(chat: ChatSRA) -> None:
         chat.with_structured_output(Person, tools=[])
     with pytest.raises(ValueError, match="needs a schema"):
         chat.with_structured_output(None)  # type: ignore[arg-type]
+
+
+def test_json_mode_takes_no_schema_and_returns_a_json_object(roomy: ChatSRA) -> None:
+    """LangChain's json_mode may name no schema: the reply is any JSON object, parsed to a dict."""
+    structured = roomy.with_structured_output(None, method="json_mode")
+    value = structured.invoke("Reply in JSON with the keys name and town: Mira Voss was born in Tallow.")
+    assert isinstance(value, dict)
+    with pytest.raises(ValueError, match="needs a schema"):
+        roomy.with_structured_output(None)
