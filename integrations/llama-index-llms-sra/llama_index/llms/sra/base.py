@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import os
 from collections import deque
 from collections.abc import AsyncIterator, Callable, Iterator, Mapping, Sequence
@@ -31,8 +32,10 @@ from llama_index.core.base.llms.types import (
 from llama_index.core.bridge.pydantic import ConfigDict, Field, PrivateAttr, field_serializer, field_validator
 from llama_index.core.constants import DEFAULT_CONTEXT_WINDOW
 from llama_index.core.llms.callbacks import llm_chat_callback, llm_completion_callback
-from llama_index.core.llms.custom import CustomLLM
+from llama_index.core.llms.function_calling import FunctionCallingLLM
 from llama_index.core.schema import MetadataMode, NodeWithScore
+from llama_index.core.tools import ToolSelection
+from llama_index.core.types import PydanticProgramMode
 from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
 from sra_rag.async_stream import iterate_in_thread
@@ -50,6 +53,7 @@ from sra_rag.generation import (
 from sra_rag.hints import check_known, warn_if_without_sra
 from sra_rag.models import BUNDLED_MODEL_NAME, load_model
 from sra_rag.rag.profile import SHIPPED, RagProfile, resolve_profile
+from sra_rag.tool_calls import ReplyReader, ToolCall, tool_reader, tool_support_error
 
 CALL_OPTIONS = (
     "max_tokens",
@@ -62,12 +66,15 @@ CALL_OPTIONS = (
     "passages",
     "question",
     "json_schema",
+    "tools",
+    "tool_choice",
 )
 """Keyword arguments every call accepts; each overrides the field of the same name for that call.
 `passages` (retrieved nodes, texts or (text, score[, label]) tuples, as they appear in the prompt)
 and `question` (its text) tell guided SRA where they are; `PassageSynthesizer` sends them.
 `json_schema` holds the reply to a JSON Schema (`sra_rag.structured`); `structured_predict` sends
-its output class's."""
+its output class's. `tools` (OpenAI-format) and `tool_choice` offer tools through the chat
+template (`chat_with_tools` sends them; see `sra_rag.tool_calls`)."""
 
 T = TypeVar("T")
 _ROLE_ALIASES = {"chatbot": "assistant", "model": "assistant", "developer": "system"}
@@ -128,6 +135,7 @@ class _Piece:
     delta: str
     text: str
     raw: dict[str, Any] | None = None
+    tool_calls: tuple[ToolCall, ...] = ()
 
     @property
     def summary(self) -> dict[str, Any]:
@@ -150,24 +158,65 @@ class _Piece:
         )
 
     def chat(self, streaming: bool) -> ChatResponse:
+        calls = {
+            "tool_calls": [_openai_call(c) for c in self.tool_calls if c.valid],
+            "invalid_tool_calls": [c.arguments for c in self.tool_calls if not c.valid],
+        }
+        made = {key: value for key, value in calls.items() if value}
         return ChatResponse(
-            message=ChatMessage(role=MessageRole.ASSISTANT, content=self.text),
+            message=ChatMessage(role=MessageRole.ASSISTANT, content=self.text, additional_kwargs=made),
             delta=self.delta if streaming else None,
             raw=self.raw,
             additional_kwargs=self.summary,
         )
 
 
-def _pieces(stream: GenerationStream) -> Iterator[_Piece]:
+def _openai_call(call: ToolCall) -> dict[str, Any]:
+    """A tool call as chat messages carry it (OpenAI's form, as LlamaIndex's agents read it)."""
+    return {"id": call.id, "type": "function", "function": {"name": call.name, "arguments": call.arguments}}
+
+
+def _arguments(text: str) -> dict[str, Any] | None:
+    """A call's arguments as a dict, or None when its text is not a JSON object."""
+    try:
+        value = json.loads(text)
+    except json.JSONDecodeError:
+        return None
+    return value if isinstance(value, dict) else None
+
+
+def _template_call(call: Mapping[str, Any]) -> dict[str, Any]:
+    """A carried tool call as chat templates take it: its arguments as a dict."""
+    function = call["function"]
+    arguments = function["arguments"]
+    parsed = json.loads(arguments) if isinstance(arguments, str) else arguments
+    return {"type": "function", "function": {"name": function["name"], "arguments": parsed}}
+
+
+def _pieces(stream: GenerationStream, reader: ReplyReader | None = None) -> Iterator[_Piece]:
     """Pieces of `stream`, one chunk behind, so the last piece can carry usage and finish reason
-    (known only once the stream is exhausted) without an extra empty piece. Closing this iterator
+    (known only once the stream is exhausted) without an extra empty piece; with a `reader`, the
+    reply's content only, and the tool calls it made on the last piece. Closing this iterator
     stops the generation."""
     text = delta = ""
+    calls: list[ToolCall] = []
     with stream:
         for chunk in stream:
+            if reader is not None:
+                chunk, found = reader.feed(chunk)
+                calls += found
+            if not chunk:
+                continue
             if delta:
                 yield _Piece(delta, text)
             delta, text = chunk, text + chunk
+    if reader is not None:
+        tail, found = reader.finish()
+        calls += found
+        if tail:
+            if delta:
+                yield _Piece(delta, text)
+            delta, text = tail, text + tail
     usage = stream.usage
     raw = {
         "usage": {
@@ -179,7 +228,7 @@ def _pieces(stream: GenerationStream) -> Iterator[_Piece]:
         "sra": describe_setting(stream.sra),
         "diagnostics": stream.diagnostics,
     }
-    yield _Piece(delta, text, raw)
+    yield _Piece(delta, text, raw, tuple(calls))
 
 
 def _last(pieces: Iterator[_Piece]) -> _Piece:
@@ -207,7 +256,7 @@ async def _aeach(pieces: AsyncIterator[_Piece], convert: Callable[[_Piece], T]) 
             yield convert(piece)
 
 
-class SRALLM(CustomLLM):
+class SRALLM(FunctionCallingLLM):
     """A local Hugging Face causal LM with Scaled ReAttention, for query engines, chat engines and agents.
 
     Build it from a model and tokenizer you loaded (`SRALLM(model, tokenizer)`), or let it load one:
@@ -239,8 +288,14 @@ class SRALLM(CustomLLM):
         default=False,
         description="Record what SRA did in each call (response.raw['diagnostics']); costs a sync per layer.",
     )
+    pydantic_program_mode: PydanticProgramMode = Field(
+        default=PydanticProgramMode.LLM,
+        description="Structured prediction holds the reply to the output class's JSON by constrained "
+        "decoding (`structured_predict`), whether or not the model can call tools.",
+    )
 
     _generator: Generator = PrivateAttr()
+    _tools_error: str | None = PrivateAttr(default=None)
     _profile: RagProfile | None = PrivateAttr(default=None)
     _custom_completion_to_prompt: bool = PrivateAttr(default=False)
     _custom_messages_to_prompt: bool = PrivateAttr(default=False)
@@ -310,6 +365,7 @@ class SRALLM(CustomLLM):
             **kwargs,
         )
         self._generator = generator
+        self._tools_error = tool_support_error(tokenizer, model)
         self._profile = found
         self._custom_completion_to_prompt = completion_to_prompt is not None
         self._custom_messages_to_prompt = messages_to_prompt is not None
@@ -343,6 +399,7 @@ class SRALLM(CustomLLM):
             context_window=self.context_window,
             num_output=self.max_new_tokens,
             is_chat_model=True,
+            is_function_calling_model=self._tools_error is None,
             model_name=self.model_name,
         )
 
@@ -383,6 +440,8 @@ class SRALLM(CustomLLM):
 
     def _start(self, prompt: Prompt, kwargs: Mapping[str, Any]) -> Iterator[_Piece]:
         """Validate, encode and start generating now, so bad input fails at the call, not later."""
+        kwargs = dict(kwargs)
+        tools, tool_choice = kwargs.pop("tools", None) or None, kwargs.pop("tool_choice", None)
         options = self._options(kwargs)
         setting = self._generator.sra_in_force(options["sra"])
         guided = setting is not None and setting.needs_spans
@@ -391,7 +450,15 @@ class SRALLM(CustomLLM):
                 "guided SRA needs the retrieved nodes: build the query engine with "
                 "response_synthesizer=PassageSynthesizer(llm), or pass passages=[...] per call"
             )
-        return _pieces(self._generator.stream(prompt, **options))
+        reader = None
+        if tools:
+            if options["json_schema"] is not None:
+                raise ValueError("a reply held to a JSON schema cannot call tools: pass tools or json_schema")
+            reader, offered = tool_reader(self._generator, prompt, tools, tool_choice)
+            options.update(offered)
+        elif tool_choice is not None:
+            raise ValueError(f"tool_choice={tool_choice!r} was given without tools")
+        return _pieces(self._generator.stream(prompt, **options), reader)
 
     async def _astart(self, prompt: Prompt, kwargs: Mapping[str, Any]) -> AsyncIterator[_Piece]:
         pieces = await asyncio.to_thread(self._start, prompt, kwargs)
@@ -431,10 +498,68 @@ class SRALLM(CustomLLM):
             if other:
                 raise ValueError(f"SRALLM takes text messages only, got block(s) {other}")
             role = message.role.value
-            converted.append({"role": _ROLE_ALIASES.get(role, role), "content": message.content or ""})
+            turn: dict[str, Any] = {"role": _ROLE_ALIASES.get(role, role), "content": message.content or ""}
+            if calls := message.additional_kwargs.get("tool_calls"):
+                turn["tool_calls"] = [_template_call(call) for call in calls]
+            if call_id := message.additional_kwargs.get("tool_call_id"):
+                turn["tool_call_id"] = call_id
+            converted.append(turn)
         return converted
 
     # -- LlamaIndex's interface --
+
+    def _prepare_chat_with_tools(
+        self,
+        tools: Sequence[Any],
+        user_msg: str | ChatMessage | None = None,
+        chat_history: list[ChatMessage] | None = None,
+        verbose: bool = False,
+        allow_parallel_tool_calls: bool = False,
+        tool_required: bool = False,
+        tool_choice: str | dict[str, Any] | None = None,
+        **kwargs: Any,
+    ) -> dict[str, Any]:
+        """The chat call `chat_with_tools` (and the agents) make: the tools through the chat
+        template; where a call is required (`tool_required`, or `tool_choice` naming a tool) the
+        reply is held to one call's JSON, so it parses (`sra_rag.tool_calls.required_call`)."""
+        if self._tools_error is not None:
+            raise NotImplementedError(self._tools_error)
+        messages = list(chat_history or [])
+        if isinstance(user_msg, str):
+            user_msg = ChatMessage(role=MessageRole.USER, content=user_msg)
+        if user_msg is not None:
+            messages.append(user_msg)
+        offered = [tool.metadata.to_openai_tool(skip_length_check=True) for tool in tools]
+        if tool_choice is None and tool_required:
+            tool_choice = "required"
+        return {"messages": messages, "tools": offered or None, "tool_choice": tool_choice, **kwargs}
+
+    def _validate_chat_with_tools_response(
+        self,
+        response: ChatResponse,
+        tools: Sequence[Any],
+        allow_parallel_tool_calls: bool = False,
+        **kwargs: Any,
+    ) -> ChatResponse:
+        """Without parallel calls, the first call only (as LlamaIndex's hosted LLMs do)."""
+        calls = response.message.additional_kwargs.get("tool_calls")
+        if not allow_parallel_tool_calls and calls and len(calls) > 1:
+            response.message.additional_kwargs["tool_calls"] = calls[:1]
+        return response
+
+    def get_tool_calls_from_response(
+        self, response: ChatResponse, error_on_no_tool_call: bool = True, **kwargs: Any
+    ) -> list[ToolSelection]:
+        """The calls the reply made, with their arguments parsed; a call whose arguments are not a
+        JSON object is left out (its markup did not parse: `additional_kwargs["invalid_tool_calls"]`)."""
+        calls = [
+            ToolSelection(tool_id=call["id"], tool_name=call["function"]["name"], tool_kwargs=arguments)
+            for call in response.message.additional_kwargs.get("tool_calls") or []
+            if (arguments := _arguments(call["function"]["arguments"])) is not None
+        ]
+        if not calls and error_on_no_tool_call:
+            raise ValueError(f"expected a tool call in the reply, got none: {response.message.content!r}")
+        return calls
 
     def structured_predict(
         self, output_cls: type[Any], prompt: Any, llm_kwargs: dict[str, Any] | None = None, **prompt_args: Any
