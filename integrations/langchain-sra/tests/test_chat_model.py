@@ -1,7 +1,6 @@
 """ChatSRA's own behaviour: streaming, stop strings, usage, metadata, per-call SRA, async, tools."""
 
 import asyncio
-import copy
 import itertools
 import os
 import threading
@@ -19,6 +18,7 @@ from sra_fixtures import ACTIVE_ON_SHORT_PROMPTS, TokenCollector
 
 from sra_rag import TransitionConfig
 from sra_rag.engine.config import PAPER
+from sra_rag.testing import RESPONSE_TEMPLATE, with_tool_template
 
 QUESTION = "What is the capital of France?"
 
@@ -200,26 +200,6 @@ def test_bind_tools_says_the_template_has_no_tool_support(chat: ChatSRA) -> None
 
 
 # A ChatML template that renders tools the way Qwen2.5's does, and its response format.
-TOOL_TEMPLATE = (
-    "{% if tools %}<|im_start|>system\n# Tools\n<tools>{% for t in tools %}\n{{ t | tojson }}{% endfor %}"
-    '\n</tools>\nCall a tool as <tool_call>{"name": ..., "arguments": ...}</tool_call><|im_end|>\n'
-    "{% endif %}{% for m in messages %}<|im_start|>{{ m.role }}\n{{ m.content }}<|im_end|>\n{% endfor %}"
-    "{% if add_generation_prompt %}<|im_start|>assistant\n{% endif %}"
-)
-RESPONSE_TEMPLATE = {
-    "defaults": {"role": "assistant"},
-    "start_anchor": "<|im_start|>assistant\n",
-    "fields": {
-        "tool_calls": {
-            "open_pattern": r"\s*<tool_call>",
-            "close": "</tool_call>",
-            "repeats": True,
-            "content": "json",
-            "transform": {"type": "function", "function": "{content}"},
-        },
-        "content": {"close_pattern": r"\s*<\|im_end\|>", "content": "text"},
-    },
-}
 ADD_TOOL = {
     "type": "function",
     "function": {
@@ -240,10 +220,7 @@ MULTIPLY_TOOL = {
 
 @pytest.fixture(scope="module")
 def tool_tokenizer(chat: ChatSRA) -> Any:
-    tokenizer = copy.deepcopy(chat.tokenizer)
-    tokenizer.chat_template = TOOL_TEMPLATE
-    tokenizer.response_template = RESPONSE_TEMPLATE
-    return tokenizer
+    return with_tool_template(chat.tokenizer)
 
 
 def test_tools_are_rendered_where_the_template_supports_them(chat: ChatSRA, tool_tokenizer: Any) -> None:

@@ -1,11 +1,10 @@
 """SRALLM as a function-calling LLM: tools through the model's own chat template, calls parsed by
 its response template, a required call held to the tool's schema, and an agent that calls a tool.
 
-The bundled SmolLM2's template cannot render tools; a copy of its tokenizer with a Hermes-style
-template that does (and the matching response template) stands in for a tool-calling model."""
+The bundled SmolLM2's template cannot render tools; a copy of its tokenizer with a ChatML template
+that does (`sra_rag.testing`) stands in for a tool-calling model."""
 
 import asyncio
-import copy
 from typing import Any
 
 import pytest
@@ -16,27 +15,7 @@ from llama_index.llms.sra import SRALLM
 from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
 from sra_rag.engine.config import PAPER
-
-TOOL_TEMPLATE = (
-    "{% if tools %}<|im_start|>system\n# Tools\n<tools>{% for t in tools %}\n{{ t | tojson }}{% endfor %}"
-    '\n</tools>\nCall a tool as <tool_call>{"name": ..., "arguments": ...}</tool_call><|im_end|>\n'
-    "{% endif %}{% for m in messages %}<|im_start|>{{ m.role }}\n{{ m.content }}<|im_end|>\n{% endfor %}"
-    "{% if add_generation_prompt %}<|im_start|>assistant\n{% endif %}"
-)
-RESPONSE_TEMPLATE = {
-    "defaults": {"role": "assistant"},
-    "start_anchor": "<|im_start|>assistant\n",
-    "fields": {
-        "tool_calls": {
-            "open_pattern": r"\s*<tool_call>",
-            "close": "</tool_call>",
-            "repeats": True,
-            "content": "json",
-            "transform": {"type": "function", "function": "{content}"},
-        },
-        "content": {"close_pattern": r"\s*<\|im_end\|>", "content": "text"},
-    },
-}
+from sra_rag.testing import with_tool_template
 
 
 def add(a: int, b: int) -> int:
@@ -55,10 +34,7 @@ TOOLS = [FunctionTool.from_defaults(fn=add), FunctionTool.from_defaults(fn=multi
 @pytest.fixture(scope="module")
 def tool_llm(bundled: tuple[PreTrainedModel, PreTrainedTokenizerBase]) -> SRALLM:
     model, tokenizer = bundled
-    tokenizer = copy.deepcopy(tokenizer)
-    tokenizer.chat_template = TOOL_TEMPLATE
-    tokenizer.response_template = RESPONSE_TEMPLATE
-    return SRALLM(model, tokenizer, max_new_tokens=48, profile=None)
+    return SRALLM(model, with_tool_template(tokenizer), max_new_tokens=48, profile=None)
 
 
 def test_a_function_calling_model_exactly_when_its_template_renders_tools(
