@@ -117,8 +117,11 @@ def eos_ids(model: PreTrainedModel) -> tuple[int, ...]:
 
 
 def first_stop(text: str, stops: Sequence[str]) -> int | None:
-    """Where the first of `stops` begins in `text` (None: nowhere)."""
-    hits = [i for i in (text.find(s) for s in stops if s) if i >= 0]
+    """Where the first of `stops` begins in the reply `text`, after its leading whitespace (None:
+    nowhere). A reply that opens with a blank line, as a base model's often does after "Answer:",
+    is never cut to nothing by a "\n" stop."""
+    begun = len(text) - len(text.lstrip())
+    hits = [i for i in (text.find(s, begun) for s in stops if s) if i >= 0]
     return min(hits) if hits else None
 
 
@@ -129,34 +132,53 @@ def cut_at_stop(text: str, stops: Sequence[str]) -> str:
 
 
 class _StopFilter:
-    """Holds back text that may be the start of a stop string; cuts at the first stop string."""
+    """Passes a streamed reply on, holding back text that may be the start of a stop string, and
+    cuts it at the first stop string (`first_stop`)."""
 
     def __init__(self, stops: Sequence[str]) -> None:
         self.stops = [s for s in stops if s]
-        self.buffer = ""
+        self.text = ""  # the reply so far
+        self.sent = 0  # how much of it was passed on
         self.stopped = False
 
     def push(self, chunk: str) -> str:
-        self.buffer += chunk
-        at = first_stop(self.buffer, self.stops)
+        self.text += chunk
+        at = first_stop(self.text, self.stops)
         if at is not None:
-            out, self.buffer, self.stopped = self.buffer[:at], "", True
+            out, self.sent, self.stopped = self.text[self.sent : at], len(self.text), True
             return out
-        keep = max(
+        begun = len(self.text) - len(self.text.lstrip())
+        hold = max(
             (
                 k
                 for s in self.stops
-                for k in range(min(len(s) - 1, len(self.buffer)), 0, -1)
-                if self.buffer.endswith(s[:k])
+                for k in range(min(len(s) - 1, len(self.text) - begun), 0, -1)
+                if self.text.endswith(s[:k])
             ),
             default=0,
         )
-        out, self.buffer = self.buffer[: len(self.buffer) - keep], self.buffer[len(self.buffer) - keep :]
+        out, self.sent = self.text[self.sent : len(self.text) - hold], len(self.text) - hold
         return out
 
     def flush(self) -> str:
-        out, self.buffer = self.buffer, ""
+        out, self.sent = self.text[self.sent :], len(self.text)
         return out
+
+
+class _StopStrings(StoppingCriteria):
+    """Ends generation at the token that completes a stop string in the reply (`first_stop`)."""
+
+    def __init__(self, tokenizer: PreTrainedTokenizerBase, stops: Sequence[str], prompt_length: int) -> None:
+        self.tokenizer = tokenizer
+        self.stops = [s for s in stops if s]
+        self.prompt_length = prompt_length
+
+    def __call__(
+        self, input_ids: torch.LongTensor, scores: torch.FloatTensor, **kwargs: Any
+    ) -> torch.BoolTensor:
+        replies = self.tokenizer.batch_decode(input_ids[:, self.prompt_length :], skip_special_tokens=True)
+        done = [first_stop(reply, self.stops) is not None for reply in replies]
+        return torch.tensor(done, dtype=torch.bool, device=input_ids.device)  # type: ignore[return-value]
 
 
 class _Cancelled(StoppingCriteria):
@@ -428,7 +450,7 @@ class Generator:
             held = GrammarLogitsProcessor(grammar, self.tokenizer, vocab, input_ids.shape[1], eos)
             options["logits_processor"] = LogitsProcessorList([held])
         if stop:
-            options.update(stop_strings=list(stop), tokenizer=self.tokenizer)
+            options["stopping_criteria"].append(_StopStrings(self.tokenizer, stop, input_ids.shape[1]))
 
         def work() -> None:
             recorder = Diagnostics() if diagnostics else None

@@ -8,8 +8,9 @@ import torch
 from transformers import pipeline
 
 from sra_rag import SRAConfig, disable_sra, enable_sra, is_patched, record_diagnostics, use_sra
-from sra_rag.generation import ContextWindowError, Generator
+from sra_rag.generation import ContextWindowError, Generator, _StopFilter, cut_at_stop
 from sra_rag.models import load_model
+from sra_rag.rag.prompt import COMPLETION_STOPS
 
 QUESTION = [{"role": "user", "content": "What is the capital of France?"}]
 SMALL_SRA = SRAConfig(begin_length=5, question_length=20)
@@ -62,6 +63,31 @@ def test_multi_token_stop_string_stops_and_is_trimmed(generator, streaming):
         text, reason, used = result.text, result.finish_reason, result.usage.output_tokens
     assert text == " 6, 7, 8"
     assert reason == "stop" and used < 30
+
+
+@pytest.mark.parametrize("streaming", [False, True])
+def test_a_stop_string_never_matches_in_the_replys_leading_whitespace(generator, streaming):
+    """A base model often opens its answer with a blank line after "Answer:"; a "\n" stop must not
+    cut that reply to nothing. Here the reply " 6, 7, 8" opens with the stop " ", so it ends at the
+    next one (the old rule returned "")."""
+    options = {"max_new_tokens": 12, "stop": [" "]}
+    if streaming:
+        stream = generator.stream("1, 2, 3, 4, 5,", **options)
+        text, reason = "".join(stream), stream.finish_reason
+    else:
+        result = generator.generate("1, 2, 3, 4, 5,", **options)
+        text, reason = result.text, result.finish_reason
+    assert text == " 6," and reason == "stop"
+
+
+def test_stops_are_cut_after_the_reply_begins_whichever_way_it_arrives() -> None:
+    stops = COMPLETION_STOPS
+    assert cut_at_stop("\n1852\nQuestion: when?", stops) == "\n1852"
+    assert cut_at_stop("  \n \n", stops) == "  \n \n"  # nothing begun: nothing to cut at
+    for pieces in (["\n", "18", "52\n", "Q"], ["\n1", "852", "\nQuest", "ion:"], ["\n1852\nQuestion:"]):
+        held = _StopFilter(stops)
+        text = "".join(held.push(piece) for piece in pieces) + held.flush()
+        assert (text, held.stopped) == ("\n1852", True), pieces
 
 
 def test_prompt_over_the_context_window_says_how_long(generator):
