@@ -36,3 +36,21 @@ async def test_astructured_predict_too(llm: SRALLM) -> None:
     name, town, year = PEOPLE[0]
     person = await llm.astructured_predict(Person, PROMPT, text=f"{name} was born in {town} in {year}.")
     assert isinstance(person, Person) and person.year == year
+
+
+def test_stream_structured_predict_ends_with_the_whole_object(llm: SRALLM) -> None:
+    """The streamed partial objects end in a complete, valid one: the reply was held to the class."""
+    llm.max_new_tokens = 48
+    name, town, year = PEOPLE[1]
+    parts = list(llm.stream_structured_predict(Person, PROMPT, text=f"{name} was born in {town} in {year}."))
+    assert len(parts) > 1 and Person.model_validate(parts[-1].model_dump()) == parts[-1]
+
+
+async def test_astream_structured_predict_too(llm: SRALLM) -> None:
+    llm.max_new_tokens = 48
+    name, town, year = PEOPLE[2]
+    stream = await llm.astream_structured_predict(
+        Person, PROMPT, text=f"{name} was born in {town} in {year}."
+    )
+    parts = [part async for part in stream]
+    assert isinstance(Person.model_validate(parts[-1].model_dump()), Person)

@@ -575,6 +575,19 @@ class SRALLM(FunctionCallingLLM):
         held = _held_to(output_cls, llm_kwargs)
         return await super().astructured_predict(output_cls, prompt, llm_kwargs=held, **prompt_args)
 
+    def stream_structured_predict(
+        self, output_cls: type[Any], prompt: Any, llm_kwargs: dict[str, Any] | None = None, **prompt_args: Any
+    ) -> Any:
+        """The object as its JSON grows (partial objects, then the whole), held to `output_cls`."""
+        held = _held_to(output_cls, llm_kwargs)
+        return super().stream_structured_predict(output_cls, prompt, llm_kwargs=held, **prompt_args)
+
+    async def astream_structured_predict(
+        self, output_cls: type[Any], prompt: Any, llm_kwargs: dict[str, Any] | None = None, **prompt_args: Any
+    ) -> Any:
+        held = _held_to(output_cls, llm_kwargs)
+        return await super().astream_structured_predict(output_cls, prompt, llm_kwargs=held, **prompt_args)
+
     @llm_completion_callback()
     def complete(self, prompt: str, formatted: bool = False, **kwargs: Any) -> CompletionResponse:
         pieces = self._start(self._completion_prompt(prompt, formatted), kwargs)
