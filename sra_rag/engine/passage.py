@@ -28,9 +28,8 @@ def check_weight(weight: Any) -> float | None:
     a finite number >= 0."""
     if weight is None:
         return None
-    if isinstance(weight, bool) or not isinstance(weight, numbers.Real) or not math.isfinite(weight):
-        raise ValueError(f"passage weight must be a finite number >= 0 or None, got {weight!r}")
-    if weight < 0:
+    number = isinstance(weight, numbers.Real) and not isinstance(weight, bool)
+    if not number or not math.isfinite(weight) or weight < 0:
         raise ValueError(f"passage weight must be a finite number >= 0 or None, got {weight!r}")
     return float(weight)
 
