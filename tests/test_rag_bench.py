@@ -8,9 +8,9 @@ from conftest import one_line_error
 
 from sra_rag.cli import main
 from sra_rag.eval.rag import settings as rag_settings
-from sra_rag.eval.rag.rule import RULE, apply_rule, targets
 from sra_rag.eval.rag.run import check_plan, choose
 from sra_rag.eval.rag.settings import RagSetting, parse, reported_settings
+from sra_rag.eval.rag.ship_rule import RULE, apply_rule, targets
 
 
 def test_setting_names_round_trip():

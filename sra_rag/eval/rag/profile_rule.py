@@ -12,8 +12,8 @@ from __future__ import annotations
 from typing import Any
 
 from ...rag.prompt_layout import DEFAULT_LAYOUT
-from .rule import beats
 from .settings import parse
+from .ship_rule import beats
 
 MIN_GAIN = 0.05
 """The least paired free-form accuracy gain over the reference on dev for a candidate to be chosen."""

@@ -33,8 +33,8 @@ from ..scoring import score_answer
 from ..stats import accuracy, mean_interval
 from ..tasks import Style, prompt_style
 from .rankers import CONTENT_FREE_QUESTION, candidates, fit, fit_in_sample, gold_ranks, reciprocal
-from .rule import difference
 from .samples import RagSample, build, chunks_for, retrieve_samples
+from .ship_rule import difference
 
 SEED = 2307
 """The RAG benchmark's seed; the questions come from its dev split (never its test split)."""

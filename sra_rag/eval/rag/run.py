@@ -32,9 +32,9 @@ from ..stats import accuracy, mean_interval
 from ..tasks import Style, held_text
 from . import settings
 from .presets import RagPreset
-from .rule import RULE, apply_rule, difference, targets
 from .samples import BuiltPrompt, RagSample, build, rank_counts, retrieve_samples
 from .settings import BASELINE, ORDER_SETTINGS, RagSetting, candidate_settings, parse, reported_settings
+from .ship_rule import RULE, apply_rule, difference, targets
 
 logger = logging.getLogger(__name__)
 
@@ -284,7 +284,7 @@ def check_plan(plan: dict[str, Any]) -> None:
     must run what the dev phase chose, under the rule written before the test split was read."""
     if plan.get("rule") != RULE:
         raise ValueError(
-            "the plan's ship rule differs from the code's (sra_rag/eval/rag/rule.py): restore the rule, "
+            "the plan's ship rule differs from the code's (sra_rag/eval/rag/ship_rule.py): restore the rule, "
             "or plan again (git rm the plan, then --phase dev)"
         )
     written, now = plan.get("configs") or {}, settings.config_dicts()
