@@ -259,6 +259,7 @@ TABLES: dict[str, Callable[[], str]] = {
     "profile-asked-smollm2": lambda: asked_profile_table(
         _load("profile_smollm2_135m_instruct_asked_test.json")
     ),
+    "profile-dev-gemma": lambda: profile_dev_table(_load("profile_gemma_3_270m_asked.json")),
 }
 
 
