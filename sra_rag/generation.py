@@ -117,11 +117,12 @@ def eos_ids(model: PreTrainedModel) -> tuple[int, ...]:
 
 
 def first_stop(text: str, stops: Sequence[str]) -> int | None:
-    """Where the first of `stops` begins in the reply `text`, after its leading whitespace (None:
-    nowhere). A reply that opens with a blank line, as a base model's often does after "Answer:",
-    is never cut to nothing by a "\n" stop."""
+    """Where the first of `stops` begins in the reply `text` (None: nowhere), counting only an
+    occurrence that reaches past the reply's leading whitespace: a reply that opens with a blank
+    line, as a base model's often does after "Answer:", is never cut to nothing by a "\n" stop,
+    while a stop with text in it (" four", "\nQuestion:") counts wherever it starts."""
     begun = len(text) - len(text.lstrip())
-    hits = [i for i in (text.find(s, begun) for s in stops if s) if i >= 0]
+    hits = [i for i in (text.find(s, max(0, begun - len(s) + 1)) for s in stops if s) if i >= 0]
     return min(hits) if hits else None
 
 
@@ -147,12 +148,11 @@ class _StopFilter:
         if at is not None:
             out, self.sent, self.stopped = self.text[self.sent : at], len(self.text), True
             return out
-        begun = len(self.text) - len(self.text.lstrip())
         hold = max(
             (
                 k
                 for s in self.stops
-                for k in range(min(len(s) - 1, len(self.text) - begun), 0, -1)
+                for k in range(min(len(s) - 1, len(self.text)), 0, -1)
                 if self.text.endswith(s[:k])
             ),
             default=0,

@@ -84,10 +84,14 @@ def test_stops_are_cut_after_the_reply_begins_whichever_way_it_arrives() -> None
     stops = COMPLETION_STOPS
     assert cut_at_stop("\n1852\nQuestion: when?", stops) == "\n1852"
     assert cut_at_stop("  \n \n", stops) == "  \n \n"  # nothing begun: nothing to cut at
+    assert cut_at_stop(" four, five", [" four"]) == ""  # a stop with text in it counts where it starts
+    assert cut_at_stop("\nQuestion: why?", stops) == "\n"
     for pieces in (["\n", "18", "52\n", "Q"], ["\n1", "852", "\nQuest", "ion:"], ["\n1852\nQuestion:"]):
         held = _StopFilter(stops)
         text = "".join(held.push(piece) for piece in pieces) + held.flush()
         assert (text, held.stopped) == ("\n1852", True), pieces
+    held = _StopFilter([" four"])
+    assert [held.push(piece) for piece in (" ", "fo", "ur,", " five")] == ["", "", "", ""] and held.stopped
 
 
 def test_prompt_over_the_context_window_says_how_long(generator):
