@@ -224,12 +224,26 @@ class RequiredCallReader:
 
 
 def tool_reader(
-    generator: Generator, prompt: Prompt, tools: Sequence[Mapping[str, Any]], tool_choice: Any = None
-) -> tuple[ReplyReader, dict[str, Any]]:
+    generator: Generator,
+    prompt: Prompt,
+    tools: Sequence[Mapping[str, Any]] | None,
+    tool_choice: Any = None,
+    json_schema: Mapping[str, Any] | None = None,
+) -> tuple[ReplyReader | None, dict[str, Any]]:
     """How to read a reply to `prompt` that may call `tools` (OpenAI-format), and the generation
     options that offer them: the tools for the chat template, and the call's schema where
-    `tool_choice` requires one (`required_call`). NotImplementedError where the model cannot
-    call tools (`tool_support_error`)."""
+    `tool_choice` requires one (`required_call`). No tools: no reader and no options. A call that
+    also holds its reply to `json_schema`, or names a `tool_choice` without tools, is an error;
+    NotImplementedError where the model cannot call tools (`tool_support_error`)."""
+    if not tools:
+        if tool_choice is not None:
+            raise ValueError(f"tool_choice={tool_choice!r} was given without tools: offer the tools too")
+        return None, {}
+    if json_schema is not None:
+        raise ValueError(
+            "a reply held to a JSON schema cannot call tools (the grammar leaves no room for the "
+            "call's markup): offer tools or ask for structured output, not both"
+        )
     reason = tool_support_error(generator.tokenizer, generator.model)
     if reason is not None:
         raise NotImplementedError(reason)

@@ -192,17 +192,8 @@ class ChatSRA(SRAModelBase, BaseChatModel):
         options = self._options(stop, kwargs)
         _take_passages(messages, options)
         chat = to_chat_dicts(messages)
-        reader = None
-        if tools:
-            if options["json_schema"] is not None:
-                raise ValueError(
-                    "a reply held to a JSON schema cannot call tools (the grammar leaves no room for the "
-                    "call's markup): bind tools or ask for structured output, not both"
-                )
-            reader, offered = tool_reader(self.generator, chat, tools, tool_choice)
-            options.update(offered)
-        elif tool_choice is not None:
-            raise ValueError(f"tool_choice={tool_choice!r} was given without tools: bind_tools(tools, ...)")
+        reader, offered = tool_reader(self.generator, chat, tools, tool_choice, options["json_schema"])
+        options.update(offered)
         return _Call(chat, options, reader)
 
     def _chunk(self, call: _Call, text: str) -> ChatGenerationChunk | None:

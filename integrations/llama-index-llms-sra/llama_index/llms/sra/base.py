@@ -450,14 +450,8 @@ class SRALLM(FunctionCallingLLM):
                 "guided SRA needs the retrieved nodes: build the query engine with "
                 "response_synthesizer=PassageSynthesizer(llm), or pass passages=[...] per call"
             )
-        reader = None
-        if tools:
-            if options["json_schema"] is not None:
-                raise ValueError("a reply held to a JSON schema cannot call tools: pass tools or json_schema")
-            reader, offered = tool_reader(self._generator, prompt, tools, tool_choice)
-            options.update(offered)
-        elif tool_choice is not None:
-            raise ValueError(f"tool_choice={tool_choice!r} was given without tools")
+        reader, offered = tool_reader(self._generator, prompt, tools, tool_choice, options["json_schema"])
+        options.update(offered)
         return _pieces(self._generator.stream(prompt, **options), reader)
 
     async def _astart(self, prompt: Prompt, kwargs: Mapping[str, Any]) -> AsyncIterator[_Piece]:
