@@ -14,7 +14,7 @@ export TOKENIZERS_PARALLELISM := false
 
 install: $(VENV)/.installed
 
-PACKAGES := -e ".[rag,eval,structured,test]" -e "integrations/langchain-sra[test]" -e "integrations/llama-index-llms-sra[test]"
+PACKAGES := -e ".[rag,eval,structured,serve,test]" -e "integrations/langchain-sra[test,serve]" -e "integrations/llama-index-llms-sra[test]"
 
 $(VENV)/.installed: pyproject.toml integrations/langchain-sra/pyproject.toml integrations/llama-index-llms-sra/pyproject.toml
 	test -x $(PY) || python3 -m venv $(VENV)
