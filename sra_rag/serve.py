@@ -168,6 +168,11 @@ class RagServer:
 
     Args: ClassVar[type[ReplicaArgs]] = RagServeArgs
 
+    @staticmethod
+    def body_for(question: str) -> dict[str, Any]:
+        """The request body that asks `question`."""
+        return {"question": question}
+
     def __init__(self, args: RagServeArgs) -> None:
         from .rag.pipeline import RagPipeline
 

@@ -12,6 +12,7 @@ import pytest
 from pydantic import ValidationError
 
 from sra_rag.engine.config import config_to_json, preset
+from sra_rag.eval.bench.serving import run_check
 from sra_rag.generation import DEFAULT
 from sra_rag.rag import RagPipeline, demo_questions
 from sra_rag.serve import BadRequest, RagServeArgs, RagServer, parse_setting, reply
@@ -98,38 +99,14 @@ def test_a_body_that_is_not_a_json_object_is_a_400(raw, message):
 
 
 def test_two_replicas_answer_concurrent_requests_as_in_process_and_lose_none_when_one_stops(tmp_path):
-    out = tmp_path / "figures.json"
-    command = [
-        sys.executable,
-        "-m",
-        "sra_rag.eval.bench.serving",
-        "--demo",
-        "6",
-        "--index",
-        str(tmp_path / "index"),
-        "--args",
-        json.dumps({"max_new_tokens": 16}),
-        "--replicas",
-        "2",
-        "--kill-after",
-        "2",
-        "--timeout",
-        "240",
-        "--port",
-        "8311",
-        "--out",
-        str(out),
-    ]
-    run = subprocess.run(command, capture_output=True, text=True, timeout=CHECK_TIMEOUT_S, cwd=tmp_path)
-    assert out.exists(), run.stderr[-3000:]
-    figures = json.loads(out.read_text(encoding="utf-8"))
+    options = ["--demo", "6", "--index", str(tmp_path / "index"), "--args", '{"max_new_tokens": 16}']
+    figures, output = run_check([*options, "--timeout", "240"], tmp_path, CHECK_TIMEOUT_S)
+    assert figures is not None, output
     assert figures["requests"] == 6 and figures["replicas"] == 2
-    assert figures["unequal"] == []
-    assert figures["answers_equal"] == 6
+    assert figures["unequal"] == [] and figures["answers_equal"] == 6
     assert figures["lost"] == 0
     assert figures["stopped_replica"]["actor"].startswith("SERVE_REPLICA::check#RagServer#")
     assert figures["replica_states_after"] == {"RUNNING": 2}  # Serve replaced the stopped one
-    assert run.returncode == 0, run.stdout[-2000:]
 
 
 def test_the_check_needs_requests_left_when_a_replica_stops(tmp_path, capsys):

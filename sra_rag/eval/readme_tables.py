@@ -246,7 +246,30 @@ def index_table(report: dict[str, Any]) -> str:
     )
 
 
+def serve_table(reports: list[tuple[str, dict[str, Any]]]) -> str:
+    """The serving check per deployment: replicas, requests, answers equal to in-process, lost."""
+    lines = [
+        "| deployment | replicas | requests (in flight) | equal to in-process | lost | sent again "
+        "| replicas that answered | ready | served |",
+        "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
+    ]
+    for label, r in reports:
+        seconds = r["seconds"]
+        lines.append(
+            f"| {label} | {r['replicas']} | {r['requests']} ({r['concurrency']}) | "
+            f"{r['answers_equal']}/{r['requests']} | {r['lost']} | {r['retried']} | "
+            f"{r['replicas_answering']} | {seconds['ready']:.0f} s | {seconds['served']:.0f} s |"
+        )
+    return "\n".join(lines)
+
+
+_SERVE_RUNS = (
+    ("RAG pipeline (`RagServer`)", "serve_rag_smollm2.json"),
+    ("`ChatSRA` (`ChatServer`)", "serve_chat_smollm2.json"),
+)
+
 TABLES: dict[str, Callable[[], str]] = {
+    "serve": lambda: serve_table([(label, _load(name)) for label, name in _SERVE_RUNS]),
     "index": lambda: index_table(_load("index_speed.json")),
     "eval": lambda: eval_table([(_load(name), suffix) for name, suffix in _EVAL_RUNS]),
     "cost-smollm2": lambda: cost_table(_load("speed_smollm2_135m_instruct.json")),

@@ -38,6 +38,11 @@ class ChatServer:
 
     Args: ClassVar[type[ReplicaArgs]] = ChatServeArgs
 
+    @staticmethod
+    def body_for(question: str) -> dict[str, Any]:
+        """The request body that asks `question` in one user message."""
+        return {"messages": [{"role": "user", "content": question}]}
+
     def __init__(self, args: ChatServeArgs) -> None:
         args.start_replica()
         self.chat = ChatSRA.from_model_id(

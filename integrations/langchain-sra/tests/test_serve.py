@@ -4,14 +4,13 @@ one stopped mid-load (sra-rag's serving check, in a network namespace where only
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 
 import pytest
-from pydantic import ValidationError
-
 from langchain_sra import ChatSRA
 from langchain_sra.serve import ChatServeArgs, ChatServer, chat_app
+from pydantic import ValidationError
+
+from sra_rag.eval.bench.serving import run_check
 from sra_rag.serve import BadRequest
 
 CHECK_TIMEOUT_S = 900
@@ -77,35 +76,13 @@ def test_the_application_builder_checks_its_arguments():
 def test_two_replicas_reply_to_concurrent_requests_as_in_process_and_lose_none_when_one_stops(tmp_path):
     bodies = tmp_path / "bodies.jsonl"
     bodies.write_text("".join(json.dumps(b) + "\n" for b in BODIES), encoding="utf-8")
-    out = tmp_path / "figures.json"
-    command = [
-        sys.executable,
-        "-m",
-        "sra_rag.eval.bench.serving",
-        "--deployment",
-        "langchain_sra.serve:ChatServer",
-        "--args",
-        json.dumps({"max_tokens": 16}),
-        "--bodies",
-        str(bodies),
-        "--replicas",
-        "2",
-        "--kill-after",
-        "2",
-        "--timeout",
-        "240",
-        "--port",
-        "8312",
-        "--out",
-        str(out),
-    ]
-    run = subprocess.run(command, capture_output=True, text=True, timeout=CHECK_TIMEOUT_S, cwd=tmp_path)
-    assert out.exists(), run.stderr[-3000:]
-    figures = json.loads(out.read_text(encoding="utf-8"))
+    options = ["--deployment", "langchain_sra.serve:ChatServer", "--args", '{"max_tokens": 16}']
+    figures, output = run_check(
+        [*options, "--bodies", str(bodies), "--timeout", "240"], tmp_path, CHECK_TIMEOUT_S
+    )
+    assert figures is not None, output
     assert figures["requests"] == len(BODIES) and figures["replicas"] == 2
-    assert figures["unequal"] == []
-    assert figures["answers_equal"] == len(BODIES)
+    assert figures["unequal"] == [] and figures["answers_equal"] == len(BODIES)
     assert figures["lost"] == 0
     assert figures["stopped_replica"]["actor"].startswith("SERVE_REPLICA::check#ChatServer#")
     assert figures["replica_states_after"] == {"RUNNING": 2}
-    assert run.returncode == 0, run.stdout[-2000:]

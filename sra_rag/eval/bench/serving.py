@@ -22,6 +22,7 @@ import logging
 import os
 import platform
 import shutil
+import subprocess
 import sys
 import threading
 import time
@@ -132,6 +133,12 @@ def exact(answer: dict[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in answer.items() if k not in VOLATILE_FIELDS}
 
 
+def deployment(path: str) -> Any:
+    """The Serve deployment at `module:Name`."""
+    module, _, name = path.partition(":")
+    return getattr(importlib.import_module(module), name)
+
+
 def run(
     deployment_path: str,
     deployment_args: dict[str, Any],
@@ -150,11 +157,10 @@ def run(
 
     from ...serve import bind
 
-    module, name = deployment_path.split(":")
-    deployment = getattr(importlib.import_module(module), name)
-    args = deployment.func_or_class.Args.model_validate(deployment_args)
+    served = deployment(deployment_path)
+    args = served.func_or_class.Args.model_validate(deployment_args)
     started = time.perf_counter()
-    reference_server = deployment.func_or_class(args)  # the same class, in this process
+    reference_server = served.func_or_class(args)  # the same class, in this process
     expected = [exact(reference_server.respond(body)) for body in bodies]
     reference_s = time.perf_counter() - started
     del reference_server
@@ -171,7 +177,7 @@ def run(
     try:
         serve.start(http_options={"host": "127.0.0.1", "port": port})
         started = time.perf_counter()
-        serve.run(bind(deployment, args), name=APP, route_prefix="/")
+        serve.run(bind(served, args), name=APP, route_prefix="/")
         ready_s = time.perf_counter() - started
         client = Client(f"http://127.0.0.1:{port}/", attempts, timeout)
         started = time.perf_counter()
@@ -182,7 +188,7 @@ def run(
             stopped = stop_replica(last["replica"]) if last is not None else None
             answers = [f.result() for f in futures]
         serve_s = time.perf_counter() - started
-        states = serve.status().applications[APP].deployments[name].replica_states
+        states = serve.status().applications[APP].deployments[served.name].replica_states
     finally:
         serve.shutdown()
         ray.shutdown()
@@ -212,12 +218,28 @@ def run(
     }
 
 
-def demo_bodies(count: int, index: Path) -> list[dict[str, Any]]:
-    """The first `count` demo questions, with the demo corpus indexed at `index` (kept if there)."""
-    from ...rag import Embedder, demo_corpus_dir, demo_questions, index_folder
+def demo_questions(count: int) -> list[str]:
+    """The first `count` demo questions."""
+    from ...rag import demo_questions
+
+    return [q.question for q in demo_questions()[:count]]
+
+
+def index_demo_corpus(index: Path) -> None:
+    """The demo corpus indexed at `index` (kept if it is there and current)."""
+    from ...rag import Embedder, demo_corpus_dir, index_folder
 
     index_folder(demo_corpus_dir(), index, Embedder())
-    return [{"question": q.question} for q in demo_questions()[:count]]
+
+
+def run_check(options: list[str], folder: Path, timeout: float) -> tuple[dict[str, Any] | None, str]:
+    """This check with `options` in a process of its own (which isolates itself), run in `folder`:
+    its figures (None if it wrote none) and its output."""
+    out = folder / "figures.json"
+    command = [sys.executable, "-m", "sra_rag.eval.bench.serving", *options, "--out", str(out)]
+    run = subprocess.run(command, capture_output=True, text=True, timeout=timeout, cwd=folder)
+    figures = json.loads(out.read_text(encoding="utf-8")) if out.exists() else None
+    return figures, run.stdout[-2000:] + run.stderr[-3000:]
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -247,11 +269,14 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.WARNING)
     deployment_args = {**json.loads(args.args), "num_replicas": args.replicas}
     if args.demo is not None:
-        from ...models import default_cache_dir
+        server = deployment(args.deployment).func_or_class
+        bodies = [server.body_for(q) for q in demo_questions(args.demo)]
+        if "index" in server.Args.model_fields and "index" not in deployment_args:
+            from ...models import default_cache_dir
 
-        index = args.index or default_cache_dir() / "demo-index"
-        bodies = demo_bodies(args.demo, index)
-        deployment_args.setdefault("index", str(index))
+            index = args.index or default_cache_dir() / "demo-index"
+            index_demo_corpus(index)
+            deployment_args["index"] = str(index)
     else:
         lines = args.bodies.read_text(encoding="utf-8").splitlines()
         bodies = [json.loads(line) for line in lines if line.strip()]
