@@ -105,6 +105,7 @@ def test_two_replicas_answer_concurrent_requests_as_in_process_and_lose_none_whe
     assert figures["requests"] == 6 and figures["replicas"] == 2
     assert figures["unequal"] == [] and figures["answers_equal"] == 6
     assert figures["lost"] == 0
+    assert figures["stopped_replica"]["held_requests"] == 1  # stopped while it answered one
     assert figures["stopped_replica"]["actor"].startswith("SERVE_REPLICA::check#RagServer#")
     assert figures["replica_states_after"] == {"RUNNING": 2}  # Serve replaced the stopped one
 

@@ -114,16 +114,19 @@ class Client:
             return self.answered[count - 1] if len(self.answered) >= count else None
 
 
-def stop_replica(replica: str) -> str:
-    """Stop the Serve replica with this id for good (Serve starts a new one in its place)."""
+def stop_replica(replica: str) -> dict[str, Any]:
+    """Stop the Serve replica with this id for good (Serve starts a new one in its place): its
+    actor's name, and how many requests it held as it stopped (Serve's replica actor reports it)."""
     import ray
     from ray.util import list_named_actors
 
     names = [a["name"] for a in list_named_actors(all_namespaces=True) if a["name"].endswith(f"#{replica}")]
     if len(names) != 1:
         raise RuntimeError(f"replica {replica!r} is not among the running actors ({names})")
-    ray.kill(ray.get_actor(names[0], namespace="serve"), no_restart=True)
-    return names[0]
+    actor = ray.get_actor(names[0], namespace="serve")
+    held = ray.get(actor.get_num_ongoing_requests.remote(), timeout=30)
+    ray.kill(actor, no_restart=True)
+    return {"actor": names[0], "held_requests": held}
 
 
 def exact(answer: dict[str, Any]) -> dict[str, Any]:
@@ -185,7 +188,7 @@ def run(
             futures = [pool.submit(client.send, body) for body in bodies]
             last = client.wait_for(kill_after, time.monotonic() + timeout * attempts)
             time.sleep(kill_delay)
-            stopped = stop_replica(last["replica"]) if last is not None else None
+            stopped = stop_replica(last["replica"]) if last is not None else {}
             answers = [f.result() for f in futures]
         serve_s = time.perf_counter() - started
         states = serve.status().applications[APP].deployments[served.name].replica_states
@@ -204,7 +207,7 @@ def run(
         "lost": sum(a is None for a in answers),
         "retried": client.retried,
         "errors_seen": client.errors,
-        "stopped_replica": {"actor": stopped, "after_answers": kill_after, "delay_s": kill_delay},
+        "stopped_replica": {**stopped, "after_answers": kill_after, "delay_s": kill_delay},
         "replicas_answering": len({a["replica"] for a in answers if a is not None}),
         "replica_states_after": {str(k): v for k, v in states.items()},
         "unequal": [
