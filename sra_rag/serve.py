@@ -25,6 +25,7 @@ try:
 except ImportError as error:  # pragma: no cover - the message is the point
     raise ImportError('sra_rag.serve needs Ray Serve: pip install "sra-rag[serve]"') from error
 
+from .cli_options import DTYPES
 from .engine.config import load_config
 from .generation import DEFAULT, describe_setting
 from .rag.profile import NO_PROFILE, SHIPPED, RagProfile, resolve_profile
@@ -62,6 +63,7 @@ class ReplicaArgs(BaseModel):
     profile: str = SHIPPED
     """"shipped" (the package's profile for the model's weights, if one ships), "none", or a file."""
     dtype: str = "auto"
+    """The weights' dtype: "auto" (the checkpoint's), "float32", "bfloat16" or "float16"."""
     device_map: str | None = None
     """Where each replica loads its weights ("cuda", "auto"); a GPU replica also needs num_gpus."""
     num_replicas: int = Field(default=1, ge=1)
@@ -77,6 +79,13 @@ class ReplicaArgs(BaseModel):
     def _check_sra(cls, sra: str) -> str:
         _as_value_error(parse_setting, sra)  # a missing file or an unknown preset fails before any replica
         return sra
+
+    @field_validator("dtype")
+    @classmethod
+    def _check_dtype(cls, dtype: str) -> str:
+        if dtype not in DTYPES:
+            raise ValueError(f"dtype must be one of {', '.join(DTYPES)}, got {dtype!r}")
+        return dtype
 
     @field_validator("profile")
     @classmethod

@@ -40,6 +40,7 @@ def test_a_settings_text_form_names_default_none_a_preset_or_a_file(tmp_path):
         ({"sra": "papr"}, "no config file 'papr' and no preset of that name"),
         ({"profile": "missing.json"}, "missing.json"),
         ({"num_replicas": 0}, "greater than or equal to 1"),
+        ({"dtype": "fp8"}, "dtype must be one of auto, float32, bfloat16, float16, got 'fp8'"),
         ({"replicas": 2}, "Extra inputs are not permitted"),
         ({"index": "no/such/index"}, "sra-rag index"),
     ],
