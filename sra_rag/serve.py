@@ -13,10 +13,11 @@ and POST {"question": "..."} to http://127.0.0.1:8000/.
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 from typing import Any, ClassVar
 
 try:
-    from pydantic import BaseModel, ConfigDict, Field, field_validator
+    from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
     from ray import serve
     from ray.serve import Application
     from ray.serve.exceptions import RayServeException
@@ -27,15 +28,17 @@ except ImportError as error:  # pragma: no cover - the message is the point
 
 from .cli_options import DTYPES
 from .engine.config import load_config
-from .generation import DEFAULT, describe_setting
+from .generation import DEFAULT, ContextWindowError, describe_setting
+from .rag.order import check_order
 from .rag.profile import NO_PROFILE, SHIPPED, RagProfile, resolve_profile
+from .rag.prompt_layout import check_layout
 
 VOLATILE_FIELDS = ("seconds", "replica")
 """Response fields that differ between two runs of the same request; every other field is the
 answer, equal to the in-process one (the serving check compares them)."""
 
 
-def _as_value_error(check: Any, value: str) -> None:
+def _as_value_error(check: Callable[[str], Any], value: str) -> None:
     """`check(value)`, its missing-file error raised as the ValueError pydantic reports in one line."""
     try:
         check(value)
@@ -87,6 +90,14 @@ class ReplicaArgs(BaseModel):
             raise ValueError(f"dtype must be one of {', '.join(DTYPES)}, got {dtype!r}")
         return dtype
 
+    @model_validator(mode="after")
+    def _check_placement(self) -> ReplicaArgs:
+        if self.device_map not in (None, "cpu") and self.num_gpus == 0:
+            raise ValueError(
+                f"device_map={self.device_map!r} needs num_gpus > 0: Ray gives a replica a GPU only if asked"
+            )
+        return self
+
     @field_validator("profile")
     @classmethod
     def _check_profile(cls, profile: str) -> str:
@@ -128,6 +139,20 @@ class RagServeArgs(ReplicaArgs):
     order: str | None = None
     prompt: str | None = None
     max_new_tokens: int = Field(default=48, ge=1)
+
+    @field_validator("order")
+    @classmethod
+    def _check_order(cls, order: str | None) -> str | None:
+        if order is not None:
+            check_order(order)
+        return order
+
+    @field_validator("prompt")
+    @classmethod
+    def _check_prompt(cls, prompt: str | None) -> str | None:
+        if prompt is not None:
+            check_layout(prompt)
+        return prompt
 
     @field_validator("index")
     @classmethod
@@ -203,7 +228,10 @@ class RagServer:
             raise BadRequest('the request body must be {"question": "<a question>"}')
         if set(body) != {"question"}:
             raise BadRequest(f"unknown request fields {sorted(set(body) - {'question'})}: send question only")
-        answer = self.pipeline.ask(question)
+        try:
+            answer = self.pipeline.ask(question)
+        except ContextWindowError as error:  # the question and its sources do not fit the model
+            raise BadRequest(str(error)) from error
         return {
             "answer": answer.answer,
             "sources": [

@@ -7,8 +7,10 @@ import asyncio
 import json
 import subprocess
 import sys
+from collections.abc import Iterator
 
 import pytest
+import torch
 from pydantic import ValidationError
 
 from sra_rag.engine.config import config_to_json, preset
@@ -21,9 +23,11 @@ CHECK_TIMEOUT_S = 900
 
 
 @pytest.fixture(scope="module")
-def server(demo_index) -> RagServer:
+def server(demo_index) -> Iterator[RagServer]:
     folder, _, _ = demo_index
-    return RagServer.func_or_class(RagServeArgs(index=str(folder), max_new_tokens=12))
+    threads = torch.get_num_threads()  # a replica sets its own: the rest of the session keeps ours
+    yield RagServer.func_or_class(RagServeArgs(index=str(folder), max_new_tokens=12))
+    torch.set_num_threads(threads)
 
 
 def test_a_settings_text_form_names_default_none_a_preset_or_a_file(tmp_path):
@@ -43,6 +47,9 @@ def test_a_settings_text_form_names_default_none_a_preset_or_a_file(tmp_path):
         ({"dtype": "fp8"}, "dtype must be one of auto, float32, bfloat16, float16, got 'fp8'"),
         ({"replicas": 2}, "Extra inputs are not permitted"),
         ({"index": "no/such/index"}, "sra-rag index"),
+        ({"order": "sideways"}, "sideways"),
+        ({"prompt": "haiku"}, "haiku"),
+        ({"device_map": "cuda"}, "device_map='cuda' needs num_gpus > 0"),
     ],
 )
 def test_bad_deployment_arguments_fail_before_any_replica_starts(demo_index, fields, message):
@@ -108,7 +115,7 @@ def test_two_replicas_answer_concurrent_requests_as_in_process_and_lose_none_whe
     assert figures["lost"] == 0
     assert figures["stopped_replica"]["held_requests"] == 1  # stopped while it answered one
     assert figures["stopped_replica"]["actor"].startswith("SERVE_REPLICA::check#RagServer#")
-    assert figures["replica_states_after"] == {"RUNNING": 2}  # Serve replaced the stopped one
+    assert figures["replaced_after_s"] >= 0  # Serve brought the stopped one back
 
 
 def test_the_check_needs_requests_left_when_a_replica_stops(tmp_path, capsys):

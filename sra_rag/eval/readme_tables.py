@@ -250,8 +250,8 @@ def serve_table(reports: list[tuple[str, dict[str, Any]]]) -> str:
     """The serving check per deployment: replicas, requests, answers equal to in-process, lost."""
     lines = [
         "| deployment | replicas | requests (in flight) | requests the stopped replica held "
-        "| equal to in-process | lost | sent again | replicas that answered | ready | served |",
-        "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
+        "| equal to in-process | lost | sent again | replicas that answered | ready | served | replaced |",
+        "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
     ]
     for label, r in reports:
         seconds = r["seconds"]
@@ -259,7 +259,8 @@ def serve_table(reports: list[tuple[str, dict[str, Any]]]) -> str:
             f"| {label} | {r['replicas']} | {r['requests']} ({r['concurrency']}) | "
             f"{r['stopped_replica']['held_requests']} | "
             f"{r['answers_equal']}/{r['requests']} | {r['lost']} | {r['retried']} | "
-            f"{r['replicas_answering']} | {seconds['ready']:.0f} s | {seconds['served']:.0f} s |"
+            f"{r['replicas_answering']} | {seconds['ready']:.0f} s | {seconds['served']:.0f} s | "
+            f"{seconds['served'] + r['replaced_after_s']:.0f} s |"
         )
     return "\n".join(lines)
 

@@ -12,15 +12,19 @@ call options, "max_tokens", "temperature", "top_p", "stop", "passages", "questio
 
 from __future__ import annotations
 
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from langchain_core.messages import convert_to_messages
 from pydantic import Field
-from ray import serve
 
-from sra_rag.serve import BadRequest, ReplicaArgs, bind, replica_name, reply
+# Ray's names through sra_rag.serve: without Ray installed, its import error says what to install
+from sra_rag.serve import Application, BadRequest, ReplicaArgs, bind, replica_name, reply, serve
 
 from .chat_models import ChatSRA
+
+if TYPE_CHECKING:
+    from starlette.requests import Request
+    from starlette.responses import JSONResponse
 
 REQUEST_OPTIONS = ("max_tokens", "temperature", "top_p", "stop", "passages", "question", "json_schema")
 """Body fields passed to `ChatSRA.invoke` as they are, besides "messages", "tools" and "tool_choice"."""
@@ -76,10 +80,10 @@ class ChatServer:
             "replica": replica_name(),
         }
 
-    async def __call__(self, request: Any) -> Any:
+    async def __call__(self, request: Request) -> JSONResponse:
         return await reply(self.respond, request)
 
 
-def chat_app(args: ChatServeArgs | dict[str, Any]) -> Any:
+def chat_app(args: ChatServeArgs | dict[str, Any]) -> Application:
     """The chat application (`serve run langchain_sra.serve:chat_app num_replicas=2`)."""
     return bind(ChatServer, ChatServeArgs.model_validate(args))

@@ -47,8 +47,16 @@ def isolate(argv: list[str]) -> None:
     unshare = shutil.which("unshare")
     if unshare is None:
         raise SystemExit("the serving check needs util-linux's unshare (or pass --no-isolate)")
-    command = [unshare, "--user", "--map-root-user", "--net", sys.executable, "-m", __spec__.name, *argv]
-    os.execve(unshare, command, {**os.environ, ISOLATED: "1"})
+    namespace = [unshare, "--user", "--map-root-user", "--net"]
+    tried = subprocess.run([*namespace, "true"], capture_output=True, text=True, timeout=30)
+    if tried.returncode != 0:
+        raise SystemExit(
+            f"this machine refuses a user and network namespace ({tried.stderr.strip()}): allow "
+            "unprivileged user namespaces, or pass --no-isolate to run Ray on its interfaces"
+        )
+    os.execve(
+        unshare, [*namespace, sys.executable, "-m", __spec__.name, *argv], {**os.environ, ISOLATED: "1"}
+    )
 
 
 def loopback_up() -> None:
@@ -59,10 +67,10 @@ def loopback_up() -> None:
     import struct
 
     get_flags, set_flags, up = 0x8913, 0x8914, 0x1  # SIOCGIFFLAGS, SIOCSIFFLAGS, IFF_UP
+    ifreq = "16sH22x"  # Linux's struct ifreq: the name, then a union of 24 bytes (here its flags)
     with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
-        request = struct.pack("16sH14x", b"lo", 0)
-        flags = struct.unpack("16sH14x", fcntl.ioctl(sock, get_flags, request))[1]
-        fcntl.ioctl(sock, set_flags, struct.pack("16sH14x", b"lo", flags | up))
+        flags = struct.unpack(ifreq, fcntl.ioctl(sock, get_flags, struct.pack(ifreq, b"lo", 0)))[1]
+        fcntl.ioctl(sock, set_flags, struct.pack(ifreq, b"lo", flags | up))
 
 
 def post(url: str, body: dict[str, Any], timeout: float) -> dict[str, Any]:
@@ -92,7 +100,7 @@ class Client:
                 self._failed(f"HTTP {error.code}: {error.read()[:200]!r}")
                 if error.code < 500:  # the request itself is wrong: sending it again cannot help
                     return None
-            except (urllib.error.URLError, OSError) as error:
+            except OSError as error:  # URLError among them: no connection, a reset, a timeout
                 self._failed(str(error))
             else:
                 with self.changed:
@@ -114,19 +122,30 @@ class Client:
             return self.answered[count - 1] if len(self.answered) >= count else None
 
 
-def stop_replica(replica: str) -> dict[str, Any]:
+def stop_replica(deployment_name: str, replica: str) -> dict[str, Any]:
     """Stop the Serve replica with this id for good (Serve starts a new one in its place): its
-    actor's name, and how many requests it held as it stopped (Serve's replica actor reports it)."""
+    actor's name, and how many requests it held just before (Serve's replica actor reports it)."""
     import ray
-    from ray.util import list_named_actors
 
-    names = [a["name"] for a in list_named_actors(all_namespaces=True) if a["name"].endswith(f"#{replica}")]
-    if len(names) != 1:
-        raise RuntimeError(f"replica {replica!r} is not among the running actors ({names})")
-    actor = ray.get_actor(names[0], namespace="serve")
+    name = f"SERVE_REPLICA::{APP}#{deployment_name}#{replica}"
+    actor = ray.get_actor(name, namespace="serve")
     held = ray.get(actor.get_num_ongoing_requests.remote(), timeout=30)
     ray.kill(actor, no_restart=True)
-    return {"actor": names[0], "held_requests": held}
+    return {"actor": name, "held_requests": held}
+
+
+def wait_for_replicas(deployment_name: str, count: int, timeout: float) -> float:
+    """Seconds until `count` replicas of the deployment run (Serve replacing a stopped one)."""
+    from ray import serve
+
+    started = time.monotonic()
+    while True:
+        states = serve.status().applications[APP].deployments[deployment_name].replica_states
+        if states.get("RUNNING", 0) >= count:
+            return time.monotonic() - started
+        if time.monotonic() - started > timeout:
+            raise RuntimeError(f"Serve did not bring {deployment_name} back to {count} replicas: {states}")
+        time.sleep(0.5)
 
 
 def exact(answer: dict[str, Any]) -> dict[str, Any]:
@@ -164,7 +183,8 @@ def run(
     args = served.func_or_class.Args.model_validate(deployment_args)
     started = time.perf_counter()
     reference_server = served.func_or_class(args)  # the same class, in this process
-    expected = [exact(reference_server.respond(body)) for body in bodies]
+    # through JSON, as a served reply comes: a tuple in-process is a list there
+    expected = [json.loads(json.dumps(exact(reference_server.respond(body)))) for body in bodies]
     reference_s = time.perf_counter() - started
     del reference_server
 
@@ -187,11 +207,15 @@ def run(
         with ThreadPoolExecutor(concurrency) as pool:
             futures = [pool.submit(client.send, body) for body in bodies]
             last = client.wait_for(kill_after, time.monotonic() + timeout * attempts)
+            if last is None:
+                raise RuntimeError(
+                    f"no {kill_after} answers within {timeout * attempts:.0f} s: {client.errors}"
+                )
             time.sleep(kill_delay)
-            stopped = stop_replica(last["replica"]) if last is not None else {}
+            stopped = stop_replica(served.name, last["replica"])
             answers = [f.result() for f in futures]
         serve_s = time.perf_counter() - started
-        states = serve.status().applications[APP].deployments[served.name].replica_states
+        replaced_s = wait_for_replicas(served.name, args.num_replicas, timeout)
     finally:
         serve.shutdown()
         ray.shutdown()
@@ -209,7 +233,7 @@ def run(
         "errors_seen": client.errors,
         "stopped_replica": {**stopped, "after_answers": kill_after, "delay_s": kill_delay},
         "replicas_answering": len({a["replica"] for a in answers if a is not None}),
-        "replica_states_after": {str(k): v for k, v in states.items()},
+        "replaced_after_s": replaced_s,
         "unequal": [
             {"body": b, "served": a, "in_process": e}
             for b, a, e, ok in zip(bodies, answers, expected, equal, strict=True)
@@ -240,9 +264,9 @@ def run_check(options: list[str], folder: Path, timeout: float) -> tuple[dict[st
     its figures (None if it wrote none) and its output."""
     out = folder / "figures.json"
     command = [sys.executable, "-m", "sra_rag.eval.bench.serving", *options, "--out", str(out)]
-    run = subprocess.run(command, capture_output=True, text=True, timeout=timeout, cwd=folder)
+    done = subprocess.run(command, capture_output=True, text=True, timeout=timeout, cwd=folder)
     figures = json.loads(out.read_text(encoding="utf-8")) if out.exists() else None
-    return figures, run.stdout[-2000:] + run.stderr[-3000:]
+    return figures, done.stdout[-2000:] + done.stderr[-3000:]
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -254,7 +278,7 @@ def main(argv: list[str] | None = None) -> int:
     source.add_argument("--bodies", type=Path, help="request bodies, one JSON object a line")
     source.add_argument("--demo", type=int, help="the first N demo questions, on the demo index")
     parser.add_argument("--index", type=Path, help="where --demo keeps the demo index (default: the cache)")
-    parser.add_argument("--replicas", type=int, default=2)
+    parser.add_argument("--replicas", type=int, default=2, help="the deployment's num_replicas")
     parser.add_argument("--kill-after", type=int, default=2, help="answers before a replica is stopped")
     parser.add_argument("--kill-delay", type=float, default=1.0, help="seconds after that answer")
     parser.add_argument("--concurrency", type=int, default=4, help="requests in flight at once")
@@ -264,13 +288,24 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--no-isolate", action="store_true", help="run Ray in this network namespace")
     parser.add_argument("--out", type=Path, required=True, help="the figures (JSON)")
     args = parser.parse_args(argv)
+    deployment_args = json.loads(args.args)
+    if "num_replicas" in deployment_args:
+        parser.error("give the number of replicas as --replicas, not in --args")
+    if args.concurrency <= args.replicas:
+        parser.error("--concurrency must exceed --replicas: a freed replica must have a request waiting")
+    if args.bodies is not None:
+        lines = args.bodies.read_text(encoding="utf-8").splitlines()
+        bodies = [json.loads(line) for line in lines if line.strip()]
+    count = args.demo if args.demo is not None else len(bodies)
+    if not 1 <= args.kill_after < count:
+        parser.error(f"--kill-after must be in [1, {count - 1}]: a replica stops while requests remain")
     if not args.no_isolate and not os.environ.get(ISOLATED):
         isolate(argv)
     if os.environ.get(ISOLATED):
         loopback_up()
     os.environ.update(OFFLINE)
     logging.basicConfig(level=logging.WARNING)
-    deployment_args = {**json.loads(args.args), "num_replicas": args.replicas}
+    deployment_args["num_replicas"] = args.replicas
     if args.demo is not None:
         server = deployment(args.deployment).func_or_class
         bodies = [server.body_for(q) for q in demo_questions(args.demo)]
@@ -280,11 +315,6 @@ def main(argv: list[str] | None = None) -> int:
             index = args.index or default_cache_dir() / "demo-index"
             index_demo_corpus(index)
             deployment_args["index"] = str(index)
-    else:
-        lines = args.bodies.read_text(encoding="utf-8").splitlines()
-        bodies = [json.loads(line) for line in lines if line.strip()]
-    if not 1 <= args.kill_after < len(bodies):
-        parser.error(f"--kill-after must be in [1, {len(bodies) - 1}]: a replica stops while requests remain")
     figures = run(
         args.deployment,
         deployment_args,
