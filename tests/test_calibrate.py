@@ -476,23 +476,20 @@ def test_gemmas_committed_profile_loads_in_the_pipeline_and_both_adapters(demo_i
     adapters_place_as_the_pipeline(pipeline, path, index, embedder)
 
 
-def test_smollm2s_committed_test_verdict_follows_the_rule_and_leaves_the_shipped_profile():
-    """The seed-7411 test report, scored as `ask` answers: its decision is the rule applied to its
-    own records, and the profile it judged is not the one the package ships unless it passed."""
+@pytest.mark.parametrize("slug", ["smollm2_135m_instruct", "gemma_3_270m"])
+def test_a_committed_test_verdict_follows_the_rule_and_decides_the_shipped_profile(slug):
+    """Each bundled model's seed-7411 test report, scored as `ask` answers: its decision is the rule
+    applied to its own records, and the package ships the profile it judged exactly when it passed
+    (SmolLM2's did not, and its earlier profile stays; Gemma 3 270M's did)."""
     results = Path(__file__).parents[1] / "docs" / "results"
-    report = json.loads((results / "profile_smollm2_135m_instruct_asked_test.json").read_text())
+    report = json.loads((results / f"profile_{slug}_asked_test.json").read_text())
     diff = report["test"]["settings"][report["chosen"]][f"vs_{report['reference']}"]
     decision = report["test"]["decision"]
     assert decision["ships"] == ships(report["chosen"], report["reference"], diff)
     assert len({r["index"] for r in report["records"]}) == report["test"]["questions"] == 150
-    shipped = RagProfile.load(
-        Path(__file__).parents[1] / "sra_rag" / "profiles" / "smollm2_135m_instruct.json"
-    )
-    chosen = RagProfile.load(results / "profile_smollm2_135m_instruct_asked.json")
-    same = (shipped.keep, shipped.order, shipped.prompt, shipped.sra) == (
-        chosen.keep,
-        chosen.order,
-        chosen.prompt,
-        chosen.sra,
-    )
-    assert same == decision["ships"]
+    shipped = RagProfile.load(Path(__file__).parents[1] / "sra_rag" / "profiles" / f"{slug}.json")
+    chosen = RagProfile.load(results / f"profile_{slug}_asked.json")
+    measured = (chosen.keep, chosen.order, chosen.prompt, chosen.sra, chosen.weights)
+    assert (
+        (shipped.keep, shipped.order, shipped.prompt, shipped.sra, shipped.weights) == measured
+    ) == decision["ships"]

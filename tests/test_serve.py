@@ -114,6 +114,7 @@ def test_two_replicas_answer_concurrent_requests_as_in_process_and_lose_none_whe
     assert figures["unequal"] == [] and figures["answers_equal"] == 6
     assert figures["lost"] == 0
     assert figures["stopped_replica"]["held_requests"] == 1  # stopped while it answered one
+    assert figures["retried"] >= 1  # the request it held failed, was sent again and answered
     assert figures["stopped_replica"]["actor"].startswith("SERVE_REPLICA::check#RagServer#")
     assert figures["replaced_after_s"] >= 0  # Serve brought the stopped one back
 

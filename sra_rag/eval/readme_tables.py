@@ -285,6 +285,7 @@ TABLES: dict[str, Callable[[], str]] = {
         _load("profile_smollm2_135m_instruct_asked_test.json")
     ),
     "profile-dev-gemma": lambda: profile_dev_table(_load("profile_gemma_3_270m_asked.json")),
+    "profile-asked-gemma": lambda: asked_profile_table(_load("profile_gemma_3_270m_asked_test.json")),
 }
 
 
