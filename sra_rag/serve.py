@@ -17,7 +17,7 @@ from collections.abc import Callable
 from typing import Any, ClassVar
 
 try:
-    from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+    from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
     from ray import serve
     from ray.serve import Application
     from ray.serve.exceptions import RayServeException
@@ -140,19 +140,12 @@ class RagServeArgs(ReplicaArgs):
     prompt: str | None = None
     max_new_tokens: int = Field(default=48, ge=1)
 
-    @field_validator("order")
+    @field_validator("order", "prompt")
     @classmethod
-    def _check_order(cls, order: str | None) -> str | None:
-        if order is not None:
-            check_order(order)
-        return order
-
-    @field_validator("prompt")
-    @classmethod
-    def _check_prompt(cls, prompt: str | None) -> str | None:
-        if prompt is not None:
-            check_layout(prompt)
-        return prompt
+    def _check_choice(cls, value: str | None, info: ValidationInfo) -> str | None:
+        if value is not None:
+            {"order": check_order, "prompt": check_layout}[info.field_name](value)
+        return value
 
     @field_validator("index")
     @classmethod
