@@ -40,6 +40,14 @@ def paired_lines(hits: dict[str, list[bool]], against: str = PLAIN_ROW) -> str:
     return "\n".join(lines)
 
 
+def demo_index_folder(given: str | Path | None) -> Path:
+    """Where the demo corpus's index lives: `given`, else the cache (the demo and the serving check
+    share it, so it is built once)."""
+    from .models import default_cache_dir
+
+    return Path(given) if given else default_cache_dir() / "demo-index"
+
+
 def add_demo_arguments(parser: argparse.ArgumentParser) -> None:
     add_model_option(parser)
     parser.add_argument(
@@ -71,12 +79,12 @@ def run_demo(args: argparse.Namespace) -> int:
     from tqdm.auto import tqdm
 
     from .generation import DEFAULT, Generator
-    from .models import default_cache_dir, load_model
+    from .models import load_model
     from .rag import Embedder, RagPipeline, demo_corpus_dir, demo_questions, index_folder
     from .rag.profile import DEFAULT_KEEP
 
     console = Console()
-    out = Path(args.index) if args.index else default_cache_dir() / "demo-index"
+    out = demo_index_folder(args.index)
     embedder = Embedder()
     index, report = index_folder(demo_corpus_dir(), out, embedder, progress=True)
     console.print(f"index {out}: {report.chunks} chunks, {report.embedded_chunks} embedded now")

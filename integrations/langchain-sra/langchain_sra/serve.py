@@ -20,14 +20,17 @@ from pydantic import Field
 # Ray's names through sra_rag.serve: without Ray installed, its import error says what to install
 from sra_rag.serve import Application, BadRequest, ReplicaArgs, bind, replica_name, reply, serve
 
+from ._base import CALL_OPTIONS
 from .chat_models import ChatSRA
 
 if TYPE_CHECKING:
     from starlette.requests import Request
     from starlette.responses import JSONResponse
 
-REQUEST_OPTIONS = ("max_tokens", "temperature", "top_p", "stop", "passages", "question", "json_schema")
-"""Body fields passed to `ChatSRA.invoke` as they are, besides "messages", "tools" and "tool_choice"."""
+REQUEST_OPTIONS = (*(o for o in CALL_OPTIONS if o not in ("sra", "diagnostics")), "stop")
+"""Body fields passed to `ChatSRA.invoke` as they are, besides "messages", "tools" and "tool_choice":
+its call options and `stop`, but for `sra` (a replica runs its deployment's setting) and
+`diagnostics` (a device sync per step, not for a served call)."""
 
 
 class ChatServeArgs(ReplicaArgs):

@@ -245,20 +245,6 @@ def run(
     }
 
 
-def demo_questions(count: int) -> list[str]:
-    """The first `count` demo questions."""
-    from ...rag import demo_questions
-
-    return [q.question for q in demo_questions()[:count]]
-
-
-def index_demo_corpus(index: Path) -> None:
-    """The demo corpus indexed at `index` (kept if it is there and current)."""
-    from ...rag import Embedder, demo_corpus_dir, index_folder
-
-    index_folder(demo_corpus_dir(), index, Embedder())
-
-
 def run_check(options: list[str], folder: Path, timeout: float) -> tuple[dict[str, Any] | None, str]:
     """This check with `options` in a process of its own (which isolates itself), run in `folder`:
     its figures (None if it wrote none) and its output."""
@@ -307,13 +293,14 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.WARNING)
     deployment_args["num_replicas"] = args.replicas
     if args.demo is not None:
-        server = deployment(args.deployment).func_or_class
-        bodies = [server.body_for(q) for q in demo_questions(args.demo)]
-        if "index" in server.Args.model_fields and "index" not in deployment_args:
-            from ...models import default_cache_dir
+        from ...demo import demo_index_folder
+        from ...rag import Embedder, demo_corpus_dir, demo_questions, index_folder
 
-            index = args.index or default_cache_dir() / "demo-index"
-            index_demo_corpus(index)
+        server = deployment(args.deployment).func_or_class
+        bodies = [server.body_for(q.question) for q in demo_questions()[: args.demo]]
+        if "index" in server.Args.model_fields and "index" not in deployment_args:
+            index = demo_index_folder(args.index)
+            index_folder(demo_corpus_dir(), index, Embedder())  # kept where it is there and current
             deployment_args["index"] = str(index)
     figures = run(
         args.deployment,
